@@ -1,0 +1,5 @@
+"""``python -m qts`` is the ``qts`` command."""
+
+from qts.cli.main import main
+
+main()

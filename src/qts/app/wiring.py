@@ -1,0 +1,126 @@
+"""Wire one trading engine: clock, store, broker, order manager and ETEDA runner.
+
+Every mode goes through here; a mode only chooses the clock, the data source and the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from qts.brokers.sim import SimBroker, SimConfig
+from qts.core.clock import SimulatedClock
+from qts.core.errors import StorageError
+from qts.data.ports import RunMeta, TradingStore
+from qts.data.sqlite import SqliteStore
+from qts.engines.risk import RiskLimits
+from qts.engines.strategy.base import Strategy
+from qts.execution.oms import OrderManager, ReconcileReport
+from qts.market.krx.calendar import KrxCalendar
+from qts.market.krx.fees import FeeModel, KrxFees, NoFees
+from qts.model.account import Account
+from qts.model.enums import OrderType
+from qts.model.frame import Universe
+from qts.model.instrument import Instrument
+from qts.pipeline.decide import DecidePolicy
+from qts.pipeline.runner import EtedaRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Engine:
+    clock: SimulatedClock
+    store: TradingStore
+    venue: SimBroker
+    oms: OrderManager
+    runner: EtedaRunner
+    calendar: KrxCalendar
+    reconcile: ReconcileReport
+    resumed: bool
+
+    def close(self) -> None:
+        self.store.close()
+        self.venue.close()
+
+
+def fee_model(name: str) -> FeeModel:
+    return NoFees() if name == "none" else KrxFees()
+
+
+def restore_account(store: TradingStore, initial_cash: int) -> Account:
+    """Rebuild the account from the durable ledger, then check it against the stored snapshot."""
+    account = Account(initial_cash)
+    for entry in store.load_ledger():
+        account.ledger.append(entry)
+    stored = store.load_account()
+    positions = store.load_positions()
+    account.positions = positions
+    if stored is not None:
+        account.cash = stored.cash
+        account.pending = dict(stored.pending)
+    problems = account.reconcile()
+    if problems:
+        raise StorageError("stored account does not reconcile: " + "; ".join(problems))
+    return account
+
+
+def build_engine(
+    *,
+    run_id: str,
+    mode: str,
+    universe: Universe,
+    instruments: dict[str, Instrument],
+    strategies: Sequence[Strategy],
+    initial_cash: int,
+    fees: str,
+    limits: RiskLimits,
+    start: datetime,
+    db: Path | None,
+    durable: bool,
+    participation: float,
+    latency_ms: int,
+    seed: int | None = None,
+    order_type: OrderType = OrderType.MARKET,
+    limit_offset_ticks: int = 0,
+    max_trades_per_day: int | None = None,
+    record_decisions: bool = True,
+    config: dict[str, object] | None = None,
+) -> Engine:
+    calendar = KrxCalendar()
+    store = SqliteStore(str(db) if db else ":memory:", durable=durable)
+    meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
+    resumed = store.load_state("cycle_checkpoint") is not None
+    clock = SimulatedClock(meta.started_at)
+    sim_config = SimConfig(participation=participation, latency_ms=latency_ms)
+    fee = fee_model(fees)
+    if db is not None:
+        venue = SimBroker.open(
+            Path(f"{db}.venue"), instruments, clock, fee, calendar, sim_config, initial_cash
+        )
+    else:
+        venue = SimBroker(instruments, clock, fee, calendar, sim_config, initial_cash)
+    account = restore_account(store, initial_cash)
+    oms = OrderManager(
+        run_id,
+        venue,
+        store,
+        account,
+        universe,
+        instruments,
+        lambda d: calendar.add_trading_days(d, 2),
+    )
+    report = oms.reconcile(clock.now())
+    if not report.clean:
+        log.error("reconciliation with the venue found problems: %s", "; ".join(report.problems))
+    policy = DecidePolicy(
+        order_type=order_type,
+        limit_offset_ticks=limit_offset_ticks,
+        max_trades_per_day=max_trades_per_day,
+        etf_symbols=frozenset(s for s, i in instruments.items() if i.is_etf),
+    )
+    runner = EtedaRunner(oms, store, strategies, limits, policy, record_decisions)
+    return Engine(clock, store, venue, oms, runner, calendar, report, resumed)

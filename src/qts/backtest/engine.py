@@ -1,0 +1,116 @@
+"""Backtest: the same ETEDA pipeline, broker and books as paper trading, on a simulated clock.
+
+Only the wiring differs: bars come from files, the clock is never paced, and the store lives in
+memory unless a database path is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from qts.app.wiring import Engine, build_engine
+from qts.core.clock import Pacer
+from qts.engines.contracts import CycleReport
+from qts.engines.performance import PerformanceReport, Trade, compute, round_trips
+from qts.engines.risk import RiskLimits
+from qts.engines.strategy import create
+from qts.feeds.bars import BarSeries
+from qts.feeds.replay import FrameTable
+from qts.model.fill import Fill
+from qts.model.instrument import Instrument
+from qts.pipeline.loop import LoopResult, TradingLoop
+from qts.pipeline.runner import SessionView
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestSpec:
+    series: Sequence[BarSeries]
+    strategy: str
+    params: Mapping[str, Any]
+    cash: int
+    fees: str = "none"
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    db: Path | None = None
+    record_decisions: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    engine: Engine
+    table: FrameTable
+    loop: LoopResult
+    trades: list[Trade]
+    performance: PerformanceReport
+
+    @property
+    def final_equity(self) -> int:
+        return self.engine.oms.account.cash + int(
+            self.engine.oms.qty @ self.engine.runner.last_close
+        )
+
+    def summary(self) -> dict[str, Any]:
+        from qts.backtest.report import trade_to_json
+
+        return {
+            "final_equity": self.final_equity,
+            "symbol_bars": self.table.symbol_bars,
+            "cycles": self.loop.cycles,
+            "initial_cash": self.engine.oms.account.initial_cash,
+            "fees_paid": self.engine.oms.account.ledger.total_fees(),
+            "open_positions": {p.symbol: p.qty for p in self.engine.oms.account.open_positions()},
+            "trades": [trade_to_json(t) for t in self.trades],
+        }
+
+
+def _always_open(ts: datetime) -> SessionView:
+    return SessionView(open=True, minutes_to_close=390.0)
+
+
+def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> BacktestResult:
+    table = FrameTable(spec.series)
+    instruments = {s: Instrument.custom(s) for s in table.universe.symbols}
+    strategy = create(spec.strategy, spec.params, source="--param")
+    engine = build_engine(
+        run_id=f"backtest-{spec.strategy}",
+        mode="backtest",
+        universe=table.universe,
+        instruments=instruments,
+        strategies=[strategy],
+        initial_cash=spec.cash,
+        fees=spec.fees,
+        limits=spec.limits,
+        start=table.start(0),
+        db=spec.db,
+        durable=False,
+        participation=1.0,
+        latency_ms=0,
+        record_decisions=spec.record_decisions,
+    )
+    total = len(table)
+    done = 0
+
+    def on_cycle(report: CycleReport, fills: list[Fill]) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None and (done % 100 == 0 or done == total):
+            progress(done, total)
+
+    loop = TradingLoop(
+        engine.runner,
+        table.frames(),
+        engine.clock,
+        Pacer(None),
+        _always_open,
+        venue=engine.venue,
+        on_cycle=on_cycle,
+    )
+    result = loop.run()
+    trades, _open = round_trips(engine.oms.account.ledger.entries)
+    perf = compute(engine.store.load_equity(), trades, spec.cash)
+    return BacktestResult(engine, table, result, trades, perf)

@@ -1,0 +1,950 @@
+"""The simulated KRX matching engine: orders rest here and fill against the bars of a feed.
+
+Market data arrives as :class:`~qts.model.frame.BarFrame` cross-sections. Per frame the engine
+does O(1) numpy bookkeeping for the whole universe (the last close of every symbol, for tomorrow's
+price limits) and per-order work only for symbols that have resting orders, so an idle exchange
+costs a few microseconds per frame however wide the universe is.
+
+Every rule the engine applies is listed in docs/simulator.md; the short version:
+
+* an order reaches the venue ``latency`` after submit and belongs to one trading day (the day of
+  that instant, or the next trading day when it arrives after the close: a reserved order);
+* it may fill in a bar that starts at or after it arrived, on its day; at the day's session close
+  it expires (DAY order);
+* MARKET fills at the bar's open; a LIMIT buy at the open if the open is at or below the limit,
+  else at the limit if the low reaches it (sells mirror this);
+* all our orders in a symbol share at most ``floor(volume × participation)`` shares per bar, in
+  price-time priority;
+* limit prices must be on the tick grid and inside the daily ±30 % band; fills are clipped into
+  the band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+
+from qts.brokers.base import Ack, BrokerEvent, OrderRequest, OrderUpdate, VenueOrder
+from qts.brokers.sim.account import SimAccount
+from qts.brokers.sim.config import MarketBuyHold, RejectCode, SimConfig
+from qts.core.time import KST, require_aware
+from qts.market.krx.calendar import KrxCalendar
+from qts.market.krx.fees import FeeModel, KrxFees
+from qts.market.krx.price_limit import PriceLimits, daily_limits
+from qts.market.krx.sessions import accepts_orders, phase_at
+from qts.market.krx.tick_size import is_on_tick, round_down, round_up, tick_size
+from qts.model.enums import OrderSide, OrderStatus, OrderType
+from qts.model.fill import Fill
+from qts.model.frame import BarFrame, IntArray, Universe
+from qts.model.instrument import Instrument
+
+_BUY = OrderSide.BUY
+_SELL = OrderSide.SELL
+_MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
+_OPEN = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+
+
+def venue_order_id(seq: int) -> str:
+    return f"S{seq:010d}"
+
+
+def fill_id(seq: int) -> str:
+    return f"F{seq:010d}"
+
+
+@dataclass(slots=True, eq=False)
+class SimOrder:
+    """The venue's record of one order (accepted or rejected at submit)."""
+
+    client_order_id: str
+    venue_order_id: str  # "" when rejected at submit: the venue never numbered it
+    symbol: str
+    side: OrderSide
+    order_type: OrderType
+    qty: int
+    limit_price: int | None
+    submitted_at: datetime
+    eligible_at: datetime  # submit + latency: at the venue from here
+    activate_at: datetime  # may match in bars starting here or later
+    expires_at: datetime  # session close of its trading day
+    day: date  # its trading day
+    seq: int  # time priority; a replace that loses priority takes a new one
+    status: OrderStatus = OrderStatus.SUBMITTED
+    filled_qty: int = 0
+    active: bool = False  # in the book (limits rechecked against its day's base price)
+    hold_price: int = 0  # per-share price the cash hold of a buy is computed at
+    hold_cash: int = 0
+    hold_qty: int = 0
+    code: str = ""
+    reason: str = ""
+    updated_at: datetime | None = None
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled_qty
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.venue_order_id)
+
+    def view(self) -> VenueOrder:
+        return VenueOrder(
+            client_order_id=self.client_order_id,
+            venue_order_id=self.venue_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            order_type=self.order_type,
+            qty=self.qty,
+            limit_price=self.limit_price,
+            status=self.status,
+            filled_qty=self.filled_qty,
+            reason=_with_code(self.code, self.reason),
+        )
+
+    def ack(self, duplicate: bool = False) -> Ack:
+        """The answer ``submit`` gave for this order (again, for a duplicate id)."""
+        if self.accepted:
+            return Ack(self.client_order_id, True, self.venue_order_id, duplicate=duplicate)
+        return Ack(self.client_order_id, False, None, self.reason, self.code, duplicate)
+
+
+def _with_code(code: str, reason: str) -> str:
+    return f"{code}: {reason}" if code else reason
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one call changed, for the journal (collected only when ``record_changes`` is on)."""
+
+    orders: dict[str, SimOrder] = field(default_factory=dict)
+    fills: list[Fill] = field(default_factory=list)
+    holdings: set[str] = field(default_factory=set)
+    market: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.fills or self.holdings or self.market)
+
+
+@dataclass(slots=True)
+class ExchangeState:
+    """Everything needed to rebuild an exchange after a restart."""
+
+    orders: list[SimOrder]
+    fills: list[Fill]
+    cash: int
+    initial_cash: int
+    holdings: dict[str, int]
+    counters: dict[str, int]
+    last_start: datetime | None
+    day: date | None
+    universe: tuple[str, ...] | None
+    base: IntArray | None
+    last_close: IntArray | None
+    pre_close: dict[str, int]
+    pre_base: dict[str, int]
+
+
+class SimExchange:
+    """A KRX-like venue fed by bar frames. Not thread-safe: the broker serialises calls."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        config: SimConfig | None = None,
+        *,
+        account: SimAccount | None = None,
+        fees: FeeModel | None = None,
+        calendar: KrxCalendar | None = None,
+        reference_prices: Mapping[str, int] | None = None,
+        record_changes: bool = False,
+    ) -> None:
+        for symbol, inst in instruments.items():
+            if inst.symbol != symbol:
+                raise ValueError(f"sim exchange: key {symbol!r} holds instrument {inst.symbol!r}")
+        self.instruments = dict(instruments)
+        self.config = config or SimConfig()
+        self.account = account
+        self.fees: FeeModel = fees if fees is not None else KrxFees()
+        self.calendar = calendar or KrxCalendar()
+        ratio = self.config.participation_ratio
+        self._num, self._den = ratio.numerator, ratio.denominator
+        self._record = record_changes
+        self._changes = Changes()
+
+        self._orders: dict[str, SimOrder] = {}  # every order by client id, rejected ones too
+        self._open: dict[str, SimOrder] = {}  # open orders in acceptance order
+        self._waiting: list[SimOrder] = []  # accepted, not yet in the book
+        self._book: dict[str, list[SimOrder]] = {}  # symbol -> orders in the book
+        self._fills: list[Fill] = []
+        self._events: list[BrokerEvent] = []
+        self._venue_seq = 0
+        self._fill_seq = 0
+        self._arrival_seq = 0
+        self._next_expiry: datetime | None = None
+
+        # market state; arrays are indexed like the bound universe
+        self._universe: Universe | None = None
+        self._col: dict[str, int] = {}
+        self._last_close: IntArray = np.zeros(0, dtype=np.int64)
+        self._base: IntArray = np.zeros(0, dtype=np.int64)
+        self._pre_close: dict[str, int] = {}  # last closes known outside the bound universe
+        self._pre_base: dict[str, int] = {}
+        for symbol, price in (reference_prices or {}).items():
+            if price <= 0:
+                raise ValueError(f"sim exchange: reference price of {symbol} must be positive")
+            self._pre_close[symbol] = price
+        self._last_start: datetime | None = None
+        self._day: date | None = None
+        self._next_midnight: datetime | None = None
+        self._limits: dict[str, PriceLimits | None] = {}
+        self._settle: dict[date, date] = {}
+
+    # ------------------------------------------------------------------ requests
+
+    def submit(self, request: OrderRequest, now: datetime) -> Ack:
+        """Accept or reject a new order. A known client order id returns its first answer."""
+        require_aware(now, "submit time")
+        prior = self._orders.get(request.client_order_id)
+        if prior is not None:
+            return prior.ack(duplicate=True)
+        inst = self.instruments.get(request.symbol)
+        if inst is None:
+            return self._reject(
+                request, now, RejectCode.UNKNOWN_SYMBOL,
+                f"symbol {request.symbol!r} is not listed on this venue",
+            )
+        if request.qty <= 0:
+            return self._reject(
+                request, now, RejectCode.INVALID_QTY,
+                f"qty must be a positive number of shares, got {request.qty}",
+            )
+        price = request.limit_price
+        if request.order_type is _LIMIT and (price is None or price <= 0):
+            return self._reject(
+                request, now, RejectCode.INVALID_PRICE,
+                f"a LIMIT order needs a positive limit price, got {price}",
+            )
+        if request.order_type is _MARKET and price is not None:
+            return self._reject(
+                request, now, RejectCode.INVALID_PRICE,
+                f"a MARKET order takes no limit price, got {price}",
+            )
+        if not self.config.allow_reservation and not accepts_orders(
+            phase_at(now, self.calendar)
+        ):
+            return self._reject(
+                request, now, RejectCode.MARKET_CLOSED,
+                f"the market is closed at {now.isoformat()} and reserved orders are off",
+            )
+        eligible = now + self.config.latency
+        day, activate_at, expires_at = self._trading_day(eligible)
+        etf = inst.is_etf
+        limits = self._limits_for(request.symbol, day, etf)
+        if price is not None:
+            problem = _price_problem(price, limits, etf)
+            if problem is not None:
+                return self._reject(request, now, *problem)
+        hold_price = 0
+        account = self.account
+        if account is not None:
+            if request.side is _BUY:
+                if price is None:
+                    ref = self._market_hold_price(request.symbol, limits, etf)
+                    if ref is None:
+                        return self._reject(
+                            request, now, RejectCode.NO_REFERENCE_PRICE,
+                            f"no price known for {request.symbol} to hold cash for a market buy",
+                        )
+                    hold_price = ref
+                else:
+                    hold_price = price
+                need = self._buy_hold(hold_price, request.qty, inst)
+                if need > account.free_cash:
+                    return self._reject(
+                        request, now, RejectCode.INSUFFICIENT_CASH,
+                        f"needs {need} won ({request.qty} × {hold_price} + commission), "
+                        f"free cash is {account.free_cash}",
+                    )
+            elif request.qty > account.sellable(request.symbol):
+                return self._reject(
+                    request, now, RejectCode.INSUFFICIENT_HOLDINGS,
+                    f"sells {request.qty} {request.symbol}, sellable "
+                    f"{account.sellable(request.symbol)} (no short selling)",
+                )
+        self._venue_seq += 1
+        self._arrival_seq += 1
+        order = SimOrder(
+            client_order_id=request.client_order_id,
+            venue_order_id=venue_order_id(self._venue_seq),
+            symbol=request.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            qty=request.qty,
+            limit_price=price,
+            submitted_at=now,
+            eligible_at=eligible,
+            activate_at=activate_at,
+            expires_at=expires_at,
+            day=day,
+            seq=self._arrival_seq,
+            hold_price=hold_price,
+            updated_at=now,
+        )
+        self._orders[order.client_order_id] = order
+        self._open[order.client_order_id] = order
+        self._waiting.append(order)
+        self._set_hold(order)
+        if self._next_expiry is None or expires_at < self._next_expiry:
+            self._next_expiry = expires_at
+        self._touch(order)
+        return order.ack()
+
+    def cancel(self, client_order_id: str, now: datetime) -> Ack:
+        """Cancel an open order at once (cancels never race fills; see docs/simulator.md)."""
+        require_aware(now, "cancel time")
+        order = self._open.get(client_order_id)
+        if order is None:
+            return self._unknown(client_order_id)
+        self._close(order, OrderStatus.CANCELED, now, "canceled by the client", self._events)
+        return Ack(client_order_id, True, order.venue_order_id)
+
+    def replace(
+        self, client_order_id: str, qty: int, limit_price: int | None, now: datetime
+    ) -> Ack:
+        """Change qty and/or limit price of an open order (None keeps a LIMIT order's price).
+
+        The order keeps its time priority only when the price is unchanged and the qty does not
+        grow; otherwise it is re-sent: new priority, at the venue again after ``latency``.
+        """
+        require_aware(now, "replace time")
+        order = self._open.get(client_order_id)
+        if order is None:
+            return self._unknown(client_order_id)
+        vid = order.venue_order_id
+        if qty <= order.filled_qty:
+            return Ack(
+                client_order_id, False, vid,
+                f"new qty {qty} must exceed the {order.filled_qty} already filled; "
+                "cancel the order to stop it",
+                RejectCode.INVALID_QTY,
+            )
+        inst = self.instruments[order.symbol]
+        if order.order_type is _MARKET:
+            if limit_price is not None:
+                return Ack(
+                    client_order_id, False, vid,
+                    f"a MARKET order takes no limit price, got {limit_price}",
+                    RejectCode.INVALID_PRICE,
+                )
+            new_price: int | None = None
+        else:
+            new_price = order.limit_price if limit_price is None else limit_price
+            if new_price is None or new_price <= 0:
+                return Ack(
+                    client_order_id, False, vid,
+                    f"a LIMIT order needs a positive limit price, got {new_price}",
+                    RejectCode.INVALID_PRICE,
+                )
+            problem = _price_problem(
+                new_price, self._limits_for(order.symbol, order.day, inst.is_etf), inst.is_etf
+            )
+            if problem is not None:
+                return Ack(client_order_id, False, vid, problem[1], problem[0])
+        hold_price = new_price if (new_price is not None and order.side is _BUY) else (
+            order.hold_price
+        )
+        account = self.account
+        left = qty - order.filled_qty
+        if account is not None:
+            if order.side is _BUY:
+                need = self._buy_hold(hold_price, left, inst) - order.hold_cash
+                if need > account.free_cash:
+                    return Ack(
+                        client_order_id, False, vid,
+                        f"needs {need} won more, free cash is {account.free_cash}",
+                        RejectCode.INSUFFICIENT_CASH,
+                    )
+            elif left - order.hold_qty > account.sellable(order.symbol):
+                return Ack(
+                    client_order_id, False, vid,
+                    f"sells {left} more {order.symbol} than it holds for this order; sellable "
+                    f"{account.sellable(order.symbol)} (no short selling)",
+                    RejectCode.INSUFFICIENT_HOLDINGS,
+                )
+        keeps_priority = new_price == order.limit_price and qty <= order.qty
+        order.qty = qty
+        order.limit_price = new_price
+        order.hold_price = hold_price
+        if not keeps_priority:
+            self._arrival_seq += 1
+            order.seq = self._arrival_seq
+            order.eligible_at = max(order.eligible_at, now + self.config.latency)
+            order.activate_at = max(order.activate_at, order.eligible_at)
+        order.updated_at = now
+        self._set_hold(order)
+        self._touch(order)
+        return Ack(client_order_id, True, vid)
+
+    # ------------------------------------------------------------------ market data
+
+    def on_frame(self, frame: BarFrame) -> list[BrokerEvent]:
+        """Match resting orders against one frame; returns (and queues) the events it caused.
+
+        A frame that does not start after the last processed one is ignored, so replaying a
+        feed after a restart cannot fill anything twice.
+        """
+        start = frame.start
+        last = self._last_start
+        if last is not None and start <= last:
+            return []
+        if frame.universe is not self._universe:
+            self._bind(frame.universe)
+        events: list[BrokerEvent] = []
+        next_midnight = self._next_midnight
+        if next_midnight is None or start >= next_midnight:
+            self._new_day(start)
+        if self._next_expiry is not None and start >= self._next_expiry:
+            self._expire_due(start, events)
+        if self._waiting:
+            self._activate(start, events)
+        if self._book:
+            self._match(frame, events)
+        np.copyto(self._last_close, frame.close, where=frame.active)
+        self._last_start = start
+        if self._record:
+            self._changes.market = True
+        if events:
+            self._events.extend(events)
+        return events
+
+    def advance(self, now: datetime) -> list[BrokerEvent]:
+        """Apply what time alone changes (DAY orders expiring at the close); returns the events."""
+        nxt = self._next_expiry
+        if nxt is None or now < nxt:
+            return []
+        events: list[BrokerEvent] = []
+        self._expire_due(now, events)
+        self._events.extend(events)
+        return events
+
+    # ------------------------------------------------------------------ queries
+
+    def drain_events(self) -> list[BrokerEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def open_orders(self) -> list[VenueOrder]:
+        return [o.view() for o in self._open.values()]
+
+    def order(self, client_order_id: str) -> VenueOrder | None:
+        o = self._orders.get(client_order_id)
+        return o.view() if o is not None else None
+
+    def sim_order(self, client_order_id: str) -> SimOrder | None:
+        """The venue's full record (timings, holds, priority), for tests and diagnostics."""
+        return self._orders.get(client_order_id)
+
+    def fills(self) -> list[Fill]:
+        return list(self._fills)
+
+    @property
+    def last_frame_start(self) -> datetime | None:
+        return self._last_start
+
+    def price_limits(self, symbol: str, day: date) -> PriceLimits | None:
+        """The daily limits the venue applies to ``symbol`` on ``day`` (None while unknown)."""
+        inst = self.instruments[symbol]
+        return self._limits_for(symbol, day, inst.is_etf)
+
+    def last_close(self, symbol: str) -> int:
+        """The latest close seen for ``symbol`` (0 if none)."""
+        return self._close_of(symbol)
+
+    # ------------------------------------------------------------------ journal support
+
+    def take_changes(self) -> Changes:
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    def counters(self) -> dict[str, int]:
+        return {"venue": self._venue_seq, "fill": self._fill_seq, "arrival": self._arrival_seq}
+
+    def market_state(self) -> dict[str, Any]:
+        """The small, JSON-able part of the market state."""
+        return {
+            "last_start": self._last_start.isoformat() if self._last_start else None,
+            "day": self._day.isoformat() if self._day else None,
+            "universe": list(self._universe.symbols) if self._universe is not None else None,
+            "pre_close": self._pre_close,
+            "pre_base": self._pre_base,
+        }
+
+    def market_arrays(self) -> tuple[IntArray, IntArray]:
+        """(base, last close), indexed like the bound universe."""
+        return self._base, self._last_close
+
+    def restore(self, state: ExchangeState) -> None:
+        """Rebuild from a journal. Only valid on a fresh exchange."""
+        if self._orders or self._fills or self._last_start is not None:
+            raise RuntimeError("sim exchange: restore needs a fresh exchange")
+        unknown = sorted({o.symbol for o in state.orders if o.accepted} - set(self.instruments))
+        if unknown:
+            raise ValueError(
+                f"sim exchange: the journal has orders for symbols not given as instruments: "
+                f"{', '.join(unknown)}"
+            )
+        for order in state.orders:
+            self._orders[order.client_order_id] = order
+            if order.status in _OPEN:
+                self._open[order.client_order_id] = order
+                if order.active:
+                    self._book.setdefault(order.symbol, []).append(order)
+                else:
+                    self._waiting.append(order)
+                if self._next_expiry is None or order.expires_at < self._next_expiry:
+                    self._next_expiry = order.expires_at
+        self._fills = list(state.fills)
+        self._venue_seq = state.counters["venue"]
+        self._fill_seq = state.counters["fill"]
+        self._arrival_seq = state.counters["arrival"]
+        if self.account is not None:
+            acct = self.account
+            acct.initial_cash = state.initial_cash
+            acct.cash = state.cash
+            acct.holdings = {s: q for s, q in state.holdings.items() if q}
+            acct.held_cash = 0
+            acct.held_qty = {}
+            for order in self._open.values():
+                acct.change_hold(order.symbol, order.hold_cash, order.hold_qty)
+        self._pre_close = dict(state.pre_close)
+        self._pre_base = dict(state.pre_base)
+        if state.universe is not None and state.base is not None and state.last_close is not None:
+            self._universe = Universe(state.universe)
+            self._col = {s: i for i, s in enumerate(state.universe)}
+            self._base = np.array(state.base, dtype=np.int64)
+            self._last_close = np.array(state.last_close, dtype=np.int64)
+        self._last_start = state.last_start
+        self._day = state.day
+        if state.day is not None:
+            self._next_midnight = _midnight(state.day + timedelta(days=1))
+        self._limits.clear()
+
+    # ------------------------------------------------------------------ internals
+
+    def _reject(self, request: OrderRequest, now: datetime, code: str, reason: str) -> Ack:
+        """Record a refused order (so a resubmission of its id gets the same answer)."""
+        order = SimOrder(
+            client_order_id=request.client_order_id,
+            venue_order_id="",
+            symbol=request.symbol,
+            side=request.side,
+            order_type=request.order_type,
+            qty=request.qty,
+            limit_price=request.limit_price,
+            submitted_at=now,
+            eligible_at=now,
+            activate_at=now,
+            expires_at=now,
+            day=now.astimezone(KST).date(),
+            seq=0,
+            status=OrderStatus.REJECTED,
+            code=str(code),
+            reason=reason,
+            updated_at=now,
+        )
+        self._orders[order.client_order_id] = order
+        self._touch(order)
+        return order.ack()
+
+    def _unknown(self, client_order_id: str) -> Ack:
+        known = self._orders.get(client_order_id)
+        if known is None:
+            reason = f"no order {client_order_id!r} at this venue"
+            return Ack(client_order_id, False, None, reason, RejectCode.UNKNOWN_ORDER)
+        reason = f"order {client_order_id!r} is {known.status}, not open"
+        return Ack(
+            client_order_id, False, known.venue_order_id or None, reason, RejectCode.UNKNOWN_ORDER
+        )
+
+    def _touch(self, order: SimOrder) -> None:
+        if self._record:
+            self._changes.orders[order.client_order_id] = order
+
+    def _trading_day(self, eligible: datetime) -> tuple[date, datetime, datetime]:
+        """(trading day, first instant it may match, expiry) of an order at the venue then."""
+        local = eligible.astimezone(KST)
+        d = local.date()
+        cal = self.calendar
+        if cal.is_trading_day(d):
+            close = cal.session(d).close
+            if local < close:
+                return d, eligible, close
+        d = cal.next_trading_day(d)
+        return d, max(eligible, _midnight(d)), cal.session(d).close
+
+    def _close_of(self, symbol: str) -> int:
+        i = self._col.get(symbol)
+        if i is not None:
+            value = int(self._last_close[i])
+            if value > 0:
+                return value
+        return self._pre_close.get(symbol, 0)
+
+    def _base_of(self, symbol: str) -> int:
+        i = self._col.get(symbol)
+        if i is not None:
+            value = int(self._base[i])
+            if value > 0:
+                return value
+        return self._pre_base.get(symbol, 0)
+
+    def _limits_for(self, symbol: str, day: date, etf: bool) -> PriceLimits | None:
+        """Limits of ``day``: today's base while that day trades, else the latest close."""
+        if not self.config.price_limits:
+            return None
+        if self._day is not None and day <= self._day:
+            return self._limits_today(symbol, etf)
+        base = self._close_of(symbol)
+        return daily_limits(base, etf) if base > 0 else None
+
+    def _limits_today(self, symbol: str, etf: bool) -> PriceLimits | None:
+        try:
+            return self._limits[symbol]
+        except KeyError:
+            base = self._base_of(symbol)
+            limits = daily_limits(base, etf) if base > 0 else None
+            self._limits[symbol] = limits
+            return limits
+
+    def _market_hold_price(
+        self, symbol: str, limits: PriceLimits | None, etf: bool
+    ) -> int | None:
+        close = self._close_of(symbol)
+        if self.config.market_buy_hold is MarketBuyHold.LAST_CLOSE:
+            return close or (limits.base if limits is not None else None)
+        if limits is not None:
+            return limits.upper
+        return daily_limits(close, etf).upper if close > 0 else None
+
+    def _buy_hold(self, price: int, qty: int, inst: Instrument) -> int:
+        amount = price * qty
+        return amount + self.fees.commission(amount, inst)
+
+    def _set_hold(self, order: SimOrder) -> None:
+        """Make the order's cash/share hold match what it can still trade."""
+        account = self.account
+        if account is None:
+            return
+        left = order.remaining if order.status in _OPEN else 0
+        if order.side is _BUY:
+            cash = self._buy_hold(order.hold_price, left, self.instruments[order.symbol])
+            qty = 0
+        else:
+            cash, qty = 0, left
+        account.change_hold(order.symbol, cash - order.hold_cash, qty - order.hold_qty)
+        order.hold_cash, order.hold_qty = cash, qty
+
+    def _close(
+        self,
+        order: SimOrder,
+        status: OrderStatus,
+        ts: datetime,
+        reason: str,
+        events: list[BrokerEvent],
+        code: str = "",
+    ) -> None:
+        """End an open order (canceled, expired, rejected on arrival) and free what it held."""
+        order.status = status
+        order.reason = reason
+        order.code = code
+        order.updated_at = ts
+        del self._open[order.client_order_id]
+        if order.active:
+            book = self._book.get(order.symbol)
+            if book is not None:
+                book.remove(order)
+                if not book:
+                    del self._book[order.symbol]
+        elif order in self._waiting:
+            self._waiting.remove(order)
+        self._set_hold(order)
+        self._touch(order)
+        events.append(OrderUpdate(order.client_order_id, status, ts, _with_code(code, reason)))
+
+    def _expire_due(self, now: datetime, events: list[BrokerEvent]) -> None:
+        nxt: datetime | None = None
+        for order in list(self._open.values()):
+            if order.expires_at <= now:
+                self._close(
+                    order, OrderStatus.EXPIRED, order.expires_at,
+                    "day order expired at the session close", events,
+                )
+            elif nxt is None or order.expires_at < nxt:
+                nxt = order.expires_at
+        self._next_expiry = nxt
+
+    def _bind(self, universe: Universe) -> None:
+        """Index the market arrays like ``universe`` (carrying values over by symbol)."""
+        old = self._universe
+        if old is not None and old == universe:
+            self._universe = universe
+            return
+        if old is not None:
+            for s, i in self._col.items():
+                if self._last_close[i] > 0:
+                    self._pre_close[s] = int(self._last_close[i])
+                if self._base[i] > 0:
+                    self._pre_base[s] = int(self._base[i])
+        n = len(universe)
+        self._last_close = np.zeros(n, dtype=np.int64)
+        self._base = np.zeros(n, dtype=np.int64)
+        self._col = {s: i for i, s in enumerate(universe.symbols)}
+        for s, i in self._col.items():
+            self._last_close[i] = self._pre_close.get(s, 0)
+            self._base[i] = self._pre_base.get(s, 0)
+        self._universe = universe
+        self._limits.clear()
+
+    def _new_day(self, start: datetime) -> None:
+        """A frame of a new calendar day: yesterday's last closes become today's base prices."""
+        d = start.astimezone(KST).date()
+        self._day = d
+        self._next_midnight = _midnight(d + timedelta(days=1))
+        self._base = self._last_close.copy()
+        self._pre_base = dict(self._pre_close)
+        self._limits.clear()
+
+    def _activate(self, start: datetime, events: list[BrokerEvent]) -> None:
+        """Move orders whose time has come into the book, rechecking their day's limits."""
+        waiting: list[SimOrder] = []
+        arrived: list[SimOrder] = []
+        for order in self._waiting:
+            (arrived if order.activate_at <= start else waiting).append(order)
+        if not arrived:
+            return
+        self._waiting = waiting
+        for order in arrived:
+            price = order.limit_price
+            if price is not None and self.config.price_limits:
+                inst = self.instruments[order.symbol]
+                limits = self._limits_today(order.symbol, inst.is_etf)
+                if limits is not None and not limits.contains(price):
+                    self._close(
+                        order, OrderStatus.REJECTED, start,
+                        f"limit price {price} is outside the day's limits "
+                        f"{limits.lower}..{limits.upper} (base {limits.base})",
+                        events, RejectCode.OUTSIDE_PRICE_LIMIT,
+                    )
+                    continue
+            order.active = True
+            self._book.setdefault(order.symbol, []).append(order)
+            self._touch(order)
+
+    def _match(self, frame: BarFrame, events: list[BrokerEvent]) -> None:
+        start = frame.start
+        col = self._col
+        active = frame.active
+        account = self.account
+        emptied: list[str] = []
+        for symbol, book in self._book.items():
+            i = col.get(symbol)
+            if i is None or not active[i]:
+                continue
+            cap = int(frame.volume[i]) * self._num // self._den
+            if cap <= 0:
+                continue
+            op, hi, lo = int(frame.open[i]), int(frame.high[i]), int(frame.low[i])
+            inst = self.instruments[symbol]
+            etf = inst.is_etf
+            limits = self._limits_today(symbol, etf) if self.config.price_limits else None
+            closed = False
+            for order in book if len(book) == 1 else priority(book):
+                if order.eligible_at > start:
+                    continue
+                price = fill_price(order, op, hi, lo, limits, etf)
+                if price is None:
+                    continue
+                qty = min(order.remaining, cap)
+                if account is not None and order.side is _BUY:
+                    qty = self._affordable(order, qty, price, inst, account)
+                    if qty <= 0:
+                        continue
+                self._fill(order, qty, price, start, inst, events)
+                closed = closed or order.status is OrderStatus.FILLED
+                cap -= qty
+                if cap == 0:
+                    break
+            if closed:
+                book[:] = [o for o in book if o.status in _OPEN]
+                if not book:
+                    emptied.append(symbol)
+        for symbol in emptied:
+            del self._book[symbol]
+
+    def _affordable(
+        self, order: SimOrder, qty: int, price: int, inst: Instrument, account: SimAccount
+    ) -> int:
+        """Cut a buy fill to what the order's hold plus free cash can pay (cash never < 0)."""
+        available = account.free_cash + order.hold_cash
+        commission = self.fees.commission
+        while qty > 0:
+            amount = qty * price
+            if amount + commission(amount, inst) <= available:
+                return qty
+            qty = min(qty - 1, available // price)
+        return 0
+
+    def _fill(
+        self,
+        order: SimOrder,
+        qty: int,
+        price: int,
+        ts: datetime,
+        inst: Instrument,
+        events: list[BrokerEvent],
+    ) -> None:
+        self._fill_seq += 1
+        amount = qty * price
+        commission = self.fees.commission(amount, inst)
+        tax = 0
+        if order.side is _SELL:
+            tax = self.fees.sell_tax(amount, inst, self._settle_date(ts))
+        fill = Fill(
+            fill_id(self._fill_seq),
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            qty,
+            price,
+            ts,
+            commission,
+            tax,
+        )
+        order.filled_qty += qty
+        order.updated_at = ts
+        if order.filled_qty == order.qty:
+            order.status = OrderStatus.FILLED
+            del self._open[order.client_order_id]
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+        account = self.account
+        if account is not None:
+            if order.side is _BUY:
+                account.bought(order.symbol, qty, amount + commission)
+            else:
+                account.sold(order.symbol, qty, amount - commission - tax)
+            self._set_hold(order)
+        self._fills.append(fill)
+        events.append(fill)
+        if self._record:
+            self._changes.orders[order.client_order_id] = order
+            self._changes.fills.append(fill)
+            self._changes.holdings.add(order.symbol)
+
+    def _settle_date(self, ts: datetime) -> date:
+        """T+2 on the KRX calendar: the date the sell tax is keyed by."""
+        trade_date = ts.astimezone(KST).date()
+        settle = self._settle.get(trade_date)
+        if settle is None:
+            settle = self._settle[trade_date] = self.calendar.add_trading_days(trade_date, 2)
+        return settle
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=KST)
+
+
+def _price_problem(
+    price: int, limits: PriceLimits | None, etf: bool
+) -> tuple[RejectCode, str] | None:
+    if not is_on_tick(price, etf):
+        return (
+            RejectCode.OFF_TICK,
+            f"limit price {price} is not on the {tick_size(price, etf)}-won tick grid",
+        )
+    if limits is not None and not limits.contains(price):
+        return (
+            RejectCode.OUTSIDE_PRICE_LIMIT,
+            f"limit price {price} is outside the day's limits {limits.lower}..{limits.upper} "
+            f"(base {limits.base})",
+        )
+    return None
+
+
+def priority(orders: Iterable[SimOrder]) -> list[SimOrder]:
+    """Price-time priority of one symbol's orders in a bar.
+
+    MARKET orders first, by arrival. Then LIMIT orders: within a side the better price first
+    (higher buy, lower sell), then arrival; the two sides are interleaved by arrival of the
+    order at the head of each side.
+    """
+    market: list[SimOrder] = []
+    buys: list[SimOrder] = []
+    sells: list[SimOrder] = []
+    for o in orders:
+        if o.order_type is _MARKET:
+            market.append(o)
+        elif o.side is _BUY:
+            buys.append(o)
+        else:
+            sells.append(o)
+    market.sort(key=lambda o: o.seq)
+    buys.sort(key=lambda o: (-(o.limit_price or 0), o.seq))
+    sells.sort(key=lambda o: (o.limit_price or 0, o.seq))
+    out = market
+    b = s = 0
+    while b < len(buys) and s < len(sells):
+        if buys[b].seq < sells[s].seq:
+            out.append(buys[b])
+            b += 1
+        else:
+            out.append(sells[s])
+            s += 1
+    out.extend(buys[b:])
+    out.extend(sells[s:])
+    return out
+
+
+def fill_price(
+    order: SimOrder, op: int, hi: int, lo: int, limits: PriceLimits | None, etf: bool
+) -> int | None:
+    """The price ``order`` trades at in a bar (open, high, low), or None if it does not trade."""
+    buy = order.side is _BUY
+    limit = order.limit_price
+    if limit is None:
+        price = op
+    elif buy:
+        if op <= limit:
+            price = op
+        elif lo <= limit:
+            price = limit
+        else:
+            return None
+    elif op >= limit:
+        price = op
+    elif hi >= limit:
+        price = limit
+    else:
+        return None
+    if limits is not None and not limits.lower <= price <= limits.upper:
+        clipped = min(max(price, limits.lower), limits.upper)
+        if lo <= clipped <= hi:  # else the bar contradicts the band: trust the bar
+            price = clipped
+    if price % tick_size(price, etf):
+        price = _onto_grid(price, buy, hi, lo, limit, etf)
+    return price
+
+
+def _onto_grid(price: int, buy: bool, hi: int, lo: int, limit: int | None, etf: bool) -> int:
+    """Move an off-grid bar price (adjusted data) onto the grid, the trader's worse way first."""
+    up, down = round_up(price, etf), round_down(price, etf)
+    for candidate in (up, down) if buy else (down, up):
+        within_limit = limit is None or (candidate <= limit if buy else candidate >= limit)
+        if lo <= candidate <= hi and within_limit and candidate > 0:
+            return candidate
+    return price

@@ -1,0 +1,1 @@
+"""The `qts` command line: one module per subcommand."""

@@ -1,0 +1,42 @@
+"""``qts ledger``: print the trade ledger of a run's database."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qts.core.errors import InputError
+from qts.data.sqlite import SqliteStore
+
+
+class Format(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+def ledger(
+    db: Annotated[Path, typer.Option(help="The run's SQLite database.")],
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
+) -> None:
+    """Print every ledger row (one per execution) in booking order."""
+    if not db.exists():
+        raise InputError(str(db), None, "no such database")
+    store = SqliteStore(str(db))
+    try:
+        rows = [e.as_row() for e in store.load_ledger()]
+    finally:
+        store.close()
+    if format is Format.json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return
+    fields = list(rows[0]) if rows else ["seq", "ts", "symbol", "side", "qty", "price"]
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)

@@ -1,0 +1,34 @@
+"""Entry point of the ``qts`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from qts.cli import backtest, config, ledger, run
+from qts.core.errors import QtsError
+
+app = typer.Typer(
+    name="qts",
+    help="QTS — automated trading for Korean equities (KOSPI/KOSDAQ).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run.run)
+app.command("backtest")(backtest.backtest)
+app.command("ledger")(ledger.ledger)
+app.add_typer(config.app, name="config")
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app()
+    except QtsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

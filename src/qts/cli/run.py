@@ -1,0 +1,91 @@
+"""``qts run``: paper trading on the simulated KRX exchange with a live console."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from qts.app.paper import run_paper
+from qts.cli.status import StatusConsole
+from qts.config.loader import load_config
+from qts.config.models import Mode
+from qts.core.errors import ConfigError, InputError
+from qts.core.time import parse_duration
+
+DEFAULT_DB = Path("var/paper.sqlite")
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError("--speed", text, "expected a positive number or 'max'") from None
+    if value <= 0:
+        raise InputError("--speed", text, "expected a positive number or 'max'")
+    return value
+
+
+def run(
+    seed: Annotated[int | None, typer.Option(help="Seed of the synthetic market.")] = None,
+    speed: Annotated[str, typer.Option(help="Simulated seconds per real second, or 'max'.")] = "60",
+    for_: Annotated[
+        str | None, typer.Option("--for", help="Stop after this much simulated time (e.g. 1d).")
+    ] = None,
+    db: Annotated[
+        Path, typer.Option(help="SQLite database of the run (resumed if it exists).")
+    ] = DEFAULT_DB,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config_Local YAML.")
+    ] = None,
+    sheet: Annotated[list[Path] | None, typer.Option(help="Config_Scalp/Config_Swing CSV.")] = None,
+) -> None:
+    """Paper-trade the synthetic KRX market on the simulated exchange."""
+    loaded = load_config(config, list(sheet or []))
+    loaded.raise_if_invalid()
+    cfg = loaded.config
+    if cfg.mode is Mode.LIVE:
+        raise ConfigError(
+            "Config_Local",
+            "mode",
+            "live trading needs a broker adapter (KIS/Kiwoom) "
+            "that this build does not include; use mode paper",
+        )
+    if seed is not None:
+        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
+    duration = parse_duration(for_) if for_ else None
+    db.parent.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    status = StatusConsole(console)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    console.print(
+        f"QTS paper run: seed {cfg.run.seed}, start {cfg.run.start}, speed {speed}, "
+        f"db {db}; Ctrl-C stops cleanly"
+    )
+    result = run_paper(cfg, db, _speed(speed), duration, status.on_cycle, stop, status.attach)
+    try:
+        status.close()
+        engine = result.engine
+        if engine.resumed:
+            console.print(
+                f"resumed from {db} (reconciliation: {engine.reconcile.fills_booked} "
+                f"fill(s) booked, {len(engine.reconcile.problems)} problem(s))"
+            )
+        console.print(
+            f"stopped: {result.loop.stopped}; {result.loop.cycles} cycles, "
+            f"{len(engine.oms.account.ledger)} ledger rows; `qts ledger --db {db}` prints them"
+        )
+    finally:
+        result.engine.close()

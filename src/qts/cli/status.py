@@ -1,0 +1,96 @@
+"""The live console of ``qts run``: fills as they happen, and a status panel.
+
+On a terminal the panel redraws in place; otherwise a status block is printed every
+``every`` simulated minutes, so logs and pipes stay readable.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from qts.app.wiring import Engine
+from qts.engines.contracts import CycleReport
+from qts.model.fill import Fill
+
+
+class StatusConsole:
+    def __init__(self, console: Console, every: timedelta = timedelta(minutes=30)) -> None:
+        self.console = console
+        self.every = every
+        self.engine: Engine | None = None
+        self.decisions: deque[str] = deque(maxlen=6)
+        self.fills = 0
+        self._last_print: datetime | None = None
+        self._live: Live | None = None
+        self._ts: datetime | None = None
+
+    def attach(self, engine: Engine) -> None:
+        self.engine = engine
+        if self.console.is_terminal:
+            self._live = Live(console=self.console, refresh_per_second=4, transient=False)
+            self._live.start()
+
+    def on_cycle(self, report: CycleReport, fills: list[Fill]) -> None:
+        self._ts = report.ts
+        for f in fills:
+            self.fills += 1
+            self.console.print(
+                f"{f.ts:%Y-%m-%d %H:%M} FILL {f.side.value:<4} {f.symbol} "
+                f"{f.qty:>6,} @ {f.price:>9,}  fees {f.commission + f.tax:,}"
+            )
+        for d in report.decisions.orders:
+            self.decisions.append(
+                f"{report.ts:%H:%M} {d.action} {d.symbol} x{d.qty} ({d.strategy}: {d.reason})"
+            )
+        for d in report.decisions.blocked:
+            self.decisions.append(f"{report.ts:%H:%M} blocked {d.symbol}: {d.reason}")
+        if self._live is not None:
+            self._live.update(self.panel())
+        elif self._last_print is None or report.ts - self._last_print >= self.every:
+            self._last_print = report.ts
+            self.console.print(self.panel())
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.update(self.panel())
+            self._live.stop()
+        else:
+            self.console.print(self.panel())
+
+    def panel(self) -> Group:
+        engine = self.engine
+        if engine is None:
+            return Group(Text("starting…"))
+        account = engine.oms.account
+        runner = engine.runner
+        market_value = int(engine.oms.qty @ runner.last_close)
+        equity = account.cash + market_value
+        realized = sum(p.realized_pnl for p in account.positions.values())
+        head = Text(
+            f"{self._ts or engine.clock.now():%Y-%m-%d %H:%M} KST  safety {runner.safety_state}  "
+            f"trading {'on' if runner.trading_enabled else 'OFF'}  equity {equity:,}  "
+            f"day PnL {equity - runner.day_start_equity:+,}  cash {account.cash:,}  "
+            f"realized {realized:+,}  fees {account.ledger.total_fees():,}  fills {self.fills}"
+        )
+        table = Table("symbol", "qty", "avg", "last", "unrealized", "strategy", box=None)
+        for p in account.open_positions():
+            i = engine.oms.universe.index(p.symbol)
+            last = int(runner.last_close[i])
+            table.add_row(
+                p.symbol,
+                f"{p.qty:,}",
+                f"{p.avg_price:,.0f}",
+                f"{last:,}",
+                f"{p.qty * last - p.cost_basis:+,}",
+                p.strategy,
+            )
+        lines = [head, table] if account.open_positions() else [head, Text("no open positions")]
+        if self.decisions:
+            lines.append(Text("last decisions:\n  " + "\n  ".join(self.decisions)))
+        return Group(*lines)

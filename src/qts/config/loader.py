@@ -1,0 +1,219 @@
+"""Load and merge the three configuration scopes, naming every problem with source and key.
+
+Precedence (decisions.md): secrets (environment) > Config_Local (a YAML file) > strategy sheets
+(Config_Scalp / Config_Swing, rows of CATEGORY,SUB_CATEGORY,KEY,VALUE,DESCRIPTION,TAG) > built-in
+defaults. A strategy sheet may only set its own strategy's parameters; anything else it names is an
+error, as is a key that no scope may set.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from qts.config.models import Mode, QtsConfig
+from qts.core.errors import ConfigError
+from qts.engines.strategy.registry import available, params_model
+
+SHEET_STRATEGY = {"Config_Scalp": "scalp_reversion", "Config_Swing": "swing_breakout"}
+SHEET_HEADER = ["CATEGORY", "SUB_CATEGORY", "KEY", "VALUE", "DESCRIPTION", "TAG"]
+LIVE_ACK_VALUE = "I_UNDERSTAND_LIVE_TRADING"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    source: str
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.key}: {self.reason}"
+
+
+@dataclass(slots=True)
+class LoadedConfig:
+    config: QtsConfig
+    sources: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def raise_if_invalid(self) -> None:
+        if self.problems:
+            first = self.problems[0]
+            more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+            raise ConfigError(first.source, first.key, first.reason + more)
+
+
+def _defaults() -> dict[str, Any]:
+    text = resources.files("qts.config").joinpath("defaults/qts.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def _merge(
+    base: dict[str, Any],
+    over: Mapping[str, Any],
+    origin: dict[str, str],
+    source: str,
+    prefix: str = "",
+) -> None:
+    for key, value in over.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, origin, source, path + ".")
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+            origin[path] = source
+
+
+def _read_local(path: Path, problems: list[Problem]) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8-sig")
+    except OSError as exc:
+        problems.append(Problem(str(path), "-", f"cannot read: {exc.strerror}"))
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
+        problems.append(
+            Problem(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+        )
+        return {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), "-", "the top level must be a mapping of keys"))
+        return {}
+    return data
+
+
+def _cast(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def read_strategy_sheet(path: Path, problems: list[Problem]) -> tuple[str, dict[str, Any]]:
+    """A Config_Scalp / Config_Swing sheet exported as CSV: its strategy and parameters."""
+    strategy = SHEET_STRATEGY.get(path.stem)
+    if strategy is None:
+        problems.append(
+            Problem(str(path), "-", f"unknown sheet; expected one of {sorted(SHEET_STRATEGY)}")
+        )
+        return "", {}
+    params: dict[str, Any] = {}
+    allowed = set(params_model(strategy).model_fields)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        problems.append(Problem(str(path), "-", f"cannot read: {exc.strerror}"))
+        return strategy, {}
+    if not rows or [c.strip().upper() for c in rows[0][:6]] != SHEET_HEADER:
+        problems.append(Problem(f"{path}:1", "header", f"expected {','.join(SHEET_HEADER)}"))
+        return strategy, {}
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) < 4 or not row[2].strip():
+            problems.append(Problem(f"{path}:{n}", "KEY", "row has no KEY or VALUE"))
+            continue
+        key = row[2].strip()
+        if key not in allowed:
+            problems.append(
+                Problem(
+                    f"{path}:{n}",
+                    key,
+                    f"{path.stem} may only set {strategy} parameters "
+                    f"({', '.join(sorted(allowed))})",
+                )
+            )
+            continue
+        params[key] = _cast(row[3])
+    return strategy, params
+
+
+def load_config(
+    local: Path | None = None,
+    sheets: list[Path] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """Merge defaults, strategy sheets, Config_Local and secrets; collect every problem."""
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    origin: dict[str, str] = {}
+    data = _defaults()
+    sources = ["defaults"]
+    for sheet in sheets or []:
+        strategy, params = read_strategy_sheet(sheet, problems)
+        if strategy:
+            _merge(data, {"strategies": {strategy: {"params": params}}}, origin, str(sheet))
+            sources.append(str(sheet))
+    if local is not None:
+        _merge(data, _read_local(local, problems), origin, str(local))
+        sources.append(str(local))
+    config = QtsConfig()
+    try:
+        config = QtsConfig.model_validate(data)
+    except ValidationError as exc:
+        for e in exc.errors():
+            key = ".".join(str(p) for p in e["loc"])
+            problems.append(Problem(_source_of(key, origin), key, e["msg"]))
+    for name, section in config.strategies.items():
+        if name not in available():
+            problems.append(
+                Problem(
+                    _source_of(f"strategies.{name}", origin),
+                    f"strategies.{name}",
+                    f"unknown strategy (available: {', '.join(available())})",
+                )
+            )
+            continue
+        try:
+            params_model(name).model_validate(section.params)
+        except ValidationError as exc:
+            for e in exc.errors():
+                key = f"strategies.{name}.params." + ".".join(str(p) for p in e["loc"])
+                problems.append(Problem(_source_of(key, origin), key, e["msg"]))
+    problems += live_gate_problems(config, env)
+    return LoadedConfig(config, sources, problems, origin)
+
+
+def _source_of(key: str, origin: Mapping[str, str]) -> str:
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        src = origin.get(".".join(parts[:n]))
+        if src:
+            return src
+    return "defaults"
+
+
+def live_gate_problems(config: QtsConfig, env: Mapping[str, str]) -> list[Problem]:
+    """Live trading needs three independent switches; name each one that is missing."""
+    if config.mode is not Mode.LIVE:
+        return []
+    out = []
+    if not config.execution.live_enabled:
+        out.append(Problem("Config_Local", "execution.live_enabled", "must be true for mode live"))
+    if env.get("ENABLE_REAL_ORDER", "N").upper() not in ("Y", "YES", "1", "TRUE"):
+        out.append(Problem("environment", "ENABLE_REAL_ORDER", "must be Y for mode live"))
+    if env.get("QTS_LIVE_ACK") != LIVE_ACK_VALUE:
+        out.append(Problem("environment", "QTS_LIVE_ACK", f"must equal {LIVE_ACK_VALUE}"))
+    return out

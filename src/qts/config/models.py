@@ -1,0 +1,62 @@
+"""The configuration schema. Unknown keys are errors, so a typo is named, never ignored."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from qts.engines.risk import RiskLimits
+from qts.model.enums import OrderType
+
+
+class Mode(StrEnum):
+    BACKTEST = "backtest"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunSection(_Section):
+    initial_cash: PositiveInt = 100_000_000
+    seed: int = 7
+    start: date = date(2026, 1, 5)
+
+
+class ExecutionSection(_Section):
+    trading_enabled: bool = True
+    live_enabled: bool = False
+    kill_switch: bool = False
+    order_type: OrderType = OrderType.MARKET
+    limit_offset_ticks: int = Field(0, ge=0, le=20)
+    max_trades_per_day: PositiveInt | None = 50
+
+
+class LoopSection(_Section):
+    max_consecutive_errors: PositiveInt = 3
+
+
+class SimSection(_Section):
+    participation: float = Field(0.1, gt=0, le=1)
+    latency_ms: int = Field(50, ge=0, le=60_000)
+
+
+class StrategySection(_Section):
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class QtsConfig(_Section):
+    mode: Mode = Mode.PAPER
+    run: RunSection = Field(default_factory=RunSection)
+    execution: ExecutionSection = Field(default_factory=ExecutionSection)
+    risk: RiskLimits = Field(default_factory=RiskLimits)
+    loop: LoopSection = Field(default_factory=LoopSection)
+    fees: str = Field("krx", pattern="^(krx|none)$")
+    sim: SimSection = Field(default_factory=SimSection)
+    strategies: dict[str, StrategySection] = Field(default_factory=dict)

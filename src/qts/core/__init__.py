@@ -1,0 +1,1 @@
+"""Clock, ids, errors and time helpers shared by every layer."""

@@ -1,0 +1,797 @@
+"""The embedded store: one SQLite file (or ``:memory:`` for backtests) behind :class:`TradingStore`.
+
+Durability: WAL journal; ``durable=True`` (paper, live) sets ``synchronous=FULL`` so a commit
+survives power loss; ``durable=False`` (backtests) sets ``synchronous=OFF``, which still survives
+the process being killed (committed pages are in the OS cache) but not a machine crash.
+
+Types: tables are STRICT, so a float in a money column is an error instead of a silent REAL.
+Timestamps are stored as fixed-width UTC ISO text (sortable as text) and restored timezone-aware
+in ``tz`` (KST by default, the market's zone).
+
+Invariants the database itself enforces, so no caller bug can break them: a fill is booked once;
+ledger seqs are consecutive and the ledger is append-only; an order id never names two different
+orders.
+
+Threads: one connection, used from the thread that opened it (sqlite3's ``check_same_thread``);
+another thread gets StorageError. Other processes may read the file concurrently (WAL).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+
+from qts.core.errors import StorageError
+from qts.core.time import KST, from_iso, require_aware
+from qts.data.ports import AccountState, DecisionRecord, EquityPoint, JsonDict, RunMeta
+from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
+from qts.model.fill import Fill
+from qts.model.ledger import LedgerEntry
+from qts.model.order import Order
+from qts.model.position import Position
+
+T = TypeVar("T")
+
+_OPEN_STATUSES = "('NEW', 'SUBMITTED', 'PARTIALLY_FILLED')"
+
+# Each migration is applied once, in order, in its own transaction; its number is recorded in
+# schema_version. Never edit a released migration: append a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE run_meta (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            run_id TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            initial_cash INTEGER NOT NULL CHECK (initial_cash >= 0),
+            seed INTEGER,
+            started_at TEXT NOT NULL,
+            config TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TABLE orders (
+            client_order_id TEXT PRIMARY KEY,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+            order_type TEXT NOT NULL,
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            limit_price INTEGER,
+            created_at TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            track TEXT NOT NULL,
+            status TEXT NOT NULL,
+            filled_qty INTEGER NOT NULL CHECK (filled_qty BETWEEN 0 AND qty),
+            filled_amount INTEGER NOT NULL CHECK (filled_amount >= 0),
+            venue_order_id TEXT,
+            reason TEXT NOT NULL,
+            updated_at TEXT,
+            fill_ids TEXT NOT NULL
+        ) STRICT""",
+        # load_orders(open_only=True) runs at every start and may run every cycle; without this
+        # it scans every order the run ever made.
+        f"""CREATE INDEX ix_orders_open ON orders (status)
+            WHERE status IN {_OPEN_STATUSES}""",
+        """CREATE TRIGGER orders_identity BEFORE UPDATE ON orders
+            WHEN NEW.symbol IS NOT OLD.symbol OR NEW.side IS NOT OLD.side
+              OR NEW.order_type IS NOT OLD.order_type OR NEW.qty IS NOT OLD.qty
+              OR NEW.limit_price IS NOT OLD.limit_price OR NEW.created_at IS NOT OLD.created_at
+            BEGIN SELECT RAISE(ABORT, 'client order id already names a different order'); END""",
+        """CREATE TABLE fills (
+            fill_id TEXT PRIMARY KEY,
+            client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            price INTEGER NOT NULL CHECK (price > 0),
+            ts TEXT NOT NULL,
+            commission INTEGER NOT NULL CHECK (commission >= 0),
+            tax INTEGER NOT NULL CHECK (tax >= 0)
+        ) STRICT""",
+        """CREATE TABLE t_ledger (
+            seq INTEGER PRIMARY KEY CHECK (seq > 0),
+            ts TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            market TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            price INTEGER NOT NULL,
+            amount INTEGER NOT NULL,
+            commission INTEGER NOT NULL,
+            tax INTEGER NOT NULL,
+            net_amount INTEGER NOT NULL,
+            client_order_id TEXT NOT NULL,
+            fill_id TEXT NOT NULL UNIQUE REFERENCES fills (fill_id),
+            strategy TEXT NOT NULL,
+            position_after INTEGER NOT NULL,
+            pnl INTEGER NOT NULL,
+            settle_date TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TRIGGER t_ledger_seq BEFORE INSERT ON t_ledger
+            WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM t_ledger)
+            BEGIN SELECT RAISE(ABORT, 'ledger seq does not follow the last entry'); END""",
+        """CREATE TRIGGER t_ledger_no_update BEFORE UPDATE ON t_ledger
+            BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END""",
+        """CREATE TRIGGER t_ledger_no_delete BEFORE DELETE ON t_ledger
+            BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END""",
+        """CREATE TABLE positions (
+            symbol TEXT PRIMARY KEY,
+            qty INTEGER NOT NULL CHECK (qty >= 0),
+            cost_basis INTEGER NOT NULL,
+            realized_pnl INTEGER NOT NULL,
+            last_price INTEGER NOT NULL,
+            opened_at TEXT,
+            track TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            high_since_open INTEGER NOT NULL,
+            low_since_open INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE account (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            cash INTEGER NOT NULL
+        ) STRICT""",
+        """CREATE TABLE account_pending (
+            settle_date TEXT PRIMARY KEY,
+            amount INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE decision_log (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            cycle_id TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            action TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            price INTEGER,
+            qty INTEGER,
+            approved INTEGER NOT NULL CHECK (approved IN (0, 1)),
+            reason TEXT NOT NULL,
+            act_status TEXT NOT NULL,
+            metadata TEXT NOT NULL
+        ) STRICT""",
+        # load_decisions(cycle_id) answers "what did cycle X decide" during recovery and audit.
+        "CREATE INDEX ix_decision_log_cycle ON decision_log (cycle_id)",
+        """CREATE TABLE equity_history (
+            ts TEXT PRIMARY KEY,
+            cash INTEGER NOT NULL,
+            market_value INTEGER NOT NULL,
+            equity INTEGER NOT NULL,
+            realized INTEGER NOT NULL,
+            unrealized INTEGER NOT NULL,
+            fees INTEGER NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ORDER_COLUMNS = (
+    "client_order_id, symbol, side, order_type, qty, limit_price, created_at, strategy, track, "
+    "status, filled_qty, filled_amount, venue_order_id, reason, updated_at, fill_ids"
+)
+_UPSERT_ORDER = (
+    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 16)}) "
+    "ON CONFLICT (client_order_id) DO UPDATE SET "
+    "symbol = excluded.symbol, side = excluded.side, order_type = excluded.order_type, "
+    "qty = excluded.qty, limit_price = excluded.limit_price, created_at = excluded.created_at, "
+    "strategy = excluded.strategy, track = excluded.track, status = excluded.status, "
+    "filled_qty = excluded.filled_qty, filled_amount = excluded.filled_amount, "
+    "venue_order_id = excluded.venue_order_id, reason = excluded.reason, "
+    "updated_at = excluded.updated_at, fill_ids = excluded.fill_ids"
+)
+_FILL_COLUMNS = "fill_id, client_order_id, symbol, side, qty, price, ts, commission, tax"
+_INSERT_FILL = f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 9)})"
+_LEDGER_COLUMNS = (
+    "seq, ts, symbol, market, side, qty, price, amount, commission, tax, net_amount, "
+    "client_order_id, fill_id, strategy, position_after, pnl, settle_date"
+)
+_INSERT_LEDGER = f"INSERT INTO t_ledger ({_LEDGER_COLUMNS}) VALUES ({', '.join('?' * 17)})"
+_POSITION_COLUMNS = (
+    "symbol, qty, cost_basis, realized_pnl, last_price, opened_at, track, strategy, "
+    "high_since_open, low_since_open"
+)
+_UPSERT_POSITION = (
+    f"INSERT INTO positions ({_POSITION_COLUMNS}) VALUES ({', '.join('?' * 10)}) "
+    "ON CONFLICT (symbol) DO UPDATE SET "
+    "qty = excluded.qty, cost_basis = excluded.cost_basis, "
+    "realized_pnl = excluded.realized_pnl, last_price = excluded.last_price, "
+    "opened_at = excluded.opened_at, track = excluded.track, strategy = excluded.strategy, "
+    "high_since_open = excluded.high_since_open, low_since_open = excluded.low_since_open"
+)
+_UPSERT_CASH = (
+    "INSERT INTO account (id, cash) VALUES (1, ?) "
+    "ON CONFLICT (id) DO UPDATE SET cash = excluded.cash"
+)
+_DECISION_COLUMNS = (
+    "ts, cycle_id, symbol, action, strategy, price, qty, approved, reason, act_status, metadata"
+)
+_INSERT_DECISION = f"INSERT INTO decision_log ({_DECISION_COLUMNS}) VALUES ({', '.join('?' * 11)})"
+_EQUITY_COLUMNS = "ts, cash, market_value, equity, realized, unrealized, fees"
+_UPSERT_EQUITY = (
+    f"INSERT INTO equity_history ({_EQUITY_COLUMNS}) VALUES ({', '.join('?' * 7)}) "
+    "ON CONFLICT (ts) DO UPDATE SET cash = excluded.cash, market_value = excluded.market_value, "
+    "equity = excluded.equity, realized = excluded.realized, unrealized = excluded.unrealized, "
+    "fees = excluded.fees"
+)
+
+
+def _ts(value: datetime) -> str:
+    """Fixed-width UTC text, so text order is time order and one instant has one spelling."""
+    return require_aware(value).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _ts_opt(value: datetime | None) -> str | None:
+    return None if value is None else _ts(value)
+
+
+def _json(value: Any) -> str:
+    """Strict JSON (no NaN), so the same document is valid in PostgreSQL jsonb."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _order_row(o: Order) -> tuple[Any, ...]:
+    return (
+        o.client_order_id,
+        o.symbol,
+        str(o.side),
+        str(o.order_type),
+        o.qty,
+        o.limit_price,
+        _ts(o.created_at),
+        o.strategy,
+        str(o.track),
+        str(o.status),
+        o.filled_qty,
+        o.filled_amount,
+        o.venue_order_id,
+        o.reason,
+        _ts_opt(o.updated_at),
+        _json(sorted(o.fill_ids)),
+    )
+
+
+def _fill_row(f: Fill) -> tuple[Any, ...]:
+    return (
+        f.fill_id,
+        f.client_order_id,
+        f.symbol,
+        str(f.side),
+        f.qty,
+        f.price,
+        _ts(f.ts),
+        f.commission,
+        f.tax,
+    )
+
+
+def _ledger_row(e: LedgerEntry) -> tuple[Any, ...]:
+    return (
+        e.seq,
+        _ts(e.ts),
+        e.symbol,
+        e.market,
+        str(e.side),
+        e.qty,
+        e.price,
+        e.amount,
+        e.commission,
+        e.tax,
+        e.net_amount,
+        e.client_order_id,
+        e.fill_id,
+        e.strategy,
+        e.position_after,
+        e.pnl,
+        e.settle_date,
+    )
+
+
+def _position_row(p: Position) -> tuple[Any, ...]:
+    return (
+        p.symbol,
+        p.qty,
+        p.cost_basis,
+        p.realized_pnl,
+        p.last_price,
+        _ts_opt(p.opened_at),
+        str(p.track),
+        p.strategy,
+        p.high_since_open,
+        p.low_since_open,
+    )
+
+
+def _decision_row(d: DecisionRecord) -> tuple[Any, ...]:
+    return (
+        _ts(d.ts),
+        d.cycle_id,
+        d.symbol,
+        d.action,
+        d.strategy,
+        d.price,
+        d.qty,
+        int(d.approved),
+        d.reason,
+        d.act_status,
+        _json(d.metadata),
+    )
+
+
+class SqliteStore:
+    """:class:`~qts.data.ports.TradingStore` on one SQLite database.
+
+    ``path`` may be ``":memory:"`` (backtests). Opening creates the file and applies any missing
+    schema migrations; a file written by a newer schema is refused.
+    """
+
+    def __init__(self, path: str | Path, *, durable: bool = True, tz: tzinfo = KST) -> None:
+        self.path = str(path)
+        self.durable = durable
+        self._tz = tz
+        self._depth = 0
+        self._closed = False
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite {self.path}: cannot open: {exc}") from exc
+        try:
+            with self._guard("configure"):
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._conn.execute("PRAGMA busy_timeout = 5000")
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Turn driver and serialisation errors into StorageError naming the file and the call."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+            raise StorageError(f"sqlite {self.path}: {what}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self._guard("migrate"):
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY) STRICT"
+            )
+            (current,) = self._conn.execute(
+                "SELECT coalesce(max(version), 0) FROM schema_version"
+            ).fetchone()
+        if current > SCHEMA_VERSION:
+            raise StorageError(
+                f"sqlite {self.path}: schema version {current} is newer than this QTS "
+                f"supports ({SCHEMA_VERSION}); upgrade QTS"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self._guard(f"migration {version}"), self.transaction():
+                # Re-check inside the write lock: another process may have migrated meanwhile.
+                done = self._conn.execute(
+                    "SELECT 1 FROM schema_version WHERE version = ?", (version,)
+                ).fetchone()
+                if done:
+                    continue
+                for statement in MIGRATIONS[version - 1]:
+                    self._conn.execute(statement)
+                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One commit for everything inside; nested blocks are savepoints of the outer one."""
+        if self._closed:
+            raise StorageError(f"sqlite {self.path}: store is closed")
+        conn = self._conn
+        if self._depth == 0:
+            with self._guard("begin"):
+                conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._rollback()
+                raise
+            self._depth = 0
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(f"sqlite {self.path}: commit: {exc}") from exc
+        else:
+            name = f"qts_sp{self._depth}"
+            with self._guard("savepoint"):
+                conn.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                with self._guard("rollback to savepoint"):
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                with self._guard("release savepoint"):
+                    conn.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # pragma: no cover - the connection is unusable anyway
+                raise StorageError(f"sqlite {self.path}: rollback: {exc}") from exc
+
+    def _write(self, what: str, action: Callable[[sqlite3.Connection], T]) -> T:
+        with self._guard(what), self.transaction():
+            return action(self._conn)
+
+    def _read(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        if self._closed:
+            raise StorageError(f"sqlite {self.path}: store is closed")
+        with self._guard(what):
+            return self._conn.execute(sql, params).fetchall()
+
+    def _at(self, text: str) -> datetime:
+        return from_iso(text).astimezone(self._tz)
+
+    def _at_opt(self, text: str | None) -> datetime | None:
+        return None if text is None else self._at(text)
+
+    def schema_version(self) -> int:
+        (row,) = self._read("schema version", "SELECT max(version) FROM schema_version")
+        return int(row[0])
+
+    # ------------------------------------------------------------------ run metadata
+
+    def init_run(self, meta: RunMeta) -> RunMeta:
+        """Store ``meta`` and open the account with its initial cash, or return the stored run."""
+
+        def action(conn: sqlite3.Connection) -> RunMeta:
+            stored = self.run_meta()
+            if stored is None:
+                conn.execute(
+                    "INSERT INTO run_meta "
+                    "(id, run_id, mode, initial_cash, seed, started_at, config) "
+                    "VALUES (1, ?, ?, ?, ?, ?, ?)",
+                    (
+                        meta.run_id,
+                        meta.mode,
+                        meta.initial_cash,
+                        meta.seed,
+                        _ts(meta.started_at),
+                        _json(meta.config),
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO account (id, cash) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+                    (meta.initial_cash,),
+                )
+                return self.run_meta() or meta
+            names = ("run_id", "mode", "initial_cash", "seed")
+            diffs = [
+                f"{name} stored {old!r}, given {new!r}"
+                for name, old, new in zip(names, stored.identity(), meta.identity(), strict=True)
+                if old != new
+            ]
+            if diffs:
+                raise StorageError(
+                    f"sqlite {self.path}: run_meta: the store belongs to another run: "
+                    + "; ".join(diffs)
+                )
+            return stored
+
+        return self._write("init_run", action)
+
+    def run_meta(self) -> RunMeta | None:
+        rows = self._read(
+            "run_meta",
+            "SELECT run_id, mode, initial_cash, seed, started_at, config FROM run_meta",
+        )
+        if not rows:
+            return None
+        run_id, mode, initial_cash, seed, started_at, config = rows[0]
+        with self._guard("run_meta"):
+            return RunMeta(
+                run_id=run_id,
+                mode=mode,
+                initial_cash=initial_cash,
+                seed=seed,
+                started_at=self._at(started_at),
+                config=json.loads(config),
+            )
+
+    # ------------------------------------------------------------------ orders
+
+    def save_order(self, order: Order) -> None:
+        with self._guard(f"save_order {order.client_order_id}"):
+            row = _order_row(order)
+        self._write(f"save_order {order.client_order_id}", lambda c: c.execute(_UPSERT_ORDER, row))
+
+    def _order(self, row: tuple[Any, ...]) -> Order:
+        with self._guard(f"order {row[0]}"):
+            return Order(
+                client_order_id=row[0],
+                symbol=row[1],
+                side=OrderSide(row[2]),
+                order_type=OrderType(row[3]),
+                qty=row[4],
+                limit_price=row[5],
+                created_at=self._at(row[6]),
+                strategy=row[7],
+                track=Track(row[8]),
+                status=OrderStatus(row[9]),
+                filled_qty=row[10],
+                filled_amount=row[11],
+                venue_order_id=row[12],
+                reason=row[13],
+                updated_at=self._at_opt(row[14]),
+                fill_ids=set(json.loads(row[15])),
+            )
+
+    def load_orders(self, open_only: bool = False) -> list[Order]:
+        where = f" WHERE status IN {_OPEN_STATUSES}" if open_only else ""
+        rows = self._read(
+            "load_orders", f"SELECT {_ORDER_COLUMNS} FROM orders{where} ORDER BY rowid"
+        )
+        return [self._order(r) for r in rows]
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        rows = self._read(
+            f"get_order {client_order_id}",
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?",
+            (client_order_id,),
+        )
+        return self._order(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ fills and ledger
+
+    def record_fill(
+        self,
+        fill: Fill,
+        entry: LedgerEntry,
+        order: Order,
+        position: Position,
+        cash: int,
+        pending: dict[date, int],
+    ) -> bool:
+        what = f"record_fill {fill.fill_id}"
+        mismatch = _fill_mismatch(fill, entry, order, position)
+        if mismatch:
+            raise StorageError(f"sqlite {self.path}: {what}: {mismatch}")
+        with self._guard(what):
+            fill_row = _fill_row(fill)
+            ledger_row = _ledger_row(entry)
+            order_row = _order_row(order)
+            position_row = _position_row(position)
+            pending_rows = [(d.isoformat(), amount) for d, amount in pending.items()]
+
+        def action(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM fills WHERE fill_id = ?", (fill.fill_id,)).fetchone():
+                return False  # already booked: nothing else may change
+            # Parents first, so foreign keys are checked at once (deferred checks would scan).
+            conn.execute(_UPSERT_ORDER, order_row)
+            conn.execute(_INSERT_FILL, fill_row)
+            conn.execute(_INSERT_LEDGER, ledger_row)
+            conn.execute(_UPSERT_POSITION, position_row)
+            conn.execute(_UPSERT_CASH, (cash,))
+            conn.execute("DELETE FROM account_pending")
+            conn.executemany("INSERT INTO account_pending VALUES (?, ?)", pending_rows)
+            return True
+
+        return self._write(what, action)
+
+    def load_fills(self) -> list[Fill]:
+        rows = self._read("load_fills", f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY rowid")
+        with self._guard("load_fills"):
+            return [
+                Fill(
+                    fill_id=r[0],
+                    client_order_id=r[1],
+                    symbol=r[2],
+                    side=OrderSide(r[3]),
+                    qty=r[4],
+                    price=r[5],
+                    ts=self._at(r[6]),
+                    commission=r[7],
+                    tax=r[8],
+                )
+                for r in rows
+            ]
+
+    def load_ledger(self) -> list[LedgerEntry]:
+        rows = self._read("load_ledger", f"SELECT {_LEDGER_COLUMNS} FROM t_ledger ORDER BY seq")
+        with self._guard("load_ledger"):
+            return [
+                LedgerEntry(
+                    seq=r[0],
+                    ts=self._at(r[1]),
+                    symbol=r[2],
+                    market=r[3],
+                    side=OrderSide(r[4]),
+                    qty=r[5],
+                    price=r[6],
+                    amount=r[7],
+                    commission=r[8],
+                    tax=r[9],
+                    net_amount=r[10],
+                    client_order_id=r[11],
+                    fill_id=r[12],
+                    strategy=r[13],
+                    position_after=r[14],
+                    pnl=r[15],
+                    settle_date=r[16],
+                )
+                for r in rows
+            ]
+
+    # ------------------------------------------------------------------ positions and account
+
+    def load_positions(self) -> dict[str, Position]:
+        rows = self._read(
+            "load_positions", f"SELECT {_POSITION_COLUMNS} FROM positions ORDER BY symbol"
+        )
+        with self._guard("load_positions"):
+            return {
+                r[0]: Position(
+                    symbol=r[0],
+                    qty=r[1],
+                    cost_basis=r[2],
+                    realized_pnl=r[3],
+                    last_price=r[4],
+                    opened_at=self._at_opt(r[5]),
+                    track=Track(r[6]),
+                    strategy=r[7],
+                    high_since_open=r[8],
+                    low_since_open=r[9],
+                )
+                for r in rows
+            }
+
+    def save_positions(self, positions: Iterable[Position]) -> None:
+        with self._guard("save_positions"):
+            rows = [_position_row(p) for p in positions]
+        self._write("save_positions", lambda c: c.executemany(_UPSERT_POSITION, rows))
+
+    def load_account(self) -> AccountState | None:
+        cash_rows = self._read("load_account", "SELECT cash FROM account")
+        if not cash_rows:
+            return None
+        pending_rows = self._read(
+            "load_account", "SELECT settle_date, amount FROM account_pending ORDER BY settle_date"
+        )
+        with self._guard("load_account"):
+            pending = {date.fromisoformat(d): amount for d, amount in pending_rows}
+        return AccountState(cash=cash_rows[0][0], pending=pending)
+
+    def save_account(self, state: AccountState) -> None:
+        with self._guard("save_account"):
+            pending_rows = [(d.isoformat(), amount) for d, amount in state.pending.items()]
+
+        def action(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT_CASH, (state.cash,))
+            conn.execute("DELETE FROM account_pending")
+            conn.executemany("INSERT INTO account_pending VALUES (?, ?)", pending_rows)
+
+        self._write("save_account", action)
+
+    # ------------------------------------------------------------------ decisions and PnL
+
+    def record_decisions(self, rows: list[DecisionRecord]) -> None:
+        with self._guard("record_decisions"):
+            values = [_decision_row(d) for d in rows]
+        self._write("record_decisions", lambda c: c.executemany(_INSERT_DECISION, values))
+
+    def load_decisions(self, cycle_id: str | None = None) -> list[DecisionRecord]:
+        sql = f"SELECT {_DECISION_COLUMNS} FROM decision_log"
+        params: tuple[Any, ...] = ()
+        if cycle_id is not None:
+            sql += " WHERE cycle_id = ?"
+            params = (cycle_id,)
+        rows = self._read("load_decisions", sql + " ORDER BY id", params)
+        with self._guard("load_decisions"):
+            return [
+                DecisionRecord(
+                    ts=self._at(r[0]),
+                    cycle_id=r[1],
+                    symbol=r[2],
+                    action=r[3],
+                    strategy=r[4],
+                    price=r[5],
+                    qty=r[6],
+                    approved=bool(r[7]),
+                    reason=r[8],
+                    act_status=r[9],
+                    metadata=json.loads(r[10]),
+                )
+                for r in rows
+            ]
+
+    def record_equity(self, point: EquityPoint) -> None:
+        with self._guard("record_equity"):
+            row = (
+                _ts(point.ts),
+                point.cash,
+                point.market_value,
+                point.equity,
+                point.realized,
+                point.unrealized,
+                point.fees,
+            )
+        self._write("record_equity", lambda c: c.execute(_UPSERT_EQUITY, row))
+
+    def load_equity(self) -> list[EquityPoint]:
+        rows = self._read(
+            "load_equity", f"SELECT {_EQUITY_COLUMNS} FROM equity_history ORDER BY ts"
+        )
+        with self._guard("load_equity"):
+            return [EquityPoint(self._at(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    # ------------------------------------------------------------------ state documents
+
+    def save_state(self, key: str, value: JsonDict) -> None:
+        with self._guard(f"save_state {key}"):
+            text = _json(value)
+        self._write(
+            f"save_state {key}",
+            lambda c: c.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            ),
+        )
+
+    def load_state(self, key: str) -> JsonDict | None:
+        rows = self._read(f"load_state {key}", "SELECT value FROM state WHERE key = ?", (key,))
+        if not rows:
+            return None
+        with self._guard(f"load_state {key}"):
+            value = json.loads(rows[0][0])
+        if not isinstance(value, dict):
+            raise StorageError(f"sqlite {self.path}: load_state {key}: not a JSON object")
+        return value
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection; an open transaction is rolled back. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._depth = 0
+        with self._guard("close"):
+            self._rollback()
+            self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _fill_mismatch(fill: Fill, entry: LedgerEntry, order: Order, position: Position) -> str:
+    """Why the four records of one fill do not describe the same execution ('' if they do)."""
+    if entry.fill_id != fill.fill_id:
+        return f"ledger entry is for fill {entry.fill_id}"
+    if order.client_order_id != fill.client_order_id:
+        return f"order {order.client_order_id} is not the fill's order {fill.client_order_id}"
+    if entry.client_order_id != fill.client_order_id:
+        return f"ledger entry is for order {entry.client_order_id}"
+    if fill.fill_id not in order.fill_ids:
+        return f"order {order.client_order_id} has not applied this fill"
+    if position.symbol != fill.symbol or entry.symbol != fill.symbol:
+        return f"position {position.symbol} / ledger {entry.symbol} is not {fill.symbol}"
+    return ""

@@ -1,0 +1,88 @@
+"""Pre-trade risk gate: decides *may we*, and refuses with a reason.
+
+Sells that reduce a holding are always allowed (up to the holding). A buy must fit the daily loss
+limit, the account exposure cap, the per-symbol weight cap, an optional per-symbol quantity cap and
+the buying power; the quantity shrinks to fit, and a buy that fits nothing is refused. The gate is
+stateful within one cycle so that several buys cannot each spend the same room.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qts.engines.contracts import CalcData, RiskDecision, StrategyDecision
+from qts.model.enums import Signal
+
+
+class RiskLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_exposure: float = Field(1.0, gt=0, le=1, description="sum of holdings / equity")
+    max_symbol_weight: float = Field(1.0, gt=0, le=1, description="one holding / equity")
+    max_position_qty: int | None = Field(None, gt=0)
+    daily_loss_limit: float | None = Field(
+        None, gt=0, lt=1, description="fraction of the day's starting equity"
+    )
+    buying_power_buffer: float = Field(
+        0.0, ge=0, lt=1, description="headroom kept for price moves and fees on a buy"
+    )
+
+
+@dataclass(slots=True)
+class RiskGate:
+    limits: RiskLimits
+    _exposure: int = 0
+    _buying_power: int = 0
+    _added: dict[int, int] | None = None
+
+    def start_cycle(self, calc: CalcData) -> None:
+        self._exposure = int(calc.exposure_value.sum())
+        self._buying_power = calc.raw.account.buying_power
+        self._added = {}
+
+    def check(
+        self, calc: CalcData, decision: StrategyDecision, qty: int, price: int
+    ) -> RiskDecision:
+        raw = calc.raw
+        if decision.symbol not in raw.universe:
+            return RiskDecision(False, 0, "UNKNOWN_SYMBOL")
+        i = raw.universe.index(decision.symbol)
+        if qty <= 0:
+            return RiskDecision(False, 0, "QTY_NOT_POSITIVE")
+        if price <= 0:
+            return RiskDecision(False, 0, "NO_PRICE")
+        if decision.signal is Signal.SELL:
+            held = int(raw.account.qty[i])
+            if held <= 0:
+                return RiskDecision(False, 0, "NOTHING_TO_SELL")
+            return RiskDecision(True, min(qty, held), "OK")
+        lim = self.limits
+        equity = calc.total_equity
+        if equity <= 0:
+            return RiskDecision(False, 0, "EQUITY_NOT_POSITIVE")
+        if lim.daily_loss_limit is not None and raw.account.day_start_equity > 0:
+            loss = -calc.daily_pnl / raw.account.day_start_equity
+            if loss >= lim.daily_loss_limit:
+                return RiskDecision(False, 0, f"DAILY_LOSS_LIMIT ({loss:.2%} lost today)")
+        assert self._added is not None
+        caps: list[tuple[int, str]] = [(qty, "OK")]
+        room = int(equity * lim.max_exposure) - self._exposure
+        caps.append((room // price, "MAX_EXPOSURE"))
+        held_value = int(calc.exposure_value[i]) + self._added.get(i, 0)
+        caps.append(
+            ((int(equity * lim.max_symbol_weight) - held_value) // price, "MAX_SYMBOL_WEIGHT")
+        )
+        if lim.max_position_qty is not None:
+            caps.append((lim.max_position_qty - int(raw.account.qty[i]), "MAX_POSITION_QTY"))
+        unit = price * (1 + lim.buying_power_buffer)
+        caps.append((int(self._buying_power // unit), "INSUFFICIENT_BUYING_POWER"))
+        allowed, reason = min(caps, key=lambda c: c[0])
+        if allowed <= 0:
+            return RiskDecision(False, 0, reason)
+        cost = allowed * price
+        self._exposure += cost
+        self._buying_power -= int(allowed * unit)
+        self._added[i] = self._added.get(i, 0) + cost
+        return RiskDecision(True, allowed, reason if allowed < qty else "OK")

@@ -1,0 +1,1 @@
+"""Order management: persists intents, talks to the broker, books fills."""

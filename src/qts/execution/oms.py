@@ -1,0 +1,284 @@
+"""The order manager: the only code that sends orders and books fills.
+
+Persist before acting: an order is stored as NEW before ``Broker.submit`` is called, and its id is
+derived from the decision that made it, so a cycle re-run after a crash finds the stored order and
+sends nothing twice. Fills are booked atomically (fill, ledger row, order, position, cash).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from qts.brokers.base import Broker, OrderRequest, OrderUpdate
+from qts.core.errors import StorageError
+from qts.core.ids import client_order_id
+from qts.data.ports import TradingStore
+from qts.engines.contracts import ExecutionResult, HoldingView, OrderDecision
+from qts.model.account import Account
+from qts.model.enums import OrderSide, OrderStatus
+from qts.model.fill import Fill
+from qts.model.frame import Universe
+from qts.model.instrument import Instrument
+from qts.model.order import Order
+
+log = logging.getLogger(__name__)
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """What start-up reconciliation with the venue found and did."""
+
+    fills_booked: int = 0
+    orders_updated: int = 0
+    orders_unknown_at_venue: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+
+class OrderManager:
+    def __init__(
+        self,
+        run_id: str,
+        broker: Broker,
+        store: TradingStore,
+        account: Account,
+        universe: Universe,
+        instruments: dict[str, Instrument],
+        settlement_date: Callable[[date], date],
+    ) -> None:
+        self.run_id = run_id
+        self.broker = broker
+        self.store = store
+        self.account = account
+        self.universe = universe
+        self.instruments = instruments
+        self._settlement_date = settlement_date
+        self.orders: dict[str, Order] = {o.client_order_id: o for o in store.load_orders()}
+        self._open: dict[str, Order] = {
+            k: o for k, o in self.orders.items() if not o.status.is_terminal
+        }
+        self.qty = np.zeros(len(universe), dtype=np.int64)
+        self.cost = np.zeros(len(universe), dtype=np.int64)
+        for pos in account.positions.values():
+            if pos.symbol in universe:
+                self._sync(pos.symbol)
+        self.trades_by_day: dict[date, int] = {}
+
+    # --- views -------------------------------------------------------------------------------
+
+    def open_orders(self) -> list[Order]:
+        return list(self._open.values())
+
+    def pending_qty(self, before: datetime) -> IntArray:
+        """Signed remaining quantity of open orders created before ``before``, per symbol."""
+        out = np.zeros(len(self.universe), dtype=np.int64)
+        for o in self._open.values():
+            if o.created_at < before and o.symbol in self.universe:
+                out[self.universe.index(o.symbol)] += o.side.sign * o.remaining
+        return out
+
+    def holdings(self) -> dict[str, HoldingView]:
+        return {
+            p.symbol: HoldingView(
+                p.symbol, p.qty, p.cost_basis, p.opened_at, p.strategy, p.track, p.high_since_open
+            )
+            for p in self.account.open_positions()
+        }
+
+    # --- acting ------------------------------------------------------------------------------
+
+    def submit(self, decision: OrderDecision, cycle_id: str, ts: datetime) -> ExecutionResult:
+        assert decision.action is not None
+        coid = client_order_id(
+            self.run_id, cycle_id, decision.strategy, decision.symbol, decision.action.value
+        )
+        order = self.orders.get(coid)
+        if order is not None and order.status is not OrderStatus.NEW:
+            return ExecutionResult(
+                coid,
+                order.symbol,
+                order.side,
+                order.qty,
+                "duplicate",
+                f"already {order.status.value}",
+            )
+        if order is None:
+            order = Order(
+                coid,
+                decision.symbol,
+                decision.action,
+                decision.order_type,
+                decision.qty,
+                ts,
+                decision.limit_price,
+                decision.strategy,
+                decision.track,
+            )
+            self.orders[coid] = order
+            self._save(order)  # persist before acting
+        ack = self.broker.submit(
+            OrderRequest(
+                coid, order.symbol, order.side, order.order_type, order.qty, order.limit_price
+            )
+        )
+        if ack.accepted:
+            order.submit(ack.venue_order_id or "", ts)
+            status = "submitted"
+        else:
+            order.reject(f"{ack.code}: {ack.reason}" if ack.code else ack.reason, ts)
+            status = "rejected"
+        self._save(order)
+        if status == "rejected":
+            log.warning(
+                "order %s %s %s x%d rejected: %s",
+                coid,
+                order.side,
+                order.symbol,
+                order.qty,
+                order.reason,
+            )
+        return ExecutionResult(coid, order.symbol, order.side, order.qty, status, order.reason)
+
+    def cancel_open(self, ts: datetime, reason: str) -> None:
+        for order in self.open_orders():
+            if order.status is OrderStatus.NEW:
+                order.cancel(reason, ts)
+                self._save(order)
+            else:
+                self.broker.cancel(order.client_order_id)
+
+    # --- booking -----------------------------------------------------------------------------
+
+    def process_events(self) -> list[Fill]:
+        booked: list[Fill] = []
+        for event in self.broker.drain_events():
+            if isinstance(event, Fill):
+                if self.book_fill(event):
+                    booked.append(event)
+            else:
+                self._apply_update(event)
+        return booked
+
+    def book_fill(self, fill: Fill) -> bool:
+        """Book a venue fill once; a fill already booked is ignored."""
+        order = self.orders.get(fill.client_order_id)
+        if order is None:
+            raise StorageError(
+                f"fill {fill.fill_id}: order {fill.client_order_id} is unknown to this run"
+            )
+        if fill.fill_id in order.fill_ids:
+            return False
+        order.apply_fill(fill.fill_id, fill.qty, fill.price, fill.ts)
+        inst = self.instruments.get(fill.symbol)
+        entry = self.account.apply_fill(
+            fill,
+            self._settlement_date(fill.ts.date()),
+            market=inst.market.value if inst else "KOSPI",
+            track=order.track,
+            strategy=order.strategy,
+        )
+        pos = self.account.positions[fill.symbol]
+        stored = self.store.record_fill(
+            fill, entry, order, pos, self.account.cash, dict(self.account.pending)
+        )
+        if order.status.is_terminal:
+            self._open.pop(order.client_order_id, None)
+        if not stored:
+            raise StorageError(f"fill {fill.fill_id}: the store had it, the account did not")
+        if fill.symbol in self.universe:
+            self._sync(fill.symbol)
+        day = fill.ts.date()
+        self.trades_by_day[day] = self.trades_by_day.get(day, 0) + 1
+        return True
+
+    def _apply_update(self, update: OrderUpdate) -> None:
+        order = self.orders.get(update.client_order_id)
+        if order is None or order.status is update.status:
+            return
+        if update.status is OrderStatus.CANCELED:
+            order.cancel(update.reason, update.ts)
+        elif update.status is OrderStatus.EXPIRED:
+            order.expire(update.reason or "session end", update.ts)
+        elif update.status is OrderStatus.REJECTED:
+            order.reject(update.reason, update.ts)
+        else:
+            return
+        self._save(order)
+
+    def _save(self, order: Order) -> None:
+        """Store the order and keep the open-order index in step with its status."""
+        if order.status.is_terminal:
+            self._open.pop(order.client_order_id, None)
+        else:
+            self._open[order.client_order_id] = order
+        self.store.save_order(order)
+
+    def _sync(self, symbol: str) -> None:
+        i = self.universe.index(symbol)
+        pos = self.account.positions[symbol]
+        self.qty[i] = pos.qty
+        self.cost[i] = pos.cost_basis
+
+    # --- recovery ----------------------------------------------------------------------------
+
+    def reconcile(self, ts: datetime) -> ReconcileReport:
+        """Bring local records in line with the venue: the venue's fills and statuses win."""
+        report = ReconcileReport()
+        booked = {f for o in self.orders.values() for f in o.fill_ids}
+        for fill in self.broker.fills():
+            if fill.fill_id in booked:
+                continue
+            if fill.client_order_id not in self.orders:
+                report.problems.append(
+                    f"venue fill {fill.fill_id} for unknown order {fill.client_order_id}"
+                )
+                continue
+            self.book_fill(fill)
+            report.fills_booked += 1
+        for order in list(self.open_orders()):
+            venue = self.broker.order(order.client_order_id)
+            if venue is None:
+                if order.status is not OrderStatus.NEW:
+                    report.problems.append(
+                        f"order {order.client_order_id} is {order.status} here, unknown at venue"
+                    )
+                report.orders_unknown_at_venue.append(order.client_order_id)
+                continue
+            if order.status is OrderStatus.NEW:
+                order.submit(venue.venue_order_id, ts)
+                report.orders_updated += 1
+            if venue.status.is_terminal and not order.status.is_terminal:
+                if order.filled_qty != venue.filled_qty:
+                    report.problems.append(
+                        f"order {order.client_order_id}: filled {order.filled_qty} here, "
+                        f"{venue.filled_qty} at venue"
+                    )
+                    continue
+                self._apply_update(
+                    OrderUpdate(order.client_order_id, venue.status, ts, venue.reason)
+                )
+                report.orders_updated += 1
+            self._save(order)
+        balance = self.broker.balance()
+        for symbol, qty in balance.holdings.items():
+            if self.account.held_qty(symbol) != qty:
+                report.problems.append(
+                    f"{symbol}: holding {self.account.held_qty(symbol)} here, {qty} at venue"
+                )
+        for pos in self.account.open_positions():
+            if pos.symbol not in balance.holdings:
+                report.problems.append(f"{pos.symbol}: holding {pos.qty} here, none at venue")
+        return report
+
+    def side_of(self, coid: str) -> OrderSide:
+        return self.orders[coid].side

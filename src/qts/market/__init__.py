@@ -1,0 +1,1 @@
+"""Market rules. Only KRX today."""

@@ -1,0 +1,1 @@
+"""KRX rules as dated configuration data: ticks, limits, sessions, calendar, fees, VI."""

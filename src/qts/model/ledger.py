@@ -1,0 +1,70 @@
+"""The trade ledger (T_Ledger): one row per execution, append-only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from qts.model.enums import OrderSide
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One execution as booked. ``net_amount`` is the signed cash effect, fees included.
+
+    ``pnl`` is the realized PnL of a sell net of that sell's commission and tax (0 on buys).
+    """
+
+    seq: int
+    ts: datetime
+    symbol: str
+    market: str
+    side: OrderSide
+    qty: int
+    price: int
+    amount: int
+    commission: int
+    tax: int
+    net_amount: int
+    client_order_id: str
+    fill_id: str
+    strategy: str
+    position_after: int
+    pnl: int
+    settle_date: str
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["ts"] = self.ts.isoformat()
+        row["side"] = str(self.side)
+        return row
+
+
+class Ledger:
+    """In-memory view of the ledger; the store keeps the durable copy."""
+
+    def __init__(self, entries: list[LedgerEntry] | None = None) -> None:
+        self.entries: list[LedgerEntry] = []
+        for entry in entries or []:
+            self.append(entry)
+
+    def append(self, entry: LedgerEntry) -> None:
+        if self.entries and entry.seq != self.entries[-1].seq + 1:
+            raise ValueError(
+                f"ledger: entry seq {entry.seq} does not follow {self.entries[-1].seq}"
+            )
+        self.entries.append(entry)
+
+    @property
+    def next_seq(self) -> int:
+        return self.entries[-1].seq + 1 if self.entries else 1
+
+    def net_cash_flow(self) -> int:
+        return sum(e.net_amount for e in self.entries)
+
+    def total_fees(self) -> int:
+        return sum(e.commission + e.tax for e in self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)

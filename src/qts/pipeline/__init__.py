@@ -1,0 +1,1 @@
+"""ETEDA: Extract → Transform → Evaluate → Decide → Act, one immutable contract between stages."""

@@ -1,0 +1,14 @@
+"""Act: the only stage that trades: persist each intent, send it, record the answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from qts.engines.contracts import Decisions, ExecutionResult
+from qts.execution.oms import OrderManager
+
+
+def act(
+    decisions: Decisions, oms: OrderManager, cycle_id: str, ts: datetime
+) -> tuple[ExecutionResult, ...]:
+    return tuple(oms.submit(d, cycle_id, ts) for d in decisions.orders)

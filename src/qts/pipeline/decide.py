@@ -1,0 +1,80 @@
+"""Decide: the last yes/no gate before an order exists.
+
+Forced NONE when trading is disabled or the safety state forbids it; no order when risk refused,
+the quantity is zero, an order for the symbol is still open, or the daily trade limit is reached.
+Limit prices are put on the tick grid (buy rounds down, sell rounds up) and inside the daily limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qts.engines.contracts import Decisions, Evaluation, OrderDecision
+from qts.market.krx.price_limit import daily_limits
+from qts.market.krx.tick_size import round_down, round_up, step
+from qts.model.enums import OrderSide, OrderType, Signal
+
+TRADING_STATES = frozenset({"NORMAL", "WARNING"})
+
+
+@dataclass(frozen=True, slots=True)
+class DecidePolicy:
+    order_type: OrderType = OrderType.MARKET
+    limit_offset_ticks: int = 0
+    max_trades_per_day: int | None = None
+    etf_symbols: frozenset[str] = frozenset()
+
+
+def decide(ev: Evaluation, policy: DecidePolicy) -> Decisions:
+    raw = ev.calc.raw
+    orders: list[OrderDecision] = []
+    blocked: list[OrderDecision] = []
+    trades = raw.account.trades_today
+    for r in ev.results:
+        d = r.decision
+        side = OrderSide.BUY if d.signal is Signal.BUY else OrderSide.SELL
+        reason = ""
+        i = raw.universe.index(d.symbol) if d.symbol in raw.universe else -1
+        if not raw.trading_enabled:
+            reason = "TRADING_DISABLED"
+        elif raw.safety_state not in TRADING_STATES:
+            reason = f"SAFETY_{raw.safety_state}"
+        elif not r.risk.approved:
+            reason = f"RISK: {r.risk.reason}"
+        elif r.final_qty <= 0:
+            reason = "QTY_ZERO"
+        elif i >= 0 and raw.account.pending_qty[i] != 0:
+            reason = "ORDER_PENDING"
+        elif policy.max_trades_per_day is not None and trades >= policy.max_trades_per_day:
+            reason = "DAILY_TRADE_LIMIT"
+        limit = None
+        if not reason and policy.order_type is OrderType.LIMIT:
+            limit = _limit_price(
+                r.price, side, policy, d.symbol in policy.etf_symbols, int(raw.base_price[i])
+            )
+        decision = OrderDecision(
+            symbol=d.symbol,
+            action=None if reason else side,
+            qty=r.final_qty,
+            order_type=policy.order_type,
+            limit_price=limit,
+            reason=reason or f"{d.reason}; risk {r.risk.reason}; {r.portfolio_reason}",
+            strategy=d.strategy,
+            track=d.track,
+            price=r.price,
+        )
+        if reason:
+            blocked.append(decision)
+        else:
+            orders.append(decision)
+            trades += 1
+    return Decisions(ev, tuple(orders), tuple(blocked))
+
+
+def _limit_price(price: int, side: OrderSide, policy: DecidePolicy, etf: bool, base: int) -> int:
+    ticks = policy.limit_offset_ticks if side is OrderSide.BUY else -policy.limit_offset_ticks
+    p = step(round_down(price, etf) if side is OrderSide.BUY else round_up(price, etf), ticks, etf)
+    if base > 0:
+        lim = daily_limits(base, etf)
+        p = min(max(p, lim.lower), lim.upper)
+    return p

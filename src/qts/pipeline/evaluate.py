@@ -1,0 +1,46 @@
+"""Evaluate: Strategy → Risk → Portfolio on the snapshot alone.
+
+Opposite signals for one symbol from two strategies cancel out (the conservative answer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qts.engines import portfolio
+from qts.engines.contracts import CalcData, Evaluation, EvaluationResult, RiskDecision
+from qts.engines.contracts import StrategyDecision as SD
+from qts.engines.risk import RiskGate
+from qts.engines.strategy.base import Strategy
+from qts.model.enums import Signal
+
+
+def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> Evaluation:
+    by_symbol: dict[str, list[SD]] = {}
+    for strategy in strategies:
+        for d in strategy.evaluate(calc):
+            if d.signal is not Signal.HOLD:
+                by_symbol.setdefault(d.symbol, []).append(d)
+    gate.start_cycle(calc)
+    results: list[EvaluationResult] = []
+    close = calc.raw.frame.close
+    universe = calc.raw.universe
+    # sells first: they free room and buying power for the buys of the same cycle
+    ordered = sorted(by_symbol.items(), key=lambda kv: kv[1][0].signal is Signal.BUY)
+    for symbol, decisions in ordered:
+        signals = {d.signal for d in decisions}
+        price = int(close[universe.index(symbol)]) if symbol in universe else 0
+        if len(signals) > 1:
+            d = decisions[0]
+            results.append(
+                EvaluationResult(
+                    d, price, 0, RiskDecision(False, 0, "SIGNAL_CONFLICT"), "conflicting strategies"
+                )
+            )
+            continue
+        for d in decisions:
+            proposed, why = portfolio.size(calc, d, price)
+            risk = gate.check(calc, d, proposed, price)
+            final = min(proposed, risk.allowed_qty) if risk.approved else 0
+            results.append(EvaluationResult(d, price, final, risk, why))
+    return Evaluation(calc, tuple(results))

@@ -1,0 +1,113 @@
+"""The ETEDA loop: frames in, one cycle per frame, paced by the run's clock.
+
+The same loop runs backtests (no pacing), paper runs (a simulated clock paced against real time)
+and, later, live runs. Frames already traded by an earlier process (up to ``resume_after``) only
+warm the indicators up. A failing cycle is logged and counted; after
+``max_consecutive_errors`` the loop stops trading rather than guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from qts.brokers.base import BrokerEvent
+from qts.core.clock import Pacer, SimulatedClock
+from qts.core.errors import InputError, StorageError
+from qts.engines.contracts import CycleReport
+from qts.model.fill import Fill
+from qts.model.frame import BarFrame
+from qts.pipeline.runner import EtedaRunner, SessionView
+
+log = logging.getLogger(__name__)
+
+
+class FrameListener(Protocol):
+    """A simulated venue that trades on the same bars the strategies see."""
+
+    def on_frame(self, frame: BarFrame) -> list[BrokerEvent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoopPolicy:
+    max_consecutive_errors: int = 3
+
+
+@dataclass(slots=True)
+class LoopResult:
+    cycles: int = 0
+    warmed: int = 0
+    errors: int = 0
+    stopped: str = "data exhausted"
+
+
+class TradingLoop:
+    def __init__(
+        self,
+        runner: EtedaRunner,
+        frames: Iterable[BarFrame],
+        clock: SimulatedClock,
+        pacer: Pacer,
+        session: Callable[[datetime], SessionView],
+        venue: FrameListener | None = None,
+        resume_after: datetime | None = None,
+        until: datetime | None = None,
+        policy: LoopPolicy | None = None,
+        on_cycle: Callable[[CycleReport, list[Fill]], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.runner = runner
+        self.frames = frames
+        self.clock = clock
+        self.pacer = pacer
+        self.session = session
+        self.venue = venue
+        self.resume_after = resume_after
+        self.until = until
+        self.policy = policy or LoopPolicy()
+        self.on_cycle = on_cycle
+        self.stop = stop or threading.Event()
+
+    def run(self) -> LoopResult:
+        result = LoopResult()
+        consecutive = 0
+        oms = self.runner.oms
+        for frame in self.frames:
+            if self.stop.is_set():
+                result.stopped = "stop requested"
+                break
+            if self.until is not None and frame.end > self.until:
+                result.stopped = "duration reached"
+                break
+            self.clock.advance_to(frame.end)
+            if self.venue is not None:
+                self.venue.on_frame(frame)
+            if self.resume_after is not None and frame.end <= self.resume_after:
+                self.runner.warm_up(frame)
+                result.warmed += 1
+                continue
+            self.pacer.wait_until(frame.end)
+            fills = oms.process_events()
+            try:
+                report = self.runner.run_cycle(frame, frame.end, self.session(frame.end))
+            except (StorageError, InputError):
+                raise
+            except Exception:
+                consecutive += 1
+                result.errors += 1
+                log.exception("ETEDA cycle at %s failed (%d in a row)", frame.end, consecutive)
+                if consecutive >= self.policy.max_consecutive_errors:
+                    self.runner.trading_enabled = False
+                    result.stopped = f"safety stop after {consecutive} failed cycles"
+                    break
+                continue
+            consecutive = 0
+            result.cycles += 1
+            if self.on_cycle is not None:
+                self.on_cycle(report, fills)
+        oms.process_events()
+        return result

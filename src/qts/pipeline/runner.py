@@ -1,0 +1,188 @@
+"""One ETEDA cycle, end to end, with its bookkeeping.
+
+Before the stages run, the runner marks positions to the new bars and, on the first bar of a
+trading day, rolls the day (base prices for the daily limits, the day's starting equity,
+settlement). After Act, the cycle's decisions, equity point and checkpoint are committed together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+
+from qts.data.ports import DecisionRecord, EquityPoint, TradingStore
+from qts.engines.contracts import CycleReport
+from qts.engines.indicators import IndicatorBank
+from qts.engines.risk import RiskGate, RiskLimits
+from qts.engines.strategy.base import Strategy
+from qts.execution.oms import OrderManager
+from qts.model.frame import BarFrame
+from qts.pipeline.act import act
+from qts.pipeline.decide import DecidePolicy, decide
+from qts.pipeline.evaluate import evaluate
+from qts.pipeline.extract import MarketState, extract
+from qts.pipeline.transform import transform
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "cycle_checkpoint"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """What the clock says about the market at a cycle."""
+
+    open: bool
+    minutes_to_close: float
+
+
+class EtedaRunner:
+    def __init__(
+        self,
+        oms: OrderManager,
+        store: TradingStore,
+        strategies: Sequence[Strategy],
+        limits: RiskLimits,
+        policy: DecidePolicy,
+        record_decisions: bool = True,
+    ) -> None:
+        self.oms = oms
+        self.store = store
+        self.strategies = list(strategies)
+        self.gate = RiskGate(limits)
+        self.policy = policy
+        self.record_decisions = record_decisions
+        width = len(oms.universe)
+        self.bank = IndicatorBank([s for st in self.strategies for s in st.indicators()], width)
+        self.last_close = np.zeros(width, dtype=np.int64)
+        self.base_price = np.zeros(width, dtype=np.int64)
+        self.day: date | None = None
+        self._bar_day: date | None = None
+        self.day_start_equity = oms.account.equity
+        self.safety_state = "NORMAL"
+        self.trading_enabled = True
+        self.cycles = 0
+        self._restore_checkpoint()
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def _restore_checkpoint(self) -> None:
+        state = self.store.load_state(CHECKPOINT)
+        if state:
+            self.day_start_equity = int(state["day_start_equity"])
+            self.day = date.fromisoformat(state["day"])
+            self.oms.account.settle(self.day)
+
+    @property
+    def checkpoint_ts(self) -> str | None:
+        state = self.store.load_state(CHECKPOINT)
+        return str(state["ts"]) if state else None
+
+    def _roll_bar_day(self, frame: BarFrame) -> None:
+        day = frame.start.date()
+        if day != self._bar_day:
+            self.base_price = self.last_close.copy()
+            self._bar_day = day
+
+    def _roll_day(self, frame: BarFrame) -> None:
+        self._roll_bar_day(frame)
+        day = frame.start.date()
+        if day == self.day:
+            return
+        self.oms.account.settle(day)
+        self.day = day
+        self.day_start_equity = self.oms.account.cash + int(self.oms.qty @ self.last_close)
+
+    def _mark(self, frame: BarFrame) -> None:
+        mask = frame.active
+        np.copyto(self.last_close, frame.close, where=mask)
+        for pos in self.oms.account.open_positions():
+            if pos.symbol in frame.universe:
+                i = frame.universe.index(pos.symbol)
+                if mask[i]:
+                    pos.mark(int(frame.close[i]))
+
+    def warm_up(self, frame: BarFrame) -> None:
+        """Replay a bar that an earlier process already traded on: indicators and marks only."""
+        self._roll_bar_day(frame)
+        self._mark(frame)
+        self.bank.update(frame)
+
+    # --- the cycle ---------------------------------------------------------------------------
+
+    def run_cycle(self, frame: BarFrame, ts: datetime, session: SessionView) -> CycleReport:
+        self._roll_day(frame)
+        self._mark(frame)
+        cycle_id = ts.isoformat()
+        market = MarketState(
+            self.base_price, self.last_close, session.open, session.minutes_to_close
+        )
+        raw = extract(
+            cycle_id,
+            ts,
+            frame,
+            market,
+            self.oms,
+            self.day_start_equity,
+            self.safety_state,
+            self.trading_enabled,
+        )
+        calc = transform(raw, self.bank, self.last_close)
+        ev = evaluate(calc, self.strategies, self.gate)
+        decisions = decide(ev, self.policy)
+        executions = act(decisions, self.oms, cycle_id, ts)
+        report = CycleReport(cycle_id, ts, decisions, executions)
+        self._commit(report, calc.total_equity, int(calc.unrealized_pnl.sum()))
+        self.cycles += 1
+        return report
+
+    def _commit(self, report: CycleReport, equity: int, unrealized: int) -> None:
+        account = self.oms.account
+        with self.store.transaction():
+            if self.record_decisions and report.decisions.evaluation.results:
+                self.store.record_decisions(self._decision_records(report))
+            realized = sum(p.realized_pnl for p in account.positions.values())
+            self.store.record_equity(
+                EquityPoint(
+                    ts=report.ts,
+                    cash=account.cash,
+                    market_value=equity - account.cash,
+                    equity=equity,
+                    realized=realized,
+                    unrealized=unrealized,
+                    fees=account.ledger.total_fees(),
+                )
+            )
+            self.store.save_state(
+                CHECKPOINT,
+                {
+                    "ts": report.ts.isoformat(),
+                    "day": (self.day or report.ts.date()).isoformat(),
+                    "day_start_equity": self.day_start_equity,
+                },
+            )
+
+    def _decision_records(self, report: CycleReport) -> list[DecisionRecord]:
+        status = {e.symbol: e.status for e in report.executions}
+        out: list[DecisionRecord] = []
+        by_symbol = {d.symbol: d for d in (*report.decisions.orders, *report.decisions.blocked)}
+        for r in report.decisions.evaluation.results:
+            od = by_symbol.get(r.decision.symbol)
+            out.append(
+                DecisionRecord(
+                    ts=report.ts,
+                    cycle_id=report.cycle_id,
+                    symbol=r.decision.symbol,
+                    action=r.decision.signal.value,
+                    strategy=r.decision.strategy,
+                    price=r.price,
+                    qty=r.final_qty,
+                    approved=r.risk.approved,
+                    reason=od.reason if od else r.risk.reason,
+                    act_status=status.get(r.decision.symbol, "blocked"),
+                )
+            )
+        return out
