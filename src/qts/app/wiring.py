@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from qts.brokers.sim import SimBroker, SimConfig
@@ -89,20 +89,34 @@ def build_engine(
     max_trades_per_day: int | None = None,
     record_decisions: bool = True,
     config: dict[str, object] | None = None,
+    calendar: KrxCalendar | None = None,
 ) -> Engine:
-    calendar = KrxCalendar()
+    calendar = calendar or KrxCalendar()
     store = SqliteStore(str(db) if db else ":memory:", durable=durable)
     meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
     resumed = store.load_state("cycle_checkpoint") is not None
     clock = SimulatedClock(meta.started_at)
-    sim_config = SimConfig(participation=participation, latency_ms=latency_ms)
+    sim_config = SimConfig(latency=timedelta(milliseconds=latency_ms), participation=participation)
     fee = fee_model(fees)
     if db is not None:
         venue = SimBroker.open(
-            Path(f"{db}.venue"), instruments, clock, fee, calendar, sim_config, initial_cash
+            Path(f"{db}.venue"),
+            instruments,
+            clock,
+            initial_cash=initial_cash,
+            config=sim_config,
+            fees=fee,
+            calendar=calendar,
         )
     else:
-        venue = SimBroker(instruments, clock, fee, calendar, sim_config, initial_cash)
+        venue = SimBroker(
+            instruments,
+            clock,
+            initial_cash=initial_cash,
+            config=sim_config,
+            fees=fee,
+            calendar=calendar,
+        )
     account = restore_account(store, initial_cash)
     oms = OrderManager(
         run_id,

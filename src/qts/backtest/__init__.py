@@ -1,1 +1,1 @@
-"""Backtests: the paper engine on a simulated clock over recorded bars, as fast as the CPU allows."""
+"""Backtests: the paper engine on a simulated clock over recorded bars, as fast as possible."""

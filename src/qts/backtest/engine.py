@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from qts.app.wiring import Engine, build_engine
+from qts.backtest.calendar import BarCalendar
 from qts.core.clock import Pacer
 from qts.engines.contracts import CycleReport
 from qts.engines.performance import PerformanceReport, Trade, compute, round_trips
 from qts.engines.risk import RiskLimits
 from qts.engines.strategy import create
-from qts.feeds.bars import BarSeries
+from qts.feeds.bars import BarSeries, from_epoch
 from qts.feeds.replay import FrameTable
 from qts.model.fill import Fill
 from qts.model.instrument import Instrument
@@ -91,6 +92,7 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
         participation=1.0,
         latency_ms=0,
         record_decisions=spec.record_decisions,
+        calendar=BarCalendar(from_epoch(int(t)).date() for t in table.ts),
     )
     total = len(table)
     done = 0

@@ -152,7 +152,8 @@ def downsample_last(n: int, max_points: int = MAX_CHART_POINTS) -> list[int]:
     if n <= max_points:
         return list(range(n))
     buckets = max_points - 1
-    return [0] + [(b + 1) * n // buckets - 1 for b in range(buckets)]
+    ends = [(b + 1) * n // buckets - 1 for b in range(buckets)]
+    return ends if ends[0] == 0 else [0, *ends]
 
 
 def downsample_minmax(values: Sequence[float], max_points: int = MAX_CHART_POINTS) -> list[int]:

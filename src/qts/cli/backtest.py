@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -82,7 +81,7 @@ def backtest(
 
     summary = result.summary()
     summary["elapsed_s"] = round(elapsed, 3)
-    html, summary_path = write_report(
+    summary_path, html = write_report(
         out,
         summary,
         result.engine.store.load_equity(),
@@ -91,10 +90,10 @@ def backtest(
         title=f"QTS backtest — {strategy}",
     )
     result.engine.close()
-    stats = json.loads(summary_path.read_text("utf-8")).get("statistics", {})
+    perf = result.performance
     console.print(
         f"{result.table.symbol_bars:,} symbol-bars, {len(result.trades)} trades, "
-        f"final equity {result.final_equity:,} KRW "
-        f"(return {stats.get('total_return', 0):+.2%}) in {elapsed:.2f}s"
+        f"final equity {result.final_equity:,} KRW (return {perf.total_return:+.2%}, "
+        f"max drawdown {perf.max_drawdown:.2%}, Sharpe {perf.sharpe:.2f}) in {elapsed:.2f}s"
     )
     typer.echo(f"{summary_path}\n{html}")

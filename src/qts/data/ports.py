@@ -93,7 +93,8 @@ class TradingStore(Protocol):
 
     # run metadata
     def init_run(self, meta: RunMeta) -> RunMeta:
-        """Store ``meta`` on first use; afterwards return the stored one.
+        """Store ``meta`` on first use and open the account with its initial cash (unless an
+        account is already stored); afterwards return the stored meta unchanged.
 
         Raises StorageError if the stored run's identity differs from ``meta``'s.
         """
@@ -132,9 +133,11 @@ class TradingStore(Protocol):
     ) -> bool:
         """Book one fill atomically: the fill, its ledger row, the order, the position, the cash.
 
-        Returns False, and writes nothing, if the fill id is already stored. Raises StorageError
-        (and writes nothing) if any part cannot be stored, e.g. a ledger seq that does not follow
-        the last one.
+        ``order``, ``position``, ``cash`` and ``pending`` are the states *after* the fill was
+        applied (``order.fill_ids`` contains it). Returns False, and writes nothing, if the fill
+        id is already stored. Raises StorageError, and writes nothing, if the records do not
+        describe the same execution or any part cannot be stored (e.g. a ledger seq that does
+        not follow the last one).
         """
         ...
 

@@ -23,12 +23,20 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from qts.core.errors import StorageError
 from qts.core.time import KST, from_iso, require_aware
-from qts.data.ports import AccountState, DecisionRecord, EquityPoint, JsonDict, RunMeta
+from qts.data.ports import (
+    AccountState,
+    DecisionRecord,
+    EquityPoint,
+    JsonDict,
+    RunMeta,
+    TradingStore,
+)
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
@@ -36,6 +44,10 @@ from qts.model.order import Order
 from qts.model.position import Position
 
 T = TypeVar("T")
+
+# What a write can raise besides StorageError: driver errors, and serialisation errors (naive
+# datetimes, non-JSON values, integers beyond 64 bits).
+_ERRORS = (sqlite3.Error, ValueError, TypeError, OverflowError)
 
 _OPEN_STATUSES = "('NEW', 'SUBMITTED', 'PARTIALLY_FILLED')"
 
@@ -184,6 +196,9 @@ _UPSERT_ORDER = (
     "venue_order_id = excluded.venue_order_id, reason = excluded.reason, "
     "updated_at = excluded.updated_at, fill_ids = excluded.fill_ids"
 )
+_FILL_EXISTS = "SELECT 1 FROM fills WHERE fill_id = ?"
+_CLEAR_PENDING = "DELETE FROM account_pending"
+_INSERT_PENDING = "INSERT INTO account_pending (settle_date, amount) VALUES (?, ?)"
 _FILL_COLUMNS = "fill_id, client_order_id, symbol, side, qty, price, ts, commission, tax"
 _INSERT_FILL = f"INSERT INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 9)})"
 _LEDGER_COLUMNS = (
@@ -220,8 +235,11 @@ _UPSERT_EQUITY = (
 )
 
 
+@lru_cache(maxsize=4096)
 def _ts(value: datetime) -> str:
-    """Fixed-width UTC text, so text order is time order and one instant has one spelling."""
+    """Fixed-width UTC text, so text order is time order and one instant has one spelling.
+
+    Cached: a cycle writes the same few instants many times (orders, fills, decisions)."""
     return require_aware(value).astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -231,6 +249,8 @@ def _ts_opt(value: datetime | None) -> str | None:
 
 def _json(value: Any) -> str:
     """Strict JSON (no NaN), so the same document is valid in PostgreSQL jsonb."""
+    if not value and isinstance(value, dict):
+        return "{}"
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
@@ -359,8 +379,8 @@ class SqliteStore:
             yield
         except StorageError:
             raise
-        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
-            raise StorageError(f"sqlite {self.path}: {what}: {exc}") from exc
+        except _ERRORS as exc:
+            raise self._error(what, exc) from exc
 
     def _migrate(self) -> None:
         with self._guard("migrate"):
@@ -387,60 +407,42 @@ class SqliteStore:
                     self._conn.execute(statement)
                 self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> _Transaction:
         """One commit for everything inside; nested blocks are savepoints of the outer one."""
-        if self._closed:
-            raise StorageError(f"sqlite {self.path}: store is closed")
-        conn = self._conn
-        if self._depth == 0:
-            with self._guard("begin"):
-                conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self._depth = 0
-                self._rollback()
-                raise
-            self._depth = 0
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise StorageError(f"sqlite {self.path}: commit: {exc}") from exc
-        else:
-            name = f"qts_sp{self._depth}"
-            with self._guard("savepoint"):
-                conn.execute(f"SAVEPOINT {name}")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                with self._guard("rollback to savepoint"):
-                    conn.execute(f"ROLLBACK TO {name}")
-                    conn.execute(f"RELEASE {name}")
-                raise
-            else:
-                with self._guard("release savepoint"):
-                    conn.execute(f"RELEASE {name}")
-            finally:
-                self._depth -= 1
+        return _Transaction(self)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
             try:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error as exc:  # pragma: no cover - the connection is unusable anyway
-                raise StorageError(f"sqlite {self.path}: rollback: {exc}") from exc
+                raise self._error("rollback", exc) from exc
 
-    def _write(self, what: str, action: Callable[[sqlite3.Connection], T]) -> T:
-        with self._guard(what), self.transaction():
-            return action(self._conn)
+    def _error(self, what: str, exc: BaseException) -> StorageError:
+        return StorageError(f"sqlite {self.path}: {what}: {exc}")
 
-    def _read(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"sqlite {self.path}: store is closed")
+
+    def _execute(self, what: str, sql: str, params: tuple[Any, ...]) -> None:
+        """One statement: SQLite makes it atomic (its own transaction, or part of the caller's)."""
+        self._check_open()
+        try:
+            self._conn.execute(sql, params)
+        except _ERRORS as exc:
+            raise self._error(what, exc) from exc
+
+    def _write(self, what: str, action: Callable[[sqlite3.Connection], T]) -> T:
+        """Several statements, all or nothing."""
+        try:
+            with self.transaction():
+                return action(self._conn)
+        except _ERRORS as exc:
+            raise self._error(what, exc) from exc
+
+    def _read(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        self._check_open()
         with self._guard(what):
             return self._conn.execute(sql, params).fetchall()
 
@@ -516,9 +518,11 @@ class SqliteStore:
     # ------------------------------------------------------------------ orders
 
     def save_order(self, order: Order) -> None:
-        with self._guard(f"save_order {order.client_order_id}"):
+        try:
             row = _order_row(order)
-        self._write(f"save_order {order.client_order_id}", lambda c: c.execute(_UPSERT_ORDER, row))
+        except _ERRORS as exc:
+            raise self._error(f"save_order {order.client_order_id}", exc) from exc
+        self._execute(f"save_order {order.client_order_id}", _UPSERT_ORDER, row)
 
     def _order(self, row: tuple[Any, ...]) -> Order:
         with self._guard(f"order {row[0]}"):
@@ -571,27 +575,27 @@ class SqliteStore:
         mismatch = _fill_mismatch(fill, entry, order, position)
         if mismatch:
             raise StorageError(f"sqlite {self.path}: {what}: {mismatch}")
-        with self._guard(what):
+        conn = self._conn
+        try:
             fill_row = _fill_row(fill)
             ledger_row = _ledger_row(entry)
             order_row = _order_row(order)
             position_row = _position_row(position)
             pending_rows = [(d.isoformat(), amount) for d, amount in pending.items()]
-
-        def action(conn: sqlite3.Connection) -> bool:
-            if conn.execute("SELECT 1 FROM fills WHERE fill_id = ?", (fill.fill_id,)).fetchone():
-                return False  # already booked: nothing else may change
-            # Parents first, so foreign keys are checked at once (deferred checks would scan).
-            conn.execute(_UPSERT_ORDER, order_row)
-            conn.execute(_INSERT_FILL, fill_row)
-            conn.execute(_INSERT_LEDGER, ledger_row)
-            conn.execute(_UPSERT_POSITION, position_row)
-            conn.execute(_UPSERT_CASH, (cash,))
-            conn.execute("DELETE FROM account_pending")
-            conn.executemany("INSERT INTO account_pending VALUES (?, ?)", pending_rows)
+            with self.transaction():
+                if conn.execute(_FILL_EXISTS, (fill.fill_id,)).fetchone():
+                    return False  # already booked: nothing else may change
+                # Parents before children, so every foreign key is checked at once.
+                conn.execute(_UPSERT_ORDER, order_row)
+                conn.execute(_INSERT_FILL, fill_row)
+                conn.execute(_INSERT_LEDGER, ledger_row)
+                conn.execute(_UPSERT_POSITION, position_row)
+                conn.execute(_UPSERT_CASH, (cash,))
+                conn.execute(_CLEAR_PENDING)
+                conn.executemany(_INSERT_PENDING, pending_rows)
             return True
-
-        return self._write(what, action)
+        except _ERRORS as exc:
+            raise self._error(what, exc) from exc
 
     def load_fills(self) -> list[Fill]:
         rows = self._read("load_fills", f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY rowid")
@@ -682,8 +686,8 @@ class SqliteStore:
 
         def action(conn: sqlite3.Connection) -> None:
             conn.execute(_UPSERT_CASH, (state.cash,))
-            conn.execute("DELETE FROM account_pending")
-            conn.executemany("INSERT INTO account_pending VALUES (?, ?)", pending_rows)
+            conn.execute(_CLEAR_PENDING)
+            conn.executemany(_INSERT_PENDING, pending_rows)
 
         self._write("save_account", action)
 
@@ -730,7 +734,7 @@ class SqliteStore:
                 point.unrealized,
                 point.fees,
             )
-        self._write("record_equity", lambda c: c.execute(_UPSERT_EQUITY, row))
+        self._execute("record_equity", _UPSERT_EQUITY, row)
 
     def load_equity(self) -> list[EquityPoint]:
         rows = self._read(
@@ -744,13 +748,11 @@ class SqliteStore:
     def save_state(self, key: str, value: JsonDict) -> None:
         with self._guard(f"save_state {key}"):
             text = _json(value)
-        self._write(
+        self._execute(
             f"save_state {key}",
-            lambda c: c.execute(
-                "INSERT INTO state (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, text),
-            ),
+            "INSERT INTO state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, text),
         )
 
     def load_state(self, key: str) -> JsonDict | None:
@@ -795,3 +797,59 @@ def _fill_mismatch(fill: Fill, entry: LedgerEntry, order: Order, position: Posit
     if position.symbol != fill.symbol or entry.symbol != fill.symbol:
         return f"position {position.symbol} / ledger {entry.symbol} is not {fill.symbol}"
     return ""
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT at the outermost level, SAVEPOINT ... RELEASE inside it.
+
+    IMMEDIATE takes the write lock at the start, so a transaction never fails halfway for want
+    of it. A class rather than a generator: it runs around every write of a backtest.
+    """
+
+    __slots__ = ("_savepoint", "_store")
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._savepoint: str | None = None
+
+    def __enter__(self) -> None:
+        store = self._store
+        store._check_open()
+        depth = store._depth
+        try:
+            if depth == 0:
+                store._conn.execute("BEGIN IMMEDIATE")
+            else:
+                self._savepoint = f"qts_sp{depth}"
+                store._conn.execute(f"SAVEPOINT {self._savepoint}")
+        except sqlite3.Error as exc:
+            raise store._error("begin", exc) from exc
+        store._depth = depth + 1
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        store = self._store
+        if store._closed:  # close() inside the block already rolled back
+            return
+        store._depth -= 1
+        conn = store._conn
+        name = self._savepoint
+        try:
+            if name is not None:
+                if exc_type is not None:
+                    conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            elif exc_type is not None:
+                store._rollback()
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    store._rollback()
+                    raise
+        except sqlite3.Error as exc:
+            raise store._error("commit" if name is None else "savepoint", exc) from exc
+
+
+def _implements_port(store: SqliteStore) -> TradingStore:
+    """Never called: makes mypy prove that SqliteStore satisfies the port."""
+    return store

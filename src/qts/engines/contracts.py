@@ -51,7 +51,7 @@ class AccountSnapshot:
     cost_basis: IntArray
     pending_qty: IntArray
     holdings: dict[str, HoldingView]
-    trades_today: int
+    entries_today: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,9 @@ class OrderManager:
         for pos in account.positions.values():
             if pos.symbol in universe:
                 self._sync(pos.symbol)
-        self.trades_by_day: dict[date, int] = {}
+        self.entries_by_day: dict[date, int] = {}
+        for o in self.orders.values():
+            self._count_entry(o)
 
     # --- views -------------------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ class OrderManager:
             )
             self.orders[coid] = order
             self._save(order)  # persist before acting
+            self._count_entry(order)
         ack = self.broker.submit(
             OrderRequest(
                 coid, order.symbol, order.side, order.order_type, order.qty, order.limit_price
@@ -197,8 +200,6 @@ class OrderManager:
             raise StorageError(f"fill {fill.fill_id}: the store had it, the account did not")
         if fill.symbol in self.universe:
             self._sync(fill.symbol)
-        day = fill.ts.date()
-        self.trades_by_day[day] = self.trades_by_day.get(day, 0) + 1
         return True
 
     def _apply_update(self, update: OrderUpdate) -> None:
@@ -214,6 +215,12 @@ class OrderManager:
         else:
             return
         self._save(order)
+
+    def _count_entry(self, order: Order) -> None:
+        """Entries (buys) per trading day, for the daily trade limit; exits are never limited."""
+        if order.side is OrderSide.BUY:
+            day = order.created_at.date()
+            self.entries_by_day[day] = self.entries_by_day.get(day, 0) + 1
 
     def _save(self, order: Order) -> None:
         """Store the order and keep the open-order index in step with its status."""

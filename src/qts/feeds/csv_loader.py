@@ -146,17 +146,21 @@ def _date_column(col: list[str]) -> tuple[IntArray, bool] | _Bad:
         daily, texts = False, [c.replace(" ", "T", 1) for c in col]
     else:
         stripped = [c.strip() for c in col]
-        first_kind = _date_kind(stripped[0])
-        for i, cell in enumerate(stripped):
-            kind = _date_kind(cell)
+        kinds = [_date_kind(c) for c in stripped]
+        for i, kind in enumerate(kinds):
             if kind is None:
                 return _Bad(
                     i,
                     "date",
                     f"{col[i]!r} is not a date (expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS])",
                 )
-            if kind != first_kind:
-                return _Bad(i, "date", f"{cell} is a {kind} but the first row has a {first_kind}")
+        n_days = kinds.count("date")
+        if 0 < n_days < len(kinds):
+            # blame the rarer kind: one stray date-time in a daily file is the odd one out
+            odd = "date" if n_days * 2 < len(kinds) else "date-time"
+            usual = "date-time" if odd == "date" else "date"
+            i = kinds.index(odd)
+            return _Bad(i, "date", f"{stripped[i]} is a {odd} but most rows have a {usual}")
         return _date_column(stripped)
     try:
         wall = np.array(texts, dtype="datetime64[s]")

@@ -120,19 +120,31 @@ class SyntheticSymbol:
 
 # Made-up names and codes; one symbol per stock tick band, one KOSDAQ name, one ETF (5 KRW tick).
 DEFAULT_UNIVERSE: tuple[SyntheticSymbol, ...] = (
-    SyntheticSymbol("018470", "Saebit Textile", 1_500, 0.030, 0.8, 3_000_000, 0.08, 0.05),
     SyntheticSymbol(
-        "263750", "Mirae Bioscience", 3_500, 0.035, 1.2, 1_500_000, 0.10, 0.06, Market.KOSDAQ
+        "018470", "Saebit Textile", 1_500, idio_vol=0.030, beta=0.8, adv=3_000_000,
+        jumps_per_day=0.08, jump_vol=0.05,
     ),
-    SyntheticSymbol("047310", "Hanbit Chemical", 12_000, 0.020, 1.0, 800_000),
-    SyntheticSymbol("071840", "Daeyang Logistics", 35_000, 0.018, 0.9, 400_000),
-    SyntheticSymbol("005870", "Korea Precision Motor", 72_000, 0.015, 1.1, 600_000),
-    SyntheticSymbol("035290", "Seorin Semiconductor", 320_000, 0.020, 1.3, 150_000),
-    SyntheticSymbol("051930", "Gyeongin Pharma", 650_000, 0.017, 0.7, 40_000, 0.04, 0.04),
     SyntheticSymbol(
-        "139260", "QTS KOSPI200 ETF", 35_000, 0.002, 1.0, 2_000_000, 0.0, 0.0, etf=True
+        "263750", "Mirae Bioscience", 3_500, idio_vol=0.035, beta=1.2, adv=1_500_000,
+        jumps_per_day=0.10, jump_vol=0.06, market=Market.KOSDAQ,
     ),
-)
+    SyntheticSymbol("047310", "Hanbit Chemical", 12_000, idio_vol=0.020, beta=1.0, adv=800_000),
+    SyntheticSymbol("071840", "Daeyang Logistics", 35_000, idio_vol=0.018, beta=0.9, adv=400_000),
+    SyntheticSymbol(
+        "005870", "Korea Precision Motor", 72_000, idio_vol=0.015, beta=1.1, adv=600_000
+    ),
+    SyntheticSymbol(
+        "035290", "Seorin Semiconductor", 320_000, idio_vol=0.020, beta=1.3, adv=150_000
+    ),
+    SyntheticSymbol(
+        "051930", "Gyeongin Pharma", 650_000, idio_vol=0.017, beta=0.7, adv=40_000,
+        jumps_per_day=0.04, jump_vol=0.04,
+    ),
+    SyntheticSymbol(
+        "139260", "QTS KOSPI200 ETF", 35_000, idio_vol=0.002, beta=1.0, adv=2_000_000,
+        jumps_per_day=0.0, etf=True,
+    ),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +305,7 @@ def _symbol_day(
     z_gap = float(rng.standard_normal())
     n_jumps = int(rng.poisson(sym.jumps_per_day))
     jump_at = rng.integers(0, n, size=n_jumps)
-    jump_size = rng.normal(0.0, sym.jump_vol, size=n_jumps) if sym.jump_vol > 0 else np.zeros(0)
+    jump_size = rng.normal(0.0, sym.jump_vol, size=n_jumps)
     range_draws = np.abs(rng.standard_normal((2, n)))
     z_close = float(rng.standard_normal())
     day_volume_noise = float(rng.normal(-0.045, 0.3))

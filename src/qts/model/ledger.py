@@ -46,6 +46,8 @@ class Ledger:
 
     def __init__(self, entries: list[LedgerEntry] | None = None) -> None:
         self.entries: list[LedgerEntry] = []
+        self._net = 0
+        self._fees = 0
         for entry in entries or []:
             self.append(entry)
 
@@ -55,16 +57,19 @@ class Ledger:
                 f"ledger: entry seq {entry.seq} does not follow {self.entries[-1].seq}"
             )
         self.entries.append(entry)
+        self._net += entry.net_amount
+        self._fees += entry.commission + entry.tax
 
     @property
     def next_seq(self) -> int:
         return self.entries[-1].seq + 1 if self.entries else 1
 
     def net_cash_flow(self) -> int:
-        return sum(e.net_amount for e in self.entries)
+        """Sum of every entry's signed cash effect (kept as entries are appended)."""
+        return self._net
 
     def total_fees(self) -> int:
-        return sum(e.commission + e.tax for e in self.entries)
+        return self._fees
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -54,11 +54,20 @@ class Position:
         """Worst unrealized loss seen since open, in won (a positive number)."""
         return max(0, self.cost_basis - self.low_since_open * self.qty) if self.qty else 0
 
-    def mark(self, price: int) -> None:
+    def mark(self, price: int) -> bool:
+        """Value the holding at ``price``; True if it set a new high or low since open."""
+        if price <= 0:
+            raise ValueError(f"position {self.symbol}: cannot mark at price {price}")
         self.last_price = price
-        if self.qty:
-            self.high_since_open = max(self.high_since_open, price)
-            self.low_since_open = min(self.low_since_open, price) if self.low_since_open else price
+        if not self.qty:
+            return False
+        if price > self.high_since_open:
+            self.high_since_open = price
+        elif self.low_since_open and price >= self.low_since_open:
+            return False
+        else:
+            self.low_since_open = price
+        return True
 
     def buy(self, qty: int, price: int, ts: datetime, track: Track, strategy: str) -> None:
         if qty <= 0:

@@ -1,7 +1,8 @@
 """Decide: the last yes/no gate before an order exists.
 
 Forced NONE when trading is disabled or the safety state forbids it; no order when risk refused,
-the quantity is zero, an order for the symbol is still open, or the daily trade limit is reached.
+the quantity is zero, an order for the symbol is still open, or the daily limit of entries
+(buys) is reached; exits are never limited.
 Limit prices are put on the tick grid (buy rounds down, sell rounds up) and inside the daily limits.
 """
 
@@ -29,7 +30,7 @@ def decide(ev: Evaluation, policy: DecidePolicy) -> Decisions:
     raw = ev.calc.raw
     orders: list[OrderDecision] = []
     blocked: list[OrderDecision] = []
-    trades = raw.account.trades_today
+    entries = raw.account.entries_today
     for r in ev.results:
         d = r.decision
         side = OrderSide.BUY if d.signal is Signal.BUY else OrderSide.SELL
@@ -45,7 +46,11 @@ def decide(ev: Evaluation, policy: DecidePolicy) -> Decisions:
             reason = "QTY_ZERO"
         elif i >= 0 and raw.account.pending_qty[i] != 0:
             reason = "ORDER_PENDING"
-        elif policy.max_trades_per_day is not None and trades >= policy.max_trades_per_day:
+        elif (
+            side is OrderSide.BUY
+            and policy.max_trades_per_day is not None
+            and entries >= policy.max_trades_per_day
+        ):
             reason = "DAILY_TRADE_LIMIT"
         limit = None
         if not reason and policy.order_type is OrderType.LIMIT:
@@ -67,7 +72,7 @@ def decide(ev: Evaluation, policy: DecidePolicy) -> Decisions:
             blocked.append(decision)
         else:
             orders.append(decision)
-            trades += 1
+            entries += side is OrderSide.BUY
     return Decisions(ev, tuple(orders), tuple(blocked))
 
 

@@ -35,7 +35,7 @@ def extract(
     qty = oms.qty.copy()
     market_value = int(qty @ market.last_close)
     account = oms.account
-    trades_today = oms.trades_by_day.get(ts.date(), 0)
+    entries_today = oms.entries_by_day.get(ts.date(), 0)
     snapshot = AccountSnapshot(
         cash=account.cash,
         buying_power=account.buying_power,
@@ -45,7 +45,7 @@ def extract(
         cost_basis=frozen(oms.cost.copy()),
         pending_qty=frozen(oms.pending_qty(ts)),
         holdings=oms.holdings(),
-        trades_today=trades_today,
+        entries_today=entries_today,
     )
     return RawData(
         cycle_id=cycle_id,

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 import numpy as np
 
-from qts.data.ports import DecisionRecord, EquityPoint, TradingStore
+from qts.data.ports import AccountState, DecisionRecord, EquityPoint, TradingStore
 from qts.engines.contracts import CycleReport
 from qts.engines.indicators import IndicatorBank
 from qts.engines.risk import RiskGate, RiskLimits
@@ -61,6 +61,8 @@ class EtedaRunner:
         self.base_price = np.zeros(width, dtype=np.int64)
         self.day: date | None = None
         self._bar_day: date | None = None
+        self._account_dirty = False
+        self._marked: set[str] = set()  # positions with a new high/low since the last commit
         self.day_start_equity = oms.account.equity
         self.safety_state = "NORMAL"
         self.trading_enabled = True
@@ -92,23 +94,29 @@ class EtedaRunner:
         day = frame.start.date()
         if day == self.day:
             return
-        self.oms.account.settle(day)
+        if self.oms.account.settle(day) or self.oms.account.pending:
+            self._account_dirty = True
         self.day = day
         self.day_start_equity = self.oms.account.cash + int(self.oms.qty @ self.last_close)
 
-    def _mark(self, frame: BarFrame) -> None:
+    def _mark(self, frame: BarFrame, positions: bool = True) -> None:
         mask = frame.active
         np.copyto(self.last_close, frame.close, where=mask)
+        if not positions:
+            return
         for pos in self.oms.account.open_positions():
             if pos.symbol in frame.universe:
                 i = frame.universe.index(pos.symbol)
-                if mask[i]:
-                    pos.mark(int(frame.close[i]))
+                if mask[i] and pos.mark(int(frame.close[i])):
+                    self._marked.add(pos.symbol)
 
     def warm_up(self, frame: BarFrame) -> None:
-        """Replay a bar that an earlier process already traded on: indicators and marks only."""
+        """Replay a bar that an earlier process already traded on: indicators and prices only.
+
+        Positions keep the marks stored with the checkpoint; re-marking them with bars from
+        before they were opened would corrupt their excursions."""
         self._roll_bar_day(frame)
-        self._mark(frame)
+        self._mark(frame, positions=False)
         self.bank.update(frame)
 
     # --- the cycle ---------------------------------------------------------------------------
@@ -156,6 +164,12 @@ class EtedaRunner:
                     fees=account.ledger.total_fees(),
                 )
             )
+            if self._marked:
+                self.store.save_positions(account.positions[s] for s in sorted(self._marked))
+                self._marked.clear()
+            if self._account_dirty:
+                self.store.save_account(AccountState(account.cash, dict(account.pending)))
+                self._account_dirty = False
             self.store.save_state(
                 CHECKPOINT,
                 {

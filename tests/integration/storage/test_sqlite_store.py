@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,14 +104,14 @@ def test_opening_twice_applies_migrations_once(db_path: Path) -> None:
     SqliteStore(db_path).close()
     with SqliteStore(db_path) as again:
         assert again.schema_version() == SCHEMA_VERSION
-    with sqlite3.connect(db_path) as raw:
+    with closing(sqlite3.connect(db_path)) as raw, raw:
         versions = [v for (v,) in raw.execute("SELECT version FROM schema_version")]
     assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_a_file_from_a_newer_schema_is_refused(db_path: Path) -> None:
     SqliteStore(db_path).close()
-    with sqlite3.connect(db_path) as raw:
+    with closing(sqlite3.connect(db_path)) as raw, raw:
         raw.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
     with pytest.raises(StorageError, match="newer"):
         SqliteStore(db_path)
@@ -307,6 +308,9 @@ def test_record_fill_refuses_records_of_different_executions(trader: Trader) -> 
     second = dataclasses.replace(fill, fill_id="F-second")
     with pytest.raises(StorageError, match="ledger entry is for fill"):
         trader.store.record_fill(second, entry, order, position, 0, {})
+    with pytest.raises(StorageError, match="not the fill's order"):
+        other = Order("Q-other", "005930", OrderSide.BUY, OrderType.MARKET, 1, T0)
+        trader.store.record_fill(fill, entry, other, position, 0, {})
     with pytest.raises(StorageError, match="has not applied"):
         trader.store.record_fill(
             second, dataclasses.replace(entry, fill_id="F-second"), order, position, 0, {}
@@ -328,7 +332,7 @@ def test_save_positions_and_account_without_a_fill(trader: Trader) -> None:
 
 def test_the_ledger_is_append_only_in_the_database(trader: Trader, db_path: Path) -> None:
     trade_some(trader)
-    with sqlite3.connect(db_path) as raw:
+    with closing(sqlite3.connect(db_path)) as raw, raw:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             raw.execute("UPDATE t_ledger SET net_amount = 0")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -340,6 +344,12 @@ def test_money_must_be_integer(store: SqliteStore) -> None:
     with pytest.raises(StorageError, match="save_positions"):
         store.save_positions([bad])
     assert store.load_positions() == {}
+
+
+def test_money_beyond_64_bits_is_refused(store: SqliteStore) -> None:
+    with pytest.raises(StorageError, match="record_equity"):
+        store.record_equity(EquityPoint(T0, 2**63, 0, 2**63, 0, 0, 0))
+    assert store.load_equity() == []
 
 
 def test_naive_timestamps_are_refused(store: SqliteStore) -> None:

@@ -57,7 +57,12 @@ def _series(**over: list[int]) -> BarSeries:
         "volume": [10, 0, 5],
     }
     cols.update(over)
-    return BarSeries("005930", **{k: np.array(v, dtype=np.int64) for k, v in cols.items()})
+    return _build(*(np.array(cols[k], dtype=np.int64) for k in cols))
+
+
+def _build(*cols: np.ndarray) -> BarSeries:
+    ts, o, h, lo, c, v = cols
+    return BarSeries("005930", ts, o, h, lo, c, v)
 
 
 def test_valid_series_passes_and_is_read_only() -> None:
@@ -68,20 +73,22 @@ def test_valid_series_passes_and_is_read_only() -> None:
 
 
 def test_construction_copies_the_callers_array() -> None:
+    base = _series()
     close = np.array([10_050, 10_100, 10_150], dtype=np.int64)
-    s = _series(close=close.tolist())
+    s = BarSeries("005930", base.ts, base.open, base.high, base.low, close, base.volume)
     close[0] = 1
-    assert s.close[0] == 10_050
+    assert s.close[0] == 10_050 and close.flags.writeable
 
 
 def test_float_columns_are_refused_not_truncated() -> None:
     with pytest.raises(TypeError, match="integers"):
-        BarSeries("X", [1], [1.5], [2], [1], [1], [1])  # type: ignore[list-item]
+        _build(*(np.array([v]) for v in (1, 1.5, 2, 1, 1, 1)))
 
 
 def test_columns_must_have_equal_length() -> None:
     with pytest.raises(ValueError, match="close has 2 values"):
-        BarSeries("X", [1, 2, 3], [1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1], [1, 1, 1])
+        cols = [np.array(c) for c in ([1, 2, 3], [1] * 3, [1] * 3, [1] * 3, [1, 1], [1] * 3)]
+        _build(*cols)
 
 
 @pytest.mark.parametrize(
@@ -145,4 +152,4 @@ def test_daily_epoch_follows_korean_summer_time() -> None:
 
 def test_level_series_checks_lengths() -> None:
     with pytest.raises(ValueError, match="2 values for 3 times"):
-        LevelSeries("VKOSPI", [1, 2, 3], [18.0, 19.0])
+        LevelSeries("VKOSPI", np.array([1, 2, 3]), np.array([18.0, 19.0]))

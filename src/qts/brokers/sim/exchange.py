@@ -212,76 +212,66 @@ class SimExchange:
         prior = self._orders.get(request.client_order_id)
         if prior is not None:
             return prior.ack(duplicate=True)
-        inst = self.instruments.get(request.symbol)
+        try:
+            order = self._admit(request, now)
+        except _Refused as refusal:
+            return self._reject(request, now, refusal.code, refusal.reason)
+        self._orders[order.client_order_id] = order
+        self._open[order.client_order_id] = order
+        self._waiting.append(order)
+        self._set_hold(order)
+        if self._next_expiry is None or order.expires_at < self._next_expiry:
+            self._next_expiry = order.expires_at
+        self._touch(order)
+        return order.ack()
+
+    def _admit(self, request: OrderRequest, now: datetime) -> SimOrder:
+        """The new order, or :class:`_Refused` with the first rule it breaks."""
+        symbol = request.symbol
+        inst = self.instruments.get(symbol)
         if inst is None:
-            return self._reject(
-                request, now, RejectCode.UNKNOWN_SYMBOL,
-                f"symbol {request.symbol!r} is not listed on this venue",
-            )
+            raise _Refused(RejectCode.UNKNOWN_SYMBOL, f"{symbol!r} is not listed on this venue")
         if request.qty <= 0:
-            return self._reject(
-                request, now, RejectCode.INVALID_QTY,
-                f"qty must be a positive number of shares, got {request.qty}",
+            raise _Refused(
+                RejectCode.INVALID_QTY, f"qty must be a positive whole number, got {request.qty}"
             )
         price = request.limit_price
-        if request.order_type is _LIMIT and (price is None or price <= 0):
-            return self._reject(
-                request, now, RejectCode.INVALID_PRICE,
-                f"a LIMIT order needs a positive limit price, got {price}",
-            )
-        if request.order_type is _MARKET and price is not None:
-            return self._reject(
-                request, now, RejectCode.INVALID_PRICE,
-                f"a MARKET order takes no limit price, got {price}",
-            )
-        if not self.config.allow_reservation and not accepts_orders(
-            phase_at(now, self.calendar)
-        ):
-            return self._reject(
-                request, now, RejectCode.MARKET_CLOSED,
+        _check_price_given(request.order_type, price)
+        if not self.config.allow_reservation and not accepts_orders(phase_at(now, self.calendar)):
+            raise _Refused(
+                RejectCode.MARKET_CLOSED,
                 f"the market is closed at {now.isoformat()} and reserved orders are off",
             )
         eligible = now + self.config.latency
         day, activate_at, expires_at = self._trading_day(eligible)
         etf = inst.is_etf
-        limits = self._limits_for(request.symbol, day, etf)
+        limits = self._limits_for(symbol, day, etf)
         if price is not None:
-            problem = _price_problem(price, limits, etf)
-            if problem is not None:
-                return self._reject(request, now, *problem)
+            _check_price(price, limits, etf)
         hold_price = 0
         account = self.account
         if account is not None:
             if request.side is _BUY:
-                if price is None:
-                    ref = self._market_hold_price(request.symbol, limits, etf)
-                    if ref is None:
-                        return self._reject(
-                            request, now, RejectCode.NO_REFERENCE_PRICE,
-                            f"no price known for {request.symbol} to hold cash for a market buy",
-                        )
-                    hold_price = ref
-                else:
-                    hold_price = price
+                hold_price = price or self._market_hold_price(symbol, limits, etf)
                 need = self._buy_hold(hold_price, request.qty, inst)
                 if need > account.free_cash:
-                    return self._reject(
-                        request, now, RejectCode.INSUFFICIENT_CASH,
+                    raise _Refused(
+                        RejectCode.INSUFFICIENT_CASH,
                         f"needs {need} won ({request.qty} × {hold_price} + commission), "
                         f"free cash is {account.free_cash}",
                     )
-            elif request.qty > account.sellable(request.symbol):
-                return self._reject(
-                    request, now, RejectCode.INSUFFICIENT_HOLDINGS,
-                    f"sells {request.qty} {request.symbol}, sellable "
-                    f"{account.sellable(request.symbol)} (no short selling)",
+            elif request.qty > account.sellable(symbol):
+                raise _Refused(
+                    RejectCode.INSUFFICIENT_HOLDINGS,
+                    f"sells {request.qty} {symbol}, sellable {account.sellable(symbol)} "
+                    "(no short selling)",
                 )
         self._venue_seq += 1
         self._arrival_seq += 1
-        order = SimOrder(
+        return SimOrder(
             client_order_id=request.client_order_id,
             venue_order_id=venue_order_id(self._venue_seq),
-            symbol=request.symbol,
+            symbol=symbol,
             side=request.side,
             order_type=request.order_type,
             qty=request.qty,
@@ -295,14 +285,6 @@ class SimExchange:
             hold_price=hold_price,
             updated_at=now,
         )
-        self._orders[order.client_order_id] = order
-        self._open[order.client_order_id] = order
-        self._waiting.append(order)
-        self._set_hold(order)
-        if self._next_expiry is None or expires_at < self._next_expiry:
-            self._next_expiry = expires_at
-        self._touch(order)
-        return order.ack()
 
     def cancel(self, client_order_id: str, now: datetime) -> Ack:
         """Cancel an open order at once (cancels never race fills; see docs/simulator.md)."""
@@ -325,57 +307,10 @@ class SimExchange:
         order = self._open.get(client_order_id)
         if order is None:
             return self._unknown(client_order_id)
-        vid = order.venue_order_id
-        if qty <= order.filled_qty:
-            return Ack(
-                client_order_id, False, vid,
-                f"new qty {qty} must exceed the {order.filled_qty} already filled; "
-                "cancel the order to stop it",
-                RejectCode.INVALID_QTY,
-            )
-        inst = self.instruments[order.symbol]
-        if order.order_type is _MARKET:
-            if limit_price is not None:
-                return Ack(
-                    client_order_id, False, vid,
-                    f"a MARKET order takes no limit price, got {limit_price}",
-                    RejectCode.INVALID_PRICE,
-                )
-            new_price: int | None = None
-        else:
-            new_price = order.limit_price if limit_price is None else limit_price
-            if new_price is None or new_price <= 0:
-                return Ack(
-                    client_order_id, False, vid,
-                    f"a LIMIT order needs a positive limit price, got {new_price}",
-                    RejectCode.INVALID_PRICE,
-                )
-            problem = _price_problem(
-                new_price, self._limits_for(order.symbol, order.day, inst.is_etf), inst.is_etf
-            )
-            if problem is not None:
-                return Ack(client_order_id, False, vid, problem[1], problem[0])
-        hold_price = new_price if (new_price is not None and order.side is _BUY) else (
-            order.hold_price
-        )
-        account = self.account
-        left = qty - order.filled_qty
-        if account is not None:
-            if order.side is _BUY:
-                need = self._buy_hold(hold_price, left, inst) - order.hold_cash
-                if need > account.free_cash:
-                    return Ack(
-                        client_order_id, False, vid,
-                        f"needs {need} won more, free cash is {account.free_cash}",
-                        RejectCode.INSUFFICIENT_CASH,
-                    )
-            elif left - order.hold_qty > account.sellable(order.symbol):
-                return Ack(
-                    client_order_id, False, vid,
-                    f"sells {left} more {order.symbol} than it holds for this order; sellable "
-                    f"{account.sellable(order.symbol)} (no short selling)",
-                    RejectCode.INSUFFICIENT_HOLDINGS,
-                )
+        try:
+            new_price, hold_price = self._check_replace(order, qty, limit_price)
+        except _Refused as refusal:
+            return Ack(client_order_id, False, order.venue_order_id, refusal.reason, refusal.code)
         keeps_priority = new_price == order.limit_price and qty <= order.qty
         order.qty = qty
         order.limit_price = new_price
@@ -388,7 +323,44 @@ class SimExchange:
         order.updated_at = now
         self._set_hold(order)
         self._touch(order)
-        return Ack(client_order_id, True, vid)
+        return Ack(client_order_id, True, order.venue_order_id)
+
+    def _check_replace(
+        self, order: SimOrder, qty: int, limit_price: int | None
+    ) -> tuple[int | None, int]:
+        """(new limit price, new hold price) or :class:`_Refused`."""
+        if qty <= order.filled_qty:
+            raise _Refused(
+                RejectCode.INVALID_QTY,
+                f"new qty {qty} must exceed the {order.filled_qty} already filled; "
+                "cancel the order to stop it",
+            )
+        inst = self.instruments[order.symbol]
+        new_price = limit_price
+        if order.order_type is _LIMIT and limit_price is None:
+            new_price = order.limit_price
+        _check_price_given(order.order_type, new_price)
+        if new_price is not None:
+            limits = self._limits_for(order.symbol, order.day, inst.is_etf)
+            _check_price(new_price, limits, inst.is_etf)
+        hold_price = new_price if new_price is not None else order.hold_price
+        account = self.account
+        left = qty - order.filled_qty
+        if account is not None:
+            if order.side is _BUY:
+                need = self._buy_hold(hold_price, left, inst) - order.hold_cash
+                if need > account.free_cash:
+                    raise _Refused(
+                        RejectCode.INSUFFICIENT_CASH,
+                        f"needs {need} won more, free cash is {account.free_cash}",
+                    )
+            elif left - order.hold_qty > account.sellable(order.symbol):
+                raise _Refused(
+                    RejectCode.INSUFFICIENT_HOLDINGS,
+                    f"would sell {left - order.hold_qty} more {order.symbol}, sellable "
+                    f"{account.sellable(order.symbol)} (no short selling)",
+                )
+        return new_price, hold_price
 
     # ------------------------------------------------------------------ market data
 
@@ -621,15 +593,21 @@ class SimExchange:
             self._limits[symbol] = limits
             return limits
 
-    def _market_hold_price(
-        self, symbol: str, limits: PriceLimits | None, etf: bool
-    ) -> int | None:
+    def _market_hold_price(self, symbol: str, limits: PriceLimits | None, etf: bool) -> int:
+        """Per-share price a market buy holds cash at; refuses when no price is known."""
         close = self._close_of(symbol)
         if self.config.market_buy_hold is MarketBuyHold.LAST_CLOSE:
-            return close or (limits.base if limits is not None else None)
-        if limits is not None:
-            return limits.upper
-        return daily_limits(close, etf).upper if close > 0 else None
+            price = close or (limits.base if limits is not None else 0)
+        elif limits is not None:
+            price = limits.upper
+        else:
+            price = daily_limits(close, etf).upper if close > 0 else 0
+        if price <= 0:
+            raise _Refused(
+                RejectCode.NO_REFERENCE_PRICE,
+                f"no price known for {symbol} to hold cash for a market buy",
+            )
+        return price
 
     def _buy_hold(self, price: int, qty: int, inst: Instrument) -> int:
         amount = price * qty
@@ -680,10 +658,8 @@ class SimExchange:
         nxt: datetime | None = None
         for order in list(self._open.values()):
             if order.expires_at <= now:
-                self._close(
-                    order, OrderStatus.EXPIRED, order.expires_at,
-                    "day order expired at the session close", events,
-                )
+                reason = "day order expired at the session close"
+                self._close(order, OrderStatus.EXPIRED, order.expires_at, reason, events)
             elif nxt is None or order.expires_at < nxt:
                 nxt = order.expires_at
         self._next_expiry = nxt
@@ -734,12 +710,9 @@ class SimExchange:
                 inst = self.instruments[order.symbol]
                 limits = self._limits_today(order.symbol, inst.is_etf)
                 if limits is not None and not limits.contains(price):
-                    self._close(
-                        order, OrderStatus.REJECTED, start,
-                        f"limit price {price} is outside the day's limits "
-                        f"{limits.lower}..{limits.upper} (base {limits.base})",
-                        events, RejectCode.OUTSIDE_PRICE_LIMIT,
-                    )
+                    reason = _outside(price, limits)
+                    code = RejectCode.OUTSIDE_PRICE_LIMIT
+                    self._close(order, OrderStatus.REJECTED, start, reason, events, code)
                     continue
             order.active = True
             self._book.setdefault(order.symbol, []).append(order)
@@ -859,21 +832,41 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=KST)
 
 
-def _price_problem(
-    price: int, limits: PriceLimits | None, etf: bool
-) -> tuple[RejectCode, str] | None:
+class _Refused(Exception):
+    """A request breaks a venue rule; becomes a rejected Ack."""
+
+    def __init__(self, code: RejectCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _check_price_given(order_type: OrderType, price: int | None) -> None:
+    if order_type is _LIMIT and (price is None or price <= 0):
+        raise _Refused(
+            RejectCode.INVALID_PRICE, f"a LIMIT order needs a positive limit price, got {price}"
+        )
+    if order_type is _MARKET and price is not None:
+        raise _Refused(
+            RejectCode.INVALID_PRICE, f"a MARKET order takes no limit price, got {price}"
+        )
+
+
+def _check_price(price: int, limits: PriceLimits | None, etf: bool) -> None:
     if not is_on_tick(price, etf):
-        return (
+        raise _Refused(
             RejectCode.OFF_TICK,
             f"limit price {price} is not on the {tick_size(price, etf)}-won tick grid",
         )
     if limits is not None and not limits.contains(price):
-        return (
-            RejectCode.OUTSIDE_PRICE_LIMIT,
-            f"limit price {price} is outside the day's limits {limits.lower}..{limits.upper} "
-            f"(base {limits.base})",
-        )
-    return None
+        raise _Refused(RejectCode.OUTSIDE_PRICE_LIMIT, _outside(price, limits))
+
+
+def _outside(price: int, limits: PriceLimits) -> str:
+    return (
+        f"limit price {price} is outside the day's limits {limits.lower}..{limits.upper} "
+        f"(base {limits.base})"
+    )
 
 
 def priority(orders: Iterable[SimOrder]) -> list[SimOrder]:
