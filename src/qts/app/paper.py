@@ -105,6 +105,7 @@ def run_paper(
         limit_offset_ticks=config.execution.limit_offset_ticks,
         max_trades_per_day=config.execution.max_trades_per_day,
         config=config.model_dump(mode="json"),
+        reference_prices=dict(market.start_state().closes),
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch

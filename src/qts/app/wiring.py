@@ -90,7 +90,10 @@ def build_engine(
     record_decisions: bool = True,
     config: dict[str, object] | None = None,
     calendar: KrxCalendar | None = None,
+    reference_prices: dict[str, int] | None = None,
 ) -> Engine:
+    """``reference_prices`` are the previous closes before the first bar: the first day's price
+    limits and the venue's cash holds for market buys are computed from them."""
     calendar = calendar or KrxCalendar()
     store = SqliteStore(str(db) if db else ":memory:", durable=durable)
     meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
@@ -107,6 +110,7 @@ def build_engine(
             config=sim_config,
             fees=fee,
             calendar=calendar,
+            reference_prices=reference_prices,
         )
     else:
         venue = SimBroker(
@@ -116,6 +120,7 @@ def build_engine(
             config=sim_config,
             fees=fee,
             calendar=calendar,
+            reference_prices=reference_prices,
         )
     account = restore_account(store, initial_cash)
     oms = OrderManager(
@@ -137,4 +142,7 @@ def build_engine(
         etf_symbols=frozenset(s for s, i in instruments.items() if i.is_etf),
     )
     runner = EtedaRunner(oms, store, strategies, limits, policy, record_decisions)
+    for symbol, price in (reference_prices or {}).items():
+        if symbol in universe:
+            runner.last_close[universe.index(symbol)] = price
     return Engine(clock, store, venue, oms, runner, calendar, report, resumed)

@@ -8,7 +8,7 @@ sends nothing twice. Fills are booked atomically (fill, ledger row, order, posit
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -100,12 +100,40 @@ class OrderManager:
     # --- acting ------------------------------------------------------------------------------
 
     def submit(self, decision: OrderDecision, cycle_id: str, ts: datetime) -> ExecutionResult:
+        return self.submit_all([decision], cycle_id, ts)[0]
+
+    def submit_all(
+        self, decisions: Sequence[OrderDecision], cycle_id: str, ts: datetime
+    ) -> tuple[ExecutionResult, ...]:
+        """Persist every intent (one commit), send them, then store the venue's answers
+        (one commit): a crash in between leaves NEW orders that a re-run cycle sends."""
+        with self.store.transaction():
+            prepared = [self._prepare(d, cycle_id, ts) for d in decisions]
+        results: list[ExecutionResult] = []
+        sent: list[Order] = []
+        for item in prepared:
+            if isinstance(item, ExecutionResult):
+                results.append(item)
+            else:
+                results.append(self._send(item, ts))
+                sent.append(item)
+        if sent:
+            with self.store.transaction():
+                for order in sent:
+                    self._save(order)
+        return tuple(results)
+
+    def _prepare(
+        self, decision: OrderDecision, cycle_id: str, ts: datetime
+    ) -> Order | ExecutionResult:
         assert decision.action is not None
         coid = client_order_id(
             self.run_id, cycle_id, decision.strategy, decision.symbol, decision.action.value
         )
         order = self.orders.get(coid)
-        if order is not None and order.status is not OrderStatus.NEW:
+        if order is not None:
+            if order.status is OrderStatus.NEW:
+                return order  # stored by a cycle that crashed before sending it
             return ExecutionResult(
                 coid,
                 order.symbol,
@@ -114,24 +142,31 @@ class OrderManager:
                 "duplicate",
                 f"already {order.status.value}",
             )
-        if order is None:
-            order = Order(
-                coid,
-                decision.symbol,
-                decision.action,
-                decision.order_type,
-                decision.qty,
-                ts,
-                decision.limit_price,
-                decision.strategy,
-                decision.track,
-            )
-            self.orders[coid] = order
-            self._save(order)  # persist before acting
-            self._count_entry(order)
+        order = Order(
+            coid,
+            decision.symbol,
+            decision.action,
+            decision.order_type,
+            decision.qty,
+            ts,
+            decision.limit_price,
+            decision.strategy,
+            decision.track,
+        )
+        self.orders[coid] = order
+        self._save(order)  # persist before acting
+        self._count_entry(order)
+        return order
+
+    def _send(self, order: Order, ts: datetime) -> ExecutionResult:
         ack = self.broker.submit(
             OrderRequest(
-                coid, order.symbol, order.side, order.order_type, order.qty, order.limit_price
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.order_type,
+                order.qty,
+                order.limit_price,
             )
         )
         if ack.accepted:
@@ -140,17 +175,17 @@ class OrderManager:
         else:
             order.reject(f"{ack.code}: {ack.reason}" if ack.code else ack.reason, ts)
             status = "rejected"
-        self._save(order)
-        if status == "rejected":
             log.warning(
                 "order %s %s %s x%d rejected: %s",
-                coid,
+                order.client_order_id,
                 order.side,
                 order.symbol,
                 order.qty,
                 order.reason,
             )
-        return ExecutionResult(coid, order.symbol, order.side, order.qty, status, order.reason)
+        return ExecutionResult(
+            order.client_order_id, order.symbol, order.side, order.qty, status, order.reason
+        )
 
     def cancel_open(self, ts: datetime, reason: str) -> None:
         for order in self.open_orders():
@@ -163,13 +198,18 @@ class OrderManager:
     # --- booking -----------------------------------------------------------------------------
 
     def process_events(self) -> list[Fill]:
+        """Book what the venue reported since the last call, in one commit."""
+        events = self.broker.drain_events()
         booked: list[Fill] = []
-        for event in self.broker.drain_events():
-            if isinstance(event, Fill):
-                if self.book_fill(event):
-                    booked.append(event)
-            else:
-                self._apply_update(event)
+        if not events:
+            return booked
+        with self.store.transaction():
+            for event in events:
+                if isinstance(event, Fill):
+                    if self.book_fill(event):
+                        booked.append(event)
+                else:
+                    self._apply_update(event)
         return booked
 
     def book_fill(self, fill: Fill) -> bool:

@@ -11,4 +11,4 @@ from qts.execution.oms import OrderManager
 def act(
     decisions: Decisions, oms: OrderManager, cycle_id: str, ts: datetime
 ) -> tuple[ExecutionResult, ...]:
-    return tuple(oms.submit(d, cycle_id, ts) for d in decisions.orders)
+    return oms.submit_all(decisions.orders, cycle_id, ts)

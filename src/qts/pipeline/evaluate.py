@@ -1,6 +1,7 @@
 """Evaluate: Strategy → Risk → Portfolio on the snapshot alone.
 
-Opposite signals for one symbol from two strategies cancel out (the conservative answer).
+Opposite signals for one symbol from two strategies cancel out (the conservative answer); of
+several decisions in the same direction only the first is kept: one order per symbol per cycle.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> 
                 )
             )
             continue
-        for d in decisions:
-            proposed, why = portfolio.size(calc, d, price)
-            risk = gate.check(calc, d, proposed, price)
-            final = min(proposed, risk.allowed_qty) if risk.approved else 0
-            results.append(EvaluationResult(d, price, final, risk, why))
+        d = decisions[0]
+        proposed, why = portfolio.size(calc, d, price)
+        risk = gate.check(calc, d, proposed, price)
+        final = min(proposed, risk.allowed_qty) if risk.approved else 0
+        results.append(EvaluationResult(d, price, final, risk, why))
     return Evaluation(calc, tuple(results))

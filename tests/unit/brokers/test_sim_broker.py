@@ -261,7 +261,7 @@ steps = st.lists(
 ).map(lambda rounds: [x for actions, bar_ in rounds for x in [*actions, bar_]])
 
 
-def _feed(broker: SimBroker, clock: SimulatedClock, w: World, kind: str, bars: tuple) -> None:  # type: ignore[type-arg]
+def _feed(broker: SimBroker, clock: SimulatedClock, w: World, kind: str, bars: tuple) -> None:
     """One minute bar per symbol, starting at the next whole minute (or the next day's open)."""
     now = clock.now()
     if kind == "day" or now >= at(w.day, 15):
@@ -315,7 +315,7 @@ def _expected_price(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps, participation=st.sampled_from([1.0, 0.5, 0.1]))
-def test_money_and_fill_invariants(steps: list[tuple], participation: float) -> None:  # type: ignore[type-arg]
+def test_money_and_fill_invariants(steps: list[tuple], participation: float) -> None:
     initial_cash = 20_000_000
     initial = {SAMSUNG: 30, KAKAO: 30}
     broker, clock = make(

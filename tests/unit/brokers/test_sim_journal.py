@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sim_kit import D1, D2, HYNIX, INSTRUMENTS, SAMSUNG, at, flat, frame
 
-from qts.brokers.base import Balance, OrderRequest
+from qts.brokers.base import Balance, OrderRequest, OrderUpdate
 from qts.brokers.sim import SimBroker, SimConfig
 from qts.core.clock import SimulatedClock
 from qts.core.errors import StorageError
@@ -124,7 +124,8 @@ def test_base_prices_and_expiry_survive_a_restart(tmp_path: Path) -> None:
     second = open_broker(path, clock)
     # the expiry of "o" happened at 15:30 while the process was down; the first call applies it
     [update] = second.drain_events()
-    assert update.client_order_id == "o" and update.status is OrderStatus.EXPIRED
+    assert isinstance(update, OrderUpdate)
+    assert (update.client_order_id, update.status) == ("o", OrderStatus.EXPIRED)
     second.on_frame(frame(at(D2, 9), {SAMSUNG: flat(75_000)}))
     assert second.exchange.price_limits(SAMSUNG, D2) == daily_limits(70_100)
     second.close()
@@ -150,7 +151,7 @@ _CHILD = textwrap.dedent(
 
     import numpy as np
 
-    from qts.brokers.base import Balance, OrderRequest
+    from qts.brokers.base import Balance, OrderRequest, OrderUpdate
     from qts.brokers.sim import SimBroker
     from qts.core.clock import SimulatedClock
     from qts.core.time import kst

@@ -2,8 +2,9 @@
 
 fast = SMA(close, fast), slow = SMA(close, slow). On the close of bar t: if fast crosses above slow
 (fast[t] > slow[t] and fast[t-1] <= slow[t-1]) and nothing is held, buy ``qty`` shares; if fast
-crosses below slow (fast[t] < slow[t] and fast[t-1] >= slow[t-1]) and a position is held, sell it
-all. The comparison uses the exact integer sums: fast > slow ⟺ Σfast · slow_n > Σslow · fast_n.
+crosses below slow (fast[t] < slow[t] and fast[t-1] >= slow[t-1]) and it holds a position, sell
+it all (a position another strategy opened is left to that strategy). The comparison uses the
+exact integer sums: fast > slow ⟺ Σfast · slow_n > Σslow · fast_n.
 """
 
 from __future__ import annotations
@@ -53,8 +54,17 @@ class SmaCross:
         ok = s.ready & s.prev_ready & calc.raw.frame.active
         up = ok & (now > 0) & (before <= 0)
         down = ok & (now < 0) & (before >= 0)
-        held = calc.raw.account.qty > 0
-        symbols = calc.raw.universe.symbols
+        raw = calc.raw
+        held = raw.account.qty > 0
+        own = np.zeros(len(held), dtype=np.bool_)
+        own[
+            [
+                raw.universe.index(s)
+                for s, h in raw.account.holdings.items()
+                if h.strategy == self.name
+            ]
+        ] = True
+        symbols = raw.universe.symbols
         out = [
             StrategyDecision(
                 symbols[i],
@@ -75,6 +85,6 @@ class SmaCross:
                 "fast SMA crossed below slow",
                 recommended_qty=int(calc.raw.account.qty[i]),
             )
-            for i in np.flatnonzero(down & held)
+            for i in np.flatnonzero(down & own)
         ]
         return out
