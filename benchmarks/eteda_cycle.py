@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _data import daily_universe
 
+from _data import daily_universe
 from qts.app.wiring import build_engine
 from qts.backtest.calendar import BarCalendar
 from qts.engines.risk import RiskLimits
