@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +55,12 @@ def backtest(
 ) -> None:
     """Backtest on a simulated clock through the full ETEDA pipeline, as fast as possible."""
     console = Console(stderr=True)
+    if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
+        raise InputError("--price-scale", str(price_scale), "expected a positive number")
+    if strategy not in available():
+        raise InputError(
+            "--strategy", strategy, f"unknown strategy (available: {', '.join(available())})"
+        )
     params = parse_params(list(param or []))
     if qty is not None:
         if "qty" not in params_model(strategy).model_fields:

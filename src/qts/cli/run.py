@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -26,9 +28,21 @@ def _speed(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise InputError("--speed", text, "expected a positive number or 'max'") from None
-    if value <= 0:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
         raise InputError("--speed", text, "expected a positive number or 'max'")
+    return value
+
+
+def _duration(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise InputError("--for", text, str(exc)) from None
+    if value <= timedelta(0):
+        raise InputError("--for", text, "the duration must be positive")
     return value
 
 
@@ -47,6 +61,8 @@ def run(
     sheet: Annotated[list[Path] | None, typer.Option(help="Config_Scalp/Config_Swing CSV.")] = None,
 ) -> None:
     """Paper-trade the synthetic KRX market on the simulated exchange."""
+    pace = _speed(speed)
+    duration = _duration(for_)
     loaded = load_config(config, list(sheet or []))
     loaded.raise_if_invalid()
     cfg = loaded.config
@@ -59,7 +75,6 @@ def run(
         )
     if seed is not None:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
-    duration = parse_duration(for_) if for_ else None
     db.parent.mkdir(parents=True, exist_ok=True)
     console = Console()
     status = StatusConsole(console)
@@ -74,7 +89,7 @@ def run(
         f"QTS paper run: seed {cfg.run.seed}, start {cfg.run.start}, speed {speed}, "
         f"db {db}; Ctrl-C stops cleanly"
     )
-    result = run_paper(cfg, db, _speed(speed), duration, status.on_cycle, stop, status.attach)
+    result = run_paper(cfg, db, pace, duration, status.on_cycle, stop, status.attach)
     try:
         status.close()
         engine = result.engine

@@ -38,7 +38,6 @@ class HoldingView:
     opened_at: datetime | None
     strategy: str
     track: Track
-    high_since_open: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +49,7 @@ class AccountSnapshot:
     qty: IntArray
     cost_basis: IntArray
     pending_qty: IntArray
+    high_since_open: IntArray
     holdings: dict[str, HoldingView]
     entries_today: int
 

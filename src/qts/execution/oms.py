@@ -69,10 +69,12 @@ class OrderManager:
         }
         self.qty = np.zeros(len(universe), dtype=np.int64)
         self.cost = np.zeros(len(universe), dtype=np.int64)
+        self.high = np.zeros(len(universe), dtype=np.int64)
         for pos in account.positions.values():
             if pos.symbol in universe:
                 self._sync(pos.symbol)
         self.entries_by_day: dict[date, int] = {}
+        self._holdings: dict[str, HoldingView] | None = None
         for o in self.orders.values():
             self._count_entry(o)
 
@@ -90,12 +92,20 @@ class OrderManager:
         return out
 
     def holdings(self) -> dict[str, HoldingView]:
-        return {
-            p.symbol: HoldingView(
-                p.symbol, p.qty, p.cost_basis, p.opened_at, p.strategy, p.track, p.high_since_open
-            )
-            for p in self.account.open_positions()
-        }
+        """Views of the open positions; rebuilt only after a fill."""
+        if self._holdings is None:
+            self._holdings = {
+                p.symbol: HoldingView(
+                    p.symbol,
+                    p.qty,
+                    p.cost_basis,
+                    p.opened_at,
+                    p.strategy,
+                    p.track,
+                )
+                for p in self.account.open_positions()
+            }
+        return self._holdings
 
     # --- acting ------------------------------------------------------------------------------
 
@@ -271,10 +281,12 @@ class OrderManager:
         self.store.save_order(order)
 
     def _sync(self, symbol: str) -> None:
+        self._holdings = None
         i = self.universe.index(symbol)
         pos = self.account.positions[symbol]
         self.qty[i] = pos.qty
         self.cost[i] = pos.cost_basis
+        self.high[i] = pos.high_since_open
 
     # --- recovery ----------------------------------------------------------------------------
 

@@ -105,7 +105,7 @@ def _whole_column(col: list[str], field: str, unit: str) -> IntArray | _Bad:
             return _Bad(i, field, _not_a_number(cell))
         negative, whole, frac = parts
         if frac.strip("0"):
-            hint = " (pass price_scale to scale and round to the tick)" if unit == "KRW" else ""
+            hint = " (scale it to the tick grid with --price-scale K)" if unit == "KRW" else ""
             return _Bad(i, field, f"{cell.strip()} is not a whole number of {unit}{hint}")
         if len(whole.lstrip("0")) > 18:
             return _Bad(i, field, f"{cell.strip()} is too large")

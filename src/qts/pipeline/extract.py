@@ -44,6 +44,7 @@ def extract(
         qty=frozen(qty),
         cost_basis=frozen(oms.cost.copy()),
         pending_qty=frozen(oms.pending_qty(ts)),
+        high_since_open=frozen(oms.high.copy()),
         holdings=oms.holdings(),
         entries_today=entries_today,
     )

@@ -104,11 +104,16 @@ class EtedaRunner:
         np.copyto(self.last_close, frame.close, where=mask)
         if not positions:
             return
+        closes = frame.close.tolist()
+        active = mask.tolist()
+        universe = frame.universe
+        high = self.oms.high
         for pos in self.oms.account.open_positions():
-            if pos.symbol in frame.universe:
-                i = frame.universe.index(pos.symbol)
-                if mask[i] and pos.mark(int(frame.close[i])):
+            if pos.symbol in universe:
+                i = universe.index(pos.symbol)
+                if active[i] and pos.mark(closes[i]):
                     self._marked.add(pos.symbol)
+                    high[i] = pos.high_since_open
 
     def warm_up(self, frame: BarFrame) -> None:
         """Replay a bar that an earlier process already traded on: indicators and prices only.

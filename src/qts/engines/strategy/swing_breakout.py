@@ -67,7 +67,10 @@ class SwingBreakout:
                 reason = f"stop loss at {close[i]:,}"
             elif low.prev_ready[i] and close[i] < low.prev[i]:
                 reason = f"close under the {p.exit_window}-bar low"
-            elif atr.ready[i] and close[i] < h.high_since_open - p.atr_stop_mult * atr.value[i]:
+            elif (
+                atr.ready[i]
+                and close[i] < raw.account.high_since_open[i] - p.atr_stop_mult * atr.value[i]
+            ):
                 reason = "trailing ATR stop"
             if reason:
                 out.append(
