@@ -174,9 +174,11 @@ def load_config(
         config = QtsConfig.model_validate(data)
     except ValidationError as exc:
         for e in exc.errors():
-            key = ".".join(str(p) for p in e["loc"])
+            key = _key(e["loc"])
             problems.append(Problem(_source_of(key, origin), key, e["msg"]))
-    for name, section in config.strategies.items():
+    # checked on the raw data, so that one bad key elsewhere hides none of these problems
+    strategies = data.get("strategies")
+    for name, section in strategies.items() if isinstance(strategies, dict) else []:
         if name not in available():
             problems.append(
                 Problem(
@@ -186,13 +188,16 @@ def load_config(
                 )
             )
             continue
+        params = section.get("params", {}) if isinstance(section, dict) else {}
         try:
-            params_model(name).model_validate(section.params)
+            params_model(name).model_validate(params)
         except ValidationError as exc:
             for e in exc.errors():
-                key = f"strategies.{name}.params." + ".".join(str(p) for p in e["loc"])
+                key = _key((f"strategies.{name}.params", *e["loc"]))
                 problems.append(Problem(_source_of(key, origin), key, e["msg"]))
-    problems += live_gate_problems(config, env)
+    execution = data.get("execution")
+    live_enabled = isinstance(execution, dict) and execution.get("live_enabled") is True
+    problems += live_gate_problems(str(data.get("mode", "")), live_enabled, env)
     return LoadedConfig(config, sources, problems, origin)
 
 
@@ -205,12 +210,16 @@ def _source_of(key: str, origin: Mapping[str, str]) -> str:
     return "defaults"
 
 
-def live_gate_problems(config: QtsConfig, env: Mapping[str, str]) -> list[Problem]:
+def _key(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if str(p)) or "-"
+
+
+def live_gate_problems(mode: str, live_enabled: bool, env: Mapping[str, str]) -> list[Problem]:
     """Live trading needs three independent switches; name each one that is missing."""
-    if config.mode is not Mode.LIVE:
+    if mode != Mode.LIVE.value:
         return []
     out = []
-    if not config.execution.live_enabled:
+    if not live_enabled:
         out.append(Problem("Config_Local", "execution.live_enabled", "must be true for mode live"))
     if env.get("ENABLE_REAL_ORDER", "N").upper() not in ("Y", "YES", "1", "TRUE"):
         out.append(Problem("environment", "ENABLE_REAL_ORDER", "must be Y for mode live"))

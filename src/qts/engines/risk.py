@@ -36,11 +36,13 @@ class RiskGate:
     _exposure: int = 0
     _buying_power: int = 0
     _added: dict[int, int] | None = None
+    _added_qty: dict[int, int] | None = None
 
     def start_cycle(self, calc: CalcData) -> None:
         self._exposure = int(calc.exposure_value.sum())
         self._buying_power = calc.raw.account.buying_power
         self._added = {}
+        self._added_qty = {}
 
     def check(
         self, calc: CalcData, decision: StrategyDecision, qty: int, price: int
@@ -54,10 +56,16 @@ class RiskGate:
         if price <= 0:
             return RiskDecision(False, 0, "NO_PRICE")
         if decision.signal is Signal.SELL:
-            held = int(raw.account.qty[i])
+            assert self._added_qty is not None
+            held = int(raw.account.qty[i]) + self._added_qty.get(i, 0)
             if held <= 0:
                 return RiskDecision(False, 0, "NOTHING_TO_SELL")
-            return RiskDecision(True, min(qty, held), "OK")
+            sold = min(qty, held)
+            self._added_qty[i] = self._added_qty.get(i, 0) - sold
+            # the sale frees exposure room for this cycle's buys; not buying power, which the
+            # venue releases only when the sale fills
+            self._exposure -= sold * price
+            return RiskDecision(True, sold, "OK")
         lim = self.limits
         equity = calc.total_equity
         if equity <= 0:
@@ -66,7 +74,7 @@ class RiskGate:
             loss = -calc.daily_pnl / raw.account.day_start_equity
             if loss >= lim.daily_loss_limit:
                 return RiskDecision(False, 0, f"DAILY_LOSS_LIMIT ({loss:.2%} lost today)")
-        assert self._added is not None
+        assert self._added is not None and self._added_qty is not None
         caps: list[tuple[int, str]] = [(qty, "OK")]
         room = int(equity * lim.max_exposure) - self._exposure
         caps.append((room // price, "MAX_EXPOSURE"))
@@ -75,7 +83,8 @@ class RiskGate:
             ((int(equity * lim.max_symbol_weight) - held_value) // price, "MAX_SYMBOL_WEIGHT")
         )
         if lim.max_position_qty is not None:
-            caps.append((lim.max_position_qty - int(raw.account.qty[i]), "MAX_POSITION_QTY"))
+            held_qty = int(raw.account.qty[i]) + self._added_qty.get(i, 0)
+            caps.append((lim.max_position_qty - held_qty, "MAX_POSITION_QTY"))
         unit = price * (1 + lim.buying_power_buffer)
         caps.append((int(self._buying_power // unit), "INSUFFICIENT_BUYING_POWER"))
         allowed, reason = min(caps, key=lambda c: c[0])
@@ -85,4 +94,5 @@ class RiskGate:
         self._exposure += cost
         self._buying_power -= int(allowed * unit)
         self._added[i] = self._added.get(i, 0) + cost
+        self._added_qty[i] = self._added_qty.get(i, 0) + allowed
         return RiskDecision(True, allowed, reason if allowed < qty else "OK")

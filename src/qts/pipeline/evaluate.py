@@ -26,7 +26,7 @@ def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> 
     results: list[EvaluationResult] = []
     close = calc.raw.frame.close
     universe = calc.raw.universe
-    # sells first: they free room and buying power for the buys of the same cycle
+    # sells first: they free exposure room for the buys of the same cycle
     ordered = sorted(by_symbol.items(), key=lambda kv: kv[1][0].signal is Signal.BUY)
     for symbol, decisions in ordered:
         signals = {d.signal for d in decisions}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -27,3 +28,16 @@ class Strategy(Protocol):
     def evaluate(self, calc: CalcData) -> list[StrategyDecision]:
         """Decisions for the symbols that should act now; silence means HOLD."""
         ...
+
+
+def change_pct(price: int, qty: int, cost_basis: int) -> Fraction:
+    """Exact percentage change of a holding valued at ``price`` against what it cost.
+
+    Thresholds are compared exactly (a -7 % stop fires at exactly -7 %, which float arithmetic
+    would miss by one ulp)."""
+    return Fraction((price * qty - cost_basis) * 100, cost_basis)
+
+
+def pct(value: float) -> Fraction:
+    """A configured percentage as the exact decimal the user wrote."""
+    return Fraction(str(value))

@@ -7,6 +7,7 @@ never holds overnight.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 import numpy as np
@@ -14,7 +15,7 @@ from pydantic import Field, PositiveInt
 
 from qts.engines.contracts import CalcData, StrategyDecision
 from qts.engines.indicators import IndicatorSpec
-from qts.engines.strategy.base import StrategyParams
+from qts.engines.strategy.base import StrategyParams, change_pct, pct
 from qts.model.enums import Signal, Track
 
 
@@ -54,10 +55,12 @@ class ScalpReversion:
         mine = {s: h for s, h in raw.account.holdings.items() if h.strategy == self.name}
         closing = raw.minutes_to_close <= p.flatten_minutes_before_close
         for symbol, h in mine.items():
+            if symbol not in raw.universe:
+                continue
             i = raw.universe.index(symbol)
             if not raw.frame.active[i]:
                 continue
-            reason = self._exit_reason(calc, i, h.cost_basis / h.qty, h.opened_at, closing)
+            reason = self._exit_reason(calc, i, h.qty, h.cost_basis, h.opened_at, closing)
             if reason:
                 out.append(
                     StrategyDecision(symbol, self.name, self.track, Signal.SELL, reason, h.qty)
@@ -85,22 +88,27 @@ class ScalpReversion:
         return out
 
     def _exit_reason(
-        self, calc: CalcData, i: int, entry: float, opened_at: object, closing: bool
+        self,
+        calc: CalcData,
+        i: int,
+        qty: int,
+        cost: int,
+        opened_at: datetime | None,
+        closing: bool,
     ) -> str:
         p, raw = self.params, calc.raw
-        price = float(raw.frame.close[i])
-        change = (price / entry - 1.0) * 100.0
+        change = change_pct(int(raw.frame.close[i]), qty, cost)
         if closing:
             return "flatten before the close"
-        if change >= p.take_profit_pct:
-            return f"take profit {change:+.2f}%"
-        if change <= -p.max_loss_pct:
-            return f"stop loss {change:+.2f}%"
+        if change >= pct(p.take_profit_pct):
+            return f"take profit {float(change):+.2f}%"
+        if change <= -pct(p.max_loss_pct):
+            return f"stop loss {float(change):+.2f}%"
         rsi = calc.ind(self._rsi.key)
         if rsi.ready[i] and rsi.value[i] >= p.rsi_exit:
             return f"RSI recovered to {rsi.value[i]:.1f}"
         if opened_at is not None:
-            held = (raw.ts - opened_at).total_seconds() / 60.0  # type: ignore[operator]
+            held = (raw.ts - opened_at).total_seconds() / 60.0
             if held >= p.max_hold_minutes:
                 return f"time in trade {held:.0f} min"
         return ""

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from qts.engines.contracts import CalcData, StrategyDecision
 from qts.engines.indicators import IndicatorSpec
-from qts.engines.strategy.base import StrategyParams
+from qts.engines.strategy.base import StrategyParams, change_pct, pct
 from qts.model.enums import Signal, Track
 
 
@@ -29,6 +29,15 @@ class SwingParams(StrategyParams):
     stop_loss_pct: float = Field(7.0, gt=0)
     position_weight: float = Field(0.15, gt=0, le=1)
     max_positions: PositiveInt = 4
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> SwingParams:
+        if self.trend_fast >= self.trend_slow:
+            raise ValueError(
+                f"trend_fast ({self.trend_fast}) must be shorter than "
+                f"trend_slow ({self.trend_slow})"
+            )
+        return self
 
 
 class SwingBreakout:
@@ -58,12 +67,13 @@ class SwingBreakout:
         out: list[StrategyDecision] = []
         mine = {s: h for s, h in raw.account.holdings.items() if h.strategy == self.name}
         for symbol, h in mine.items():
+            if symbol not in raw.universe:
+                continue
             i = raw.universe.index(symbol)
             if not raw.frame.active[i]:
                 continue
-            entry = h.cost_basis / h.qty
             reason = ""
-            if close[i] <= entry * (1 - p.stop_loss_pct / 100):
+            if change_pct(int(close[i]), h.qty, h.cost_basis) <= -pct(p.stop_loss_pct):
                 reason = f"stop loss at {close[i]:,}"
             elif low.prev_ready[i] and close[i] < low.prev[i]:
                 reason = f"close under the {p.exit_window}-bar low"
@@ -79,7 +89,9 @@ class SwingBreakout:
         free = p.max_positions - len(mine)
         if free <= 0 or not raw.session_open:
             return out
-        ready = high.prev_ready & slow.ready & raw.frame.active & (raw.account.qty == 0)
+        ready = (
+            high.prev_ready & fast.ready & slow.ready & raw.frame.active & (raw.account.qty == 0)
+        )
         breakout = ready & (close > high.prev) & (fast.value > slow.value)
         candidates = np.flatnonzero(breakout)
         strength = (close[candidates] - high.prev[candidates]) / np.maximum(

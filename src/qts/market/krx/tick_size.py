@@ -69,11 +69,14 @@ def ticks_between(low: int, high: int, etf: bool = False) -> int:
 
 
 def step(price: int, ticks: int, etf: bool = False) -> int:
-    """Move ``ticks`` grid steps up (positive) or down (negative) from an on-grid price."""
+    """Move ``ticks`` grid steps up (positive) or down (negative) from an on-grid price.
+
+    Moving down stops at the lowest price on the grid (1 KRW, or one tick for an ETF)."""
     p = price
+    floor = ETF_TICK if etf else 1
     for _ in range(abs(ticks)):
         if ticks > 0:
             p += tick_size(p, etf)
-        else:
+        elif p - 1 >= floor:
             p = round_down(p - 1, etf)
     return p
