@@ -25,7 +25,7 @@ from qts.feeds.synthetic import SyntheticMarket
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, Universe
-from qts.pipeline.loop import LoopPolicy, LoopResult, TradingLoop
+from qts.pipeline.loop import LoopResult, TradingLoop
 from qts.pipeline.runner import SessionView
 
 PRE_OPEN = time(8, 30)
@@ -106,6 +106,8 @@ def run_paper(
         max_trades_per_day=config.execution.max_trades_per_day,
         config=config.model_dump(mode="json"),
         reference_prices=dict(market.start_state().closes),
+        webhook_url=config.safety.webhook_url,
+        max_data_age=timedelta(seconds=config.safety.max_data_age_s),
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch
@@ -124,7 +126,6 @@ def run_paper(
         venue=engine.venue,
         resume_after=datetime.fromisoformat(checkpoint) if checkpoint else None,
         until=until,
-        policy=LoopPolicy(config.loop.max_consecutive_errors),
         on_cycle=on_cycle,
         stop=stop,
     )

@@ -27,6 +27,9 @@ from qts.model.frame import Universe
 from qts.model.instrument import Instrument
 from qts.pipeline.decide import DecidePolicy
 from qts.pipeline.runner import EtedaRunner
+from qts.safety.guard import GuardPolicy
+from qts.safety.notifier import LogNotifier, Notifier, WebhookNotifier
+from qts.safety.supervisor import SafetySupervisor
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ class Engine:
     resumed: bool
 
     def close(self) -> None:
+        for n in self.runner.safety.notifiers:
+            if isinstance(n, WebhookNotifier):
+                n.flush()
+                n.close()
         self.store.close()
         self.venue.close()
 
@@ -91,6 +98,8 @@ def build_engine(
     config: dict[str, object] | None = None,
     calendar: KrxCalendar | None = None,
     reference_prices: dict[str, int] | None = None,
+    webhook_url: str | None = None,
+    max_data_age: timedelta = timedelta(minutes=5),
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them."""
@@ -141,7 +150,22 @@ def build_engine(
         max_trades_per_day=max_trades_per_day,
         etf_symbols=frozenset(s for s, i in instruments.items() if i.is_etf),
     )
-    runner = EtedaRunner(oms, store, strategies, limits, policy, record_decisions)
+    notifiers: list[Notifier] = [LogNotifier()]
+    if webhook_url:
+        notifiers.append(WebhookNotifier(webhook_url))
+    safety = SafetySupervisor(store, clock, notifiers)
+    if not report.clean:
+        safety.report("FS070", "reconciliation with the venue: " + "; ".join(report.problems))
+    runner = EtedaRunner(
+        oms,
+        store,
+        strategies,
+        limits,
+        policy,
+        safety,
+        record_decisions,
+        GuardPolicy(max_data_age=max_data_age),
+    )
     for symbol, price in (reference_prices or {}).items():
         if symbol in universe:
             runner.last_close[universe.index(symbol)] = price

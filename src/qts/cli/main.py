@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from qts.cli import backtest, config, ledger, run
+from qts.cli import backtest, config, ledger, run, safety
 from qts.core.errors import QtsError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command("run")(run.run)
 app.command("backtest")(backtest.backtest)
 app.command("ledger")(ledger.ledger)
 app.add_typer(config.app, name="config")
+app.add_typer(safety.app, name="safety")
 
 
 def main() -> None:

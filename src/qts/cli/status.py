@@ -44,17 +44,24 @@ class StatusConsole:
                 f"{f.ts:%Y-%m-%d %H:%M} FILL {f.side.value:<4} {f.symbol} "
                 f"{f.qty:>6,} @ {f.price:>9,}  fees {f.commission + f.tax:,}"
             )
-        for d in report.decisions.orders:
-            self.decisions.append(
-                f"{report.ts:%H:%M} {d.action} {d.symbol} x{d.qty} ({d.strategy}: {d.reason})"
-            )
-        for d in report.decisions.blocked:
-            self.decisions.append(f"{report.ts:%H:%M} blocked {d.symbol}: {d.reason}")
+        decisions = report.decisions
+        if decisions is None:
+            self.decisions.append(f"{report.ts:%H:%M} cycle failed: safety {self._state()}")
+        else:
+            for d in decisions.orders:
+                self.decisions.append(
+                    f"{report.ts:%H:%M} {d.action} {d.symbol} x{d.qty} ({d.strategy}: {d.reason})"
+                )
+            for d in decisions.blocked:
+                self.decisions.append(f"{report.ts:%H:%M} blocked {d.symbol}: {d.reason}")
         if self._live is not None:
             self._live.update(self.panel())
         elif self._last_print is None or report.ts - self._last_print >= self.every:
             self._last_print = report.ts
             self.console.print(self.panel())
+
+    def _state(self) -> str:
+        return self.engine.runner.safety.state.value if self.engine else "?"
 
     def close(self) -> None:
         if self._live is not None:
@@ -73,7 +80,7 @@ class StatusConsole:
         equity = account.cash + market_value
         realized = sum(p.realized_pnl for p in account.positions.values())
         head = Text(
-            f"{self._ts or engine.clock.now():%Y-%m-%d %H:%M} KST  safety {runner.safety_state}  "
+            f"{self._ts or engine.clock.now():%Y-%m-%d %H:%M} KST  safety {runner.safety.state}  "
             f"trading {'on' if runner.trading_enabled else 'OFF'}  equity {equity:,}  "
             f"day PnL {equity - runner.day_start_equity:+,}  cash {account.cash:,}  "
             f"realized {realized:+,}  fees {account.ledger.total_fees():,}  fills {self.fills}"

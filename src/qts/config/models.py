@@ -37,8 +37,9 @@ class ExecutionSection(_Section):
     max_trades_per_day: PositiveInt | None = 50
 
 
-class LoopSection(_Section):
-    max_consecutive_errors: PositiveInt = 3
+class SafetySection(_Section):
+    webhook_url: str | None = Field(None, description="POST every safety event here as JSON")
+    max_data_age_s: float = Field(300.0, gt=0, description="older market data raises FS010")
 
 
 class SimSection(_Section):
@@ -56,7 +57,7 @@ class QtsConfig(_Section):
     run: RunSection = Field(default_factory=RunSection)
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     risk: RiskLimits = Field(default_factory=RiskLimits)
-    loop: LoopSection = Field(default_factory=LoopSection)
+    safety: SafetySection = Field(default_factory=SafetySection)
     fees: str = Field("krx", pattern="^(krx|none)$")
     sim: SimSection = Field(default_factory=SimSection)
     strategies: dict[str, StrategySection] = Field(default_factory=dict)

@@ -83,6 +83,19 @@ class EquityPoint:
     fees: int
 
 
+@dataclass(frozen=True, slots=True)
+class SafetyEventRecord:
+    """One line of the safety history: a code reported, a transition, a recovery."""
+
+    ts: datetime
+    kind: str
+    code: str
+    message: str
+    state_before: str
+    state_after: str
+    operator: str = ""
+
+
 @runtime_checkable
 class TradingStore(Protocol):
     """Durable state of one run. One instance is used from one thread.
@@ -172,6 +185,15 @@ class TradingStore(Protocol):
 
     def load_equity(self) -> list[EquityPoint]:
         """PnL history in time order."""
+        ...
+
+    # safety history
+    def record_safety_event(self, event: SafetyEventRecord) -> None:
+        """Append one line to the safety history (append-only)."""
+        ...
+
+    def load_safety_events(self, limit: int | None = None) -> list[SafetyEventRecord]:
+        """The safety history in the order it was recorded; only the last ``limit`` if given."""
         ...
 
     # safety and operating state

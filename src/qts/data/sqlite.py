@@ -35,6 +35,7 @@ from qts.data.ports import (
     EquityPoint,
     JsonDict,
     RunMeta,
+    SafetyEventRecord,
     TradingStore,
 )
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
@@ -177,6 +178,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         ) STRICT, WITHOUT ROWID""",
+    ),
+    (
+        """CREATE TABLE safety_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            code TEXT NOT NULL,
+            message TEXT NOT NULL,
+            state_before TEXT NOT NULL,
+            state_after TEXT NOT NULL,
+            operator TEXT NOT NULL
+        ) STRICT""",
+        # the history is append-only, like the ledger
+        """CREATE TRIGGER safety_events_append_only_update BEFORE UPDATE ON safety_events
+           BEGIN SELECT RAISE(ABORT, 'safety_events is append-only'); END""",
+        """CREATE TRIGGER safety_events_append_only_delete BEFORE DELETE ON safety_events
+           BEGIN SELECT RAISE(ABORT, 'safety_events is append-only'); END""",
     ),
 )
 
@@ -744,6 +762,40 @@ class SqliteStore:
             return [EquityPoint(self._at(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     # ------------------------------------------------------------------ state documents
+
+    def record_safety_event(self, event: SafetyEventRecord) -> None:
+        with self._guard("record_safety_event"):
+            row = (
+                _ts(event.ts),
+                event.kind,
+                event.code,
+                event.message,
+                event.state_before,
+                event.state_after,
+                event.operator,
+            )
+        self._execute(
+            "record_safety_event",
+            "INSERT INTO safety_events (ts, kind, code, message, state_before, state_after, "
+            "operator) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+
+    def load_safety_events(self, limit: int | None = None) -> list[SafetyEventRecord]:
+        sql = (
+            "SELECT ts, kind, code, message, state_before, state_after, operator "
+            "FROM safety_events ORDER BY id"
+        )
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql = (
+                "SELECT ts, kind, code, message, state_before, state_after, operator FROM "
+                "(SELECT * FROM safety_events ORDER BY id DESC LIMIT ?) ORDER BY id"
+            )
+            params = (max(limit, 0),)
+        rows = self._read("load_safety_events", sql, params)
+        with self._guard("load_safety_events"):
+            return [SafetyEventRecord(self._at(r[0]), *r[1:]) for r in rows]
 
     def save_state(self, key: str, value: JsonDict) -> None:
         with self._guard(f"save_state {key}"):

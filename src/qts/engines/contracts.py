@@ -163,7 +163,9 @@ class ExecutionResult:
 
 @dataclass(frozen=True, slots=True)
 class CycleReport:
+    """What one cycle did; ``decisions`` is None when a stage failed before Decide finished."""
+
     cycle_id: str
     ts: datetime
-    decisions: Decisions
+    decisions: Decisions | None
     executions: tuple[ExecutionResult, ...] = field(default_factory=tuple)

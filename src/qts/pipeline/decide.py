@@ -26,8 +26,11 @@ class DecidePolicy:
     etf_symbols: frozenset[str] = frozenset()
 
 
-def decide(ev: Evaluation, policy: DecidePolicy) -> Decisions:
+def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None) -> Decisions:
+    """``safety_state`` is the state now (a finding earlier in the cycle may have changed it);
+    by default the one the snapshot was taken in."""
     raw = ev.calc.raw
+    state = raw.safety_state if safety_state is None else safety_state
     orders: list[OrderDecision] = []
     blocked: list[OrderDecision] = []
     entries = raw.account.entries_today
@@ -38,8 +41,8 @@ def decide(ev: Evaluation, policy: DecidePolicy) -> Decisions:
         i = raw.universe.index(d.symbol) if d.symbol in raw.universe else -1
         if not raw.trading_enabled:
             reason = "TRADING_DISABLED"
-        elif raw.safety_state not in TRADING_STATES:
-            reason = f"SAFETY_{raw.safety_state}"
+        elif state not in TRADING_STATES:
+            reason = f"SAFETY_{state}"
         elif not r.risk.approved:
             reason = f"RISK: {r.risk.reason}"
         elif r.final_qty <= 0:

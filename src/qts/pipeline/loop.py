@@ -2,8 +2,8 @@
 
 The same loop runs backtests (no pacing), paper runs (a simulated clock paced against real time)
 and, later, live runs. Frames already traded by an earlier process (up to ``resume_after``) only
-warm the indicators up. A failing cycle is logged and counted; after
-``max_consecutive_errors`` the loop stops trading rather than guess.
+warm the indicators up. A failing stage is the runner's business (it raises a fail-safe code and
+the safety state machine stops trading); anything that escapes the runner stops the loop.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Protocol
 
 from qts.brokers.base import BrokerEvent
 from qts.core.clock import Pacer, SimulatedClock
-from qts.core.errors import InputError, StorageError
 from qts.engines.contracts import CycleReport
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame
@@ -32,16 +31,10 @@ class FrameListener(Protocol):
     def on_frame(self, frame: BarFrame) -> list[BrokerEvent]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class LoopPolicy:
-    max_consecutive_errors: int = 3
-
-
 @dataclass(slots=True)
 class LoopResult:
     cycles: int = 0
     warmed: int = 0
-    errors: int = 0
     stopped: str = "data exhausted"
 
 
@@ -56,7 +49,6 @@ class TradingLoop:
         venue: FrameListener | None = None,
         resume_after: datetime | None = None,
         until: datetime | None = None,
-        policy: LoopPolicy | None = None,
         on_cycle: Callable[[CycleReport, list[Fill]], None] | None = None,
         stop: threading.Event | None = None,
     ) -> None:
@@ -68,13 +60,11 @@ class TradingLoop:
         self.venue = venue
         self.resume_after = resume_after
         self.until = until
-        self.policy = policy or LoopPolicy()
         self.on_cycle = on_cycle
         self.stop = stop or threading.Event()
 
     def run(self) -> LoopResult:
         result = LoopResult()
-        consecutive = 0
         oms = self.runner.oms
         for frame in self.frames:
             if self.stop.is_set():
@@ -92,20 +82,7 @@ class TradingLoop:
                 continue
             self.pacer.wait_until(frame.end)
             fills = oms.process_events()
-            try:
-                report = self.runner.run_cycle(frame, frame.end, self.session(frame.end))
-            except (StorageError, InputError):
-                raise
-            except Exception:
-                consecutive += 1
-                result.errors += 1
-                log.exception("ETEDA cycle at %s failed (%d in a row)", frame.end, consecutive)
-                if consecutive >= self.policy.max_consecutive_errors:
-                    self.runner.trading_enabled = False
-                    result.stopped = f"safety stop after {consecutive} failed cycles"
-                    break
-                continue
-            consecutive = 0
+            report = self.runner.run_cycle(frame, frame.end, self.session(frame.end))
             result.cycles += 1
             if self.on_cycle is not None:
                 self.on_cycle(report, fills)

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 import numpy as np
 
+from qts.core.errors import StorageError
 from qts.data.ports import AccountState, DecisionRecord, EquityPoint, TradingStore
 from qts.engines.contracts import CycleReport
 from qts.engines.indicators import IndicatorBank
@@ -26,9 +27,25 @@ from qts.pipeline.decide import DecidePolicy, decide
 from qts.pipeline.evaluate import evaluate
 from qts.pipeline.extract import MarketState, extract
 from qts.pipeline.transform import transform
+from qts.safety.codes import Stage
+from qts.safety.guard import (
+    GuardPolicy,
+    check_act,
+    check_decisions,
+    check_extract,
+    check_transform,
+)
+from qts.safety.supervisor import SafetySupervisor
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "cycle_checkpoint"
+STAGE_FAIL_SAFE = {
+    Stage.EXTRACT: "FS010",
+    Stage.TRANSFORM: "FS020",
+    Stage.EVALUATE: "FS030",
+    Stage.DECIDE: "FS030",
+    Stage.ACT: "FS040",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +64,9 @@ class EtedaRunner:
         strategies: Sequence[Strategy],
         limits: RiskLimits,
         policy: DecidePolicy,
+        safety: SafetySupervisor,
         record_decisions: bool = True,
+        guard: GuardPolicy | None = None,
     ) -> None:
         self.oms = oms
         self.store = store
@@ -55,6 +74,8 @@ class EtedaRunner:
         self.gate = RiskGate(limits)
         self.policy = policy
         self.record_decisions = record_decisions
+        self.safety = safety
+        self.guard = guard or GuardPolicy()
         width = len(oms.universe)
         self.bank = IndicatorBank([s for st in self.strategies for s in st.indicators()], width)
         self.last_close = np.zeros(width, dtype=np.int64)
@@ -64,7 +85,6 @@ class EtedaRunner:
         self._account_dirty = False
         self._marked: set[str] = set()  # positions with a new high/low since the last commit
         self.day_start_equity = oms.account.equity
-        self.safety_state = "NORMAL"
         self.trading_enabled = True
         self.cycles = 0
         self._restore_checkpoint()
@@ -127,35 +147,67 @@ class EtedaRunner:
     # --- the cycle ---------------------------------------------------------------------------
 
     def run_cycle(self, frame: BarFrame, ts: datetime, session: SessionView) -> CycleReport:
+        """One cycle. A stage that fails raises its fail-safe code and ends the cycle there;
+        only a storage failure escapes (nothing can be trusted that cannot be recorded)."""
+        safety = self.safety
+        safety.begin_cycle()
         self._roll_day(frame)
         self._mark(frame)
         cycle_id = ts.isoformat()
         market = MarketState(
             self.base_price, self.last_close, session.open, session.minutes_to_close
         )
-        raw = extract(
-            cycle_id,
-            ts,
-            frame,
-            market,
-            self.oms,
-            self.day_start_equity,
-            self.safety_state,
-            self.trading_enabled,
-        )
-        calc = transform(raw, self.bank, self.last_close)
-        ev = evaluate(calc, self.strategies, self.gate)
-        decisions = decide(ev, self.policy)
-        executions = act(decisions, self.oms, cycle_id, ts)
-        report = CycleReport(cycle_id, ts, decisions, executions)
-        self._commit(report, calc.total_equity, int(calc.unrealized_pnl.sum()))
+        report = CycleReport(cycle_id, ts, None)
+        equity = self.oms.account.cash + int(self.oms.qty @ self.last_close)
+        unrealized = 0
+        try:
+            stage = Stage.EXTRACT
+            raw = extract(
+                cycle_id,
+                ts,
+                frame,
+                market,
+                self.oms,
+                self.day_start_equity,
+                safety.state.value,
+                self.trading_enabled,
+            )
+            self._report(check_extract(raw, ts, self.guard))
+            stage = Stage.TRANSFORM
+            calc = transform(raw, self.bank, self.last_close)
+            self._report(check_transform(calc))
+            equity, unrealized = calc.total_equity, int(calc.unrealized_pnl.sum())
+            stage = Stage.EVALUATE
+            ev = evaluate(calc, self.strategies, self.gate)
+            stage = Stage.DECIDE
+            decisions = decide(ev, self.policy, safety.state.value)
+            self._report(check_decisions(decisions))
+            stage = Stage.ACT
+            executions = act(decisions, self.oms, cycle_id, ts)
+            findings, accepted = check_act(executions)
+            if accepted:
+                safety.broker_ok()
+            self._report(findings)
+            report = CycleReport(cycle_id, ts, decisions, executions)
+        except StorageError:
+            raise
+        except Exception as exc:
+            code = STAGE_FAIL_SAFE[stage]
+            log.exception("%s stage failed at %s", stage, ts)
+            safety.report(code, f"{stage} failed: {type(exc).__name__}: {exc}")
+        self._commit(report, equity, unrealized)
+        safety.end_cycle()
         self.cycles += 1
         return report
+
+    def _report(self, findings: list[tuple[str, str]]) -> None:
+        for code, message in findings:
+            self.safety.report(code, message)
 
     def _commit(self, report: CycleReport, equity: int, unrealized: int) -> None:
         account = self.oms.account
         with self.store.transaction():
-            if self.record_decisions and report.decisions.evaluation.results:
+            if self.record_decisions and report.decisions and report.decisions.evaluation.results:
                 self.store.record_decisions(self._decision_records(report))
             realized = sum(p.realized_pnl for p in account.positions.values())
             self.store.record_equity(
@@ -185,6 +237,7 @@ class EtedaRunner:
             )
 
     def _decision_records(self, report: CycleReport) -> list[DecisionRecord]:
+        assert report.decisions is not None
         status = {e.symbol: e.status for e in report.executions}
         out: list[DecisionRecord] = []
         by_symbol = {d.symbol: d for d in (*report.decisions.orders, *report.decisions.blocked)}

@@ -1,0 +1,1 @@
+"""Fail-safe and guardrails: the state machine that stops trading when something is wrong."""
