@@ -15,6 +15,7 @@ from qts.brokers.sim import SimBroker, SimConfig
 from qts.core.clock import SimulatedClock
 from qts.core.errors import StorageError
 from qts.data.ports import RunMeta, TradingStore
+from qts.data.memory import MemoryStore
 from qts.data.sqlite import SqliteStore
 from qts.engines.risk import RiskLimits
 from qts.engines.strategy.base import Strategy
@@ -104,7 +105,7 @@ def build_engine(
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them."""
     calendar = calendar or KrxCalendar()
-    store = SqliteStore(str(db) if db else ":memory:", durable=durable)
+    store: TradingStore = SqliteStore(str(db), durable=durable) if db else MemoryStore()
     meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
     resumed = store.load_state("cycle_checkpoint") is not None
     clock = SimulatedClock(meta.started_at)

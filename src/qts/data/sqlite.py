@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 # What a write can raise besides StorageError: driver errors, and serialisation errors (naive
 # datetimes, non-JSON values, integers beyond 64 bits).
-_ERRORS = (sqlite3.Error, ValueError, TypeError, OverflowError)
+_ERRORS = (sqlite3.Error, ValueError, TypeError, OverflowError, AttributeError)
 
 _OPEN_STATUSES = "('NEW', 'SUBMITTED', 'PARTIALLY_FILLED')"
 

@@ -1,14 +1,62 @@
-"""Storage test helpers: a small trader that drives the domain model the way the OMS will."""
+"""Storage test helpers: the adapters under test, and a small trader that drives the domain
+model the way the OMS will."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from qts.core.time import kst
-from qts.data import AccountState, TradingStore
+from qts.data import AccountState, MemoryStore, RunMeta, SqliteStore, TradingStore
 from qts.model import Account, Fill, Order, OrderSide, OrderType
 
 T0 = kst(2024, 1, 2, 9, 0)
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    """How to open one adapter at a location; ``reopens``: opening the same location again
+    sees what the last store there committed."""
+
+    name: str
+    open: Callable[[Path], TradingStore]
+    reopens: bool
+
+
+# Every TradingStore adapter, once: the contract tests run against each. Adding one is one line.
+STORE_KINDS = (
+    StoreKind("sqlite", lambda path: SqliteStore(path.with_suffix(".sqlite")), reopens=True),
+    StoreKind("memory", lambda path: MemoryStore(), reopens=False),
+)
+
+
+class StoreFactory:
+    """Opens stores of one kind, each at a fresh location under ``directory`` unless told
+    where; :meth:`close_all` closes every one it opened."""
+
+    def __init__(self, kind: StoreKind, directory: Path) -> None:
+        self.kind = kind
+        self.directory = directory
+        self.opened: list[TradingStore] = []
+
+    def location(self) -> Path:
+        """A location no store of this factory has used."""
+        return self.directory / f"store-{len(self.opened)}"
+
+    def open(self, location: Path) -> TradingStore:
+        store = self.kind.open(location)
+        self.opened.append(store)
+        return store
+
+    def __call__(self) -> TradingStore:
+        return self.open(self.location())
+
+    def close_all(self) -> None:
+        for store in self.opened:
+            store.close()
 
 
 class Trader:
@@ -76,3 +124,55 @@ def assert_store_matches(store: TradingStore, trader: Trader) -> None:
     assert store.load_ledger() == trader.account.ledger.entries
     assert store.load_positions() == trader.account.positions
     assert store.load_account() == AccountState(trader.account.cash, trader.account.pending)
+
+
+META = RunMeta(
+    run_id="run-1",
+    mode="paper",
+    initial_cash=100_000_000,
+    started_at=T0,
+    seed=42,
+    config={"risk": {"max_positions": 5}, "symbols": ["005930"]},
+)
+
+
+def trade_some(trader: Trader) -> None:
+    """A buy in two partial fills, a partial sell, and an order left open."""
+    buy = trader.new_order("005930", OrderSide.BUY, 10, limit_price=70_000)
+    trader.submit(buy)
+    trader.fill(buy, 4, 70_000)
+    trader.fill(buy, 6, 69_900)
+    sell = trader.new_order("005930", OrderSide.SELL, 5)
+    trader.submit(sell)
+    trader.fill(sell, 5, 71_300)
+    trader.new_order("000660", OrderSide.BUY, 3, limit_price=130_000)
+
+
+def assert_kst(ts: datetime | None) -> None:
+    assert ts is not None
+    assert ts.utcoffset() == timedelta(hours=9)
+
+
+def money_fields_are_int(obj: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        assert type(getattr(obj, name)) is int, name
+
+
+STATE_KEYS = ("checkpoint", "failsafe", "a", "b", "c", "k", "k1", "k2", "k3")
+
+
+def dump(store: TradingStore) -> tuple[Any, ...]:
+    """Everything a caller can read back from ``store``, to compare whole states."""
+    return (
+        store.run_meta(),
+        store.load_orders(),
+        store.load_orders(open_only=True),
+        store.load_fills(),
+        store.load_ledger(),
+        store.load_positions(),
+        store.load_account(),
+        store.load_decisions(),
+        store.load_equity(),
+        store.load_safety_events(),
+        {key: store.load_state(key) for key in STATE_KEYS},
+    )
