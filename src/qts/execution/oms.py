@@ -75,6 +75,7 @@ class OrderManager:
                 self._sync(pos.symbol)
         self.entries_by_day: dict[date, int] = {}
         self._holdings: dict[str, HoldingView] | None = None
+        self._unsaved: list[Order] = []
         for o in self.orders.values():
             self._count_entry(o)
 
@@ -113,25 +114,36 @@ class OrderManager:
         return self.submit_all([decision], cycle_id, ts)[0]
 
     def submit_all(
-        self, decisions: Sequence[OrderDecision], cycle_id: str, ts: datetime
+        self,
+        decisions: Sequence[OrderDecision],
+        cycle_id: str,
+        ts: datetime,
+        save_answers: bool = True,
     ) -> tuple[ExecutionResult, ...]:
-        """Persist every intent (one commit), send them, then store the venue's answers
-        (one commit): a crash in between leaves NEW orders that a re-run cycle sends."""
+        """Persist every intent (one commit), send them, then store the venue's answers.
+
+        A crash between the two leaves NEW orders that the re-run cycle sends. With
+        ``save_answers=False`` the answers wait for the caller's next commit
+        (:meth:`save_answers`), so a cycle pays for one commit less."""
         with self.store.transaction():
             prepared = [self._prepare(d, cycle_id, ts) for d in decisions]
         results: list[ExecutionResult] = []
-        sent: list[Order] = []
         for item in prepared:
             if isinstance(item, ExecutionResult):
                 results.append(item)
             else:
                 results.append(self._send(item, ts))
-                sent.append(item)
-        if sent:
+                self._unsaved.append(item)
+        if save_answers:
             with self.store.transaction():
-                for order in sent:
-                    self._save(order)
+                self.save_answers()
         return tuple(results)
+
+    def save_answers(self) -> None:
+        """Store what the venue answered to the orders sent since the last call."""
+        for order in self._unsaved:
+            self._save(order)
+        self._unsaved.clear()
 
     def _prepare(
         self, decision: OrderDecision, cycle_id: str, ts: datetime

@@ -11,4 +11,5 @@ from qts.execution.oms import OrderManager
 def act(
     decisions: Decisions, oms: OrderManager, cycle_id: str, ts: datetime
 ) -> tuple[ExecutionResult, ...]:
-    return oms.submit_all(decisions.orders, cycle_id, ts)
+    """The intents are stored before sending; the answers go with the cycle's own commit."""
+    return oms.submit_all(decisions.orders, cycle_id, ts, save_answers=False)

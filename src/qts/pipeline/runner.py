@@ -207,6 +207,7 @@ class EtedaRunner:
     def _commit(self, report: CycleReport, equity: int, unrealized: int) -> None:
         account = self.oms.account
         with self.store.transaction():
+            self.oms.save_answers()
             if self.record_decisions and report.decisions and report.decisions.evaluation.results:
                 self.store.record_decisions(self._decision_records(report))
             realized = sum(p.realized_pnl for p in account.positions.values())
