@@ -1,0 +1,367 @@
+"""Tokens, rate limits, 5xx, timeouts, dropped connections and restarts, over real HTTP.
+
+Timing faults make the fake wait (``DELAY``) longer than the client's timeout; tests never
+sleep: they wait on the fake's change notifications or on the broker's poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from kiwoom_kit import (
+    HYNIX,
+    INITIAL_CASH,
+    SAMSUNG,
+    Harness,
+    assert_books,
+    fast_fake,
+    flat,
+    start_harness,
+    venue_order_count,
+)
+
+from qts.brokers.base import OrderRequest, OrderUpdate
+from qts.brokers.kiwoom import (
+    KiwoomAuthError,
+    RateLimit,
+    RateLimits,
+    RecordState,
+    SqliteOrderStore,
+)
+from qts.brokers.kiwoom.fake import CodeStyle, FaultKind, Limit, LimitReply, When
+from qts.model.enums import OrderSide, OrderStatus, OrderType
+from qts.model.fill import Fill
+
+BUY, SELL = OrderSide.BUY, OrderSide.SELL
+
+
+def buy(coid: str, qty: int, price: int | None = None, symbol: str = SAMSUNG) -> OrderRequest:
+    kind = OrderType.MARKET if price is None else OrderType.LIMIT
+    return OrderRequest(coid, symbol, BUY, kind, qty, price)
+
+
+@pytest.fixture
+def detail_h() -> Iterator[Harness]:
+    """The fake answering with the detail code as return_code (the other observed style)."""
+    harness = start_harness(fast_fake(code_style=CodeStyle.DETAIL))
+    yield harness
+    harness.close()
+
+
+# ---------------------------------------------------------------------------------- tokens
+
+
+def test_token_refreshed_before_expiry(h: Harness) -> None:
+    h.fake.config.token_lifetime = timedelta(hours=1)
+    broker = h.broker()
+    assert broker.submit(buy("t1", 1, 70_000)).accepted
+    assert h.fake.tokens_issued == 1
+    h.walls_forward(timedelta(minutes=49))
+    broker.open_orders()
+    assert h.fake.tokens_issued == 1  # still well inside its hour
+    h.walls_forward(timedelta(minutes=2))  # past expiry − min(600 s, lifetime / 4)
+    assert broker.submit(buy("t2", 1, 70_000)).accepted
+    assert h.fake.tokens_issued == 2
+    assert h.fake.token_refusals == 0  # renewed before Kiwoom ever refused it
+    assert venue_order_count(h) == 2
+    h.bar({SAMSUNG: flat(70_000)})
+    assert sorted(e.client_order_id for e in broker.drain_events()) == ["t1", "t2"]
+    assert broker.open_orders() == []
+    assert_books(h, broker)
+
+
+@pytest.mark.parametrize("style", ["envelope", "detail"])
+def test_token_expired_mid_session_is_reissued_once(style: str) -> None:
+    """The fake's clock runs ahead: Kiwoom calls the token invalid (8005) before the client
+    expected it. One re-issue, the request resent, nothing lost or doubled."""
+    h = start_harness(fast_fake(code_style=CodeStyle(style)))
+    try:
+        broker = h.broker()
+        assert broker.submit(buy("e1", 2, 70_000)).accepted
+        h.fake_wall.advance(timedelta(hours=25))  # the fake now sees the token expired
+        ack = broker.submit(buy("e2", 3, 70_000))  # an order: refused before acting, resent
+        assert ack.accepted
+        assert h.fake.token_refusals == 1 and h.fake.tokens_issued == 2
+        h.fake.invalidate_tokens()  # and again, server-side, on a query
+        assert {o.client_order_id for o in broker.open_orders()} == {"e1", "e2"}
+        assert h.fake.token_refusals == 2 and h.fake.tokens_issued == 3
+        assert venue_order_count(h) == 2
+        h.bar({SAMSUNG: flat(70_000)})
+        fills = [e for e in broker.drain_events() if isinstance(e, Fill)]
+        assert sorted((f.client_order_id, f.qty) for f in fills) == [("e1", 2), ("e2", 3)]
+        assert_books(h, broker)
+    finally:
+        h.close()
+
+
+def test_token_refused_twice_raises_instead_of_looping(detail_h: Harness) -> None:
+    h = detail_h
+    broker = h.broker()
+    issued = h.fake.tokens_issued
+    h.faults.add(FaultKind.TOKEN_INVALID, "ka10075", times=2)
+    with pytest.raises(KiwoomAuthError) as caught:
+        broker.open_orders()
+    assert caught.value.detail_code == 8005 or caught.value.return_code == 8005
+    assert h.fake.tokens_issued == issued + 1  # one re-issue, then give up
+    assert broker.open_orders() == []  # and the next call works
+    assert venue_order_count(h) == 0
+    assert_books(h, broker)
+
+
+def test_bad_credentials_fail_at_start_with_a_typed_error(h: Harness) -> None:
+    with pytest.raises(KiwoomAuthError) as caught:
+        h.broker(secret_key="not-the-secret-key-of-this-app")
+    assert caught.value.detail_code == 8002
+    assert "8002" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------- limits
+
+
+def test_order_burst_is_paced_nothing_lost_nothing_doubled() -> None:
+    """The fake allows 10 orders/s (burst 3); the client paces itself a little under that."""
+    h = start_harness(fast_fake(limits={"kt10000": Limit(10.0, 3)}))
+    try:
+        limits = RateLimits(
+            per_api=RateLimit(rate=1000.0, burst=200),
+            overall=None,
+            overrides={"kt10000": RateLimit(rate=8.0, burst=2)},
+        )
+        broker = h.broker(rate_limits=limits)
+        requests = [buy(f"burst-{i:02d}", 1 + i % 3, 70_000) for i in range(12)]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            acks = list(pool.map(broker.submit, requests))
+        assert all(a.accepted for a in acks), [a for a in acks if not a.accepted]
+        assert len({a.venue_order_id for a in acks}) == 12
+        assert h.fake.limited.get("kt10000", 0) == 0
+        assert h.fake.requests["kt10000"] == 12
+        assert venue_order_count(h) == 12
+        h.bar({SAMSUNG: flat(70_000)})
+        fills = [e for e in broker.drain_events() if isinstance(e, Fill)]
+        assert sorted(f.client_order_id for f in fills) == sorted(
+            r.client_order_id for r in requests
+        )
+        assert sum(f.qty for f in fills) == sum(r.qty for r in requests)
+        assert_books(h, broker)
+    finally:
+        h.close()
+
+
+def test_query_burst_over_the_limit_is_retried() -> None:
+    """The client does not pace; the fake limits queries (answering 429 and return_code 5 in
+    turn). Every query still returns the right answer."""
+    h = start_harness(
+        fast_fake(per_api=Limit(40.0, 2), limit_reply=LimitReply.ALTERNATE, page_size=50)
+    )
+    try:
+        broker = h.broker(retries=30, backoff_s=0.02, backoff_max_s=0.1)
+        assert broker.submit(buy("q1", 4, 70_000)).accepted
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            views = list(pool.map(lambda _: broker.open_orders(), range(16)))
+        assert all([(o.client_order_id, o.qty) for o in v] == [("q1", 4)] for v in views)
+        limited = sum(h.fake.limited.values())
+        assert limited > 0 and broker.rest.retried >= limited
+        assert venue_order_count(h) == 1
+        assert_books(h, broker)
+    finally:
+        h.close()
+
+
+def test_order_refused_for_rate_limit_is_not_retried_and_not_doubled() -> None:
+    h = start_harness(fast_fake(limits={"kt10000": Limit(0.5, 1)}))
+    try:
+        broker = h.broker()
+        first = broker.submit(buy("r1", 1, 70_000))
+        second = broker.submit(buy("r2", 1, 70_000))
+        assert first.accepted
+        assert not second.accepted and second.code == "RATE_LIMITED"
+        assert h.fake.requests["kt10000"] == 2  # the refused order was not sent again
+        again = broker.submit(buy("r2", 1, 70_000))
+        assert again.duplicate and again.code == "RATE_LIMITED"
+        assert h.fake.requests["kt10000"] == 2
+        assert venue_order_count(h) == 1
+        r2 = broker.order("r2")
+        assert r2 is not None and r2.status is OrderStatus.REJECTED
+        assert_books(h, broker)
+    finally:
+        h.close()
+
+
+# ---------------------------------------------------------------------------------- faults
+
+
+def test_queries_survive_5xx_drops_and_timeouts(h: Harness) -> None:
+    broker = h.broker(timeout_s=0.3)
+    assert broker.submit(buy("f1", 3, 70_000)).accepted
+    h.faults.add(FaultKind.HTTP_ERROR, "ka10075", times=2)
+    h.faults.add(FaultKind.HTTP_ERROR, "kt00009", status=503)
+    h.faults.add(FaultKind.DROP, "kt00009")
+    h.faults.add(FaultKind.DELAY, "kt00001", seconds=0.8)
+    h.faults.add(FaultKind.DROP, "kt00018", when=When.AFTER)
+    retried = broker.rest.retried
+    assert [o.client_order_id for o in broker.open_orders()] == ["f1"]
+    assert broker.balance().cash == INITIAL_CASH
+    assert h.faults.pending() == 0
+    assert broker.rest.retried - retried == 6
+    assert venue_order_count(h) == 1
+    assert_books(h, broker)
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [
+        (FaultKind.DELAY, {"seconds": 0.8}),  # the answer comes after the client gave up
+        (FaultKind.DROP, {}),  # the connection closes after the order was placed
+        (FaultKind.HTTP_ERROR, {"status": 502}),  # a gateway error after the fact
+    ],
+)
+def test_order_without_an_answer_is_found_not_resent(
+    h: Harness, kind: FaultKind, extra: dict[str, float]
+) -> None:
+    broker = h.broker(timeout_s=0.3)
+    h.faults.add(kind, "kt10000", when=When.AFTER, **extra)  # type: ignore[arg-type]
+    ack = broker.submit(buy("lost", 6, 70_000))
+    assert ack.accepted and ack.venue_order_id and not ack.code
+    assert h.fake.requests["kt10000"] == 1
+    assert venue_order_count(h) == 1
+    again = broker.submit(buy("lost", 6, 70_000))
+    assert again.duplicate and again.venue_order_id == ack.venue_order_id
+    assert h.fake.requests["kt10000"] == 1 and venue_order_count(h) == 1
+    h.bar({SAMSUNG: flat(70_000)})
+    fills = [e for e in broker.drain_events() if isinstance(e, Fill)]
+    assert [(f.client_order_id, f.qty) for f in fills] == [("lost", 6)]
+    o = broker.order("lost")
+    assert o is not None and o.status is OrderStatus.FILLED
+    assert_books(h, broker)
+
+
+def test_order_that_never_arrived_is_rejected_after_the_grace_period(h: Harness) -> None:
+    broker = h.broker(unconfirmed_grace_s=120)
+    h.faults.add(FaultKind.HTTP_ERROR, "kt10000", when=When.BEFORE)
+    ack = broker.submit(buy("ghost", 2, 70_000))
+    assert ack.accepted and ack.venue_order_id is None and ack.code == "UNCONFIRMED"
+    assert venue_order_count(h) == 0
+    again = broker.submit(buy("ghost", 2, 70_000))  # asked again: looked up, not resent
+    assert again.duplicate and again.code == "UNCONFIRMED"
+    assert h.fake.requests["kt10000"] == 1
+    o = broker.order("ghost")
+    assert o is not None and o.status is OrderStatus.SUBMITTED and o.venue_order_id == ""
+    assert not broker.cancel("ghost").accepted
+
+    h.bar({SAMSUNG: flat(70_000)})
+    assert broker.drain_events() == []  # still inside the grace period
+    h.venue.advance_time(h.clock.now() + timedelta(minutes=3))
+    events = broker.drain_events()
+    assert len(events) == 1 and isinstance(events[0], OrderUpdate)
+    assert events[0].status is OrderStatus.REJECTED and events[0].reason.startswith("FS042")
+    o = broker.order("ghost")
+    assert o is not None and o.status is OrderStatus.REJECTED
+    assert venue_order_count(h) == 0
+    assert broker.balance().cash == INITIAL_CASH
+    assert_books(h, broker)
+
+
+def test_late_order_is_adopted_when_it_shows_up(h: Harness) -> None:
+    """The fake sits on the request past the client's timeout and places it afterwards."""
+    broker = h.broker(timeout_s=0.3)
+    h.faults.add(FaultKind.DELAY, "kt10000", when=When.BEFORE, seconds=0.8)
+    ack = broker.submit(buy("slow", 4, 70_000))
+    assert ack.accepted and ack.code == "UNCONFIRMED"
+    assert h.venue.wait_for(lambda v: len(v.all_orders()) == 1, timeout=5)
+    assert broker.drain_events() == []  # the poll adopts it: no event, it was acked
+    o = broker.order("slow")
+    assert o is not None and o.status is OrderStatus.SUBMITTED and o.venue_order_id
+    rec = broker.store.get("slow")
+    assert rec is not None and rec.state is RecordState.PLACED
+    h.bar({SAMSUNG: flat(70_000)})
+    fills = [e for e in broker.drain_events() if isinstance(e, Fill)]
+    assert [(f.client_order_id, f.qty) for f in fills] == [("slow", 4)]
+    assert h.fake.requests["kt10000"] == 1 and venue_order_count(h) == 1
+    assert_books(h, broker)
+
+
+def test_cancel_without_an_answer_is_confirmed_by_inquiry(h: Harness) -> None:
+    broker = h.broker(timeout_s=0.3)
+    assert broker.submit(buy("c1", 5, 69_000)).accepted
+    h.faults.add(FaultKind.DELAY, "kt10003", when=When.AFTER, seconds=0.8)
+    assert broker.cancel("c1").accepted
+    events = broker.drain_events()
+    assert [(e.client_order_id, e.status) for e in events if isinstance(e, OrderUpdate)] == [
+        ("c1", OrderStatus.CANCELED)
+    ]
+    assert h.fake.requests["kt10003"] == 1
+    o = broker.order("c1")
+    assert o is not None and o.status is OrderStatus.CANCELED and o.filled_qty == 0
+    assert broker.balance().cash == INITIAL_CASH
+    assert_books(h, broker)
+
+
+# ---------------------------------------------------------------------------------- restart
+
+
+def test_restart_with_open_orders(h: Harness, tmp_path: Path) -> None:
+    state = tmp_path / "kiwoom-orders.sqlite"
+    first = h.broker(state_path=state)
+    assert first.submit(buy("big", 100, 70_000)).accepted
+    assert first.submit(buy("small", 5)).accepted
+    assert first.submit(OrderRequest("sell", HYNIX, SELL, OrderType.LIMIT, 20, 250_000)).accepted
+    h.bar({SAMSUNG: (70_000, 70_000, 70_000, 70_000, 45), HYNIX: flat(200_000)})
+    before = [e for e in first.drain_events() if isinstance(e, Fill)]
+    assert sorted((f.client_order_id, f.qty) for f in before) == [("big", 40), ("small", 5)]
+    first.close()  # the process stops ...
+    h.bar({SAMSUNG: (70_000, 70_000, 70_000, 70_000, 20)})  # ... and the market goes on
+
+    second = h.broker(state_path=state)
+    assert second.drain_events() == []  # what happened while down is for reconciliation
+    opened = {o.client_order_id: o for o in second.open_orders()}
+    assert set(opened) == {"big", "sell"}
+    big = opened["big"]
+    assert (big.status, big.qty, big.filled_qty, big.limit_price) == (
+        OrderStatus.PARTIALLY_FILLED,
+        100,
+        60,
+        70_000,
+    )
+    small = second.order("small")
+    assert small is not None and small.status is OrderStatus.FILLED
+    fills = second.fills()
+    assert {f.fill_id for f in before} < {f.fill_id for f in fills}
+    assert [f.qty for f in fills if f.client_order_id == "big"] == [40, 20]
+    assert second.submit(buy("big", 100, 70_000)).duplicate  # known again: not resent
+    assert h.fake.requests["kt10000"] == 2
+
+    h.bar({SAMSUNG: flat(70_000), HYNIX: flat(250_000)})
+    events = second.drain_events()
+    assert sorted((e.client_order_id, e.qty) for e in events if isinstance(e, Fill)) == [
+        ("big", 40),
+        ("sell", 20),
+    ]
+    assert second.open_orders() == []
+    assert_books(h, second)
+    assert second.balance().holdings == {SAMSUNG: 105}
+
+    # without the order store the orders are still there, named after their Kiwoom numbers
+    anonymous = h.broker()
+    names = {f.client_order_id for f in anonymous.fills()}
+    assert len(names) == 3 and all(n.startswith("KW-20260304-") for n in names)
+
+
+def test_order_store_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    h = start_harness()
+    try:
+        broker = h.broker(state_path=path)
+        ack = broker.submit(buy("kept", 1, 70_000))
+        broker.close()
+        reopened = SqliteOrderStore(path)
+        rec = reopened.get("kept")
+        assert rec is not None and rec.state is RecordState.PLACED
+        assert rec.ord_nos == (ack.venue_order_id,)
+        assert reopened.by_ord_no(rec.day, rec.current) == rec
+        reopened.close()
+    finally:
+        h.close()
