@@ -98,7 +98,11 @@ class SafetyEventRecord:
 
 @runtime_checkable
 class TradingStore(Protocol):
-    """Durable state of one run. One instance is used from one thread.
+    """Durable state of one run.
+
+    The durable adapters (SQLite, PostgreSQL) may be shared by the threads of a run; a
+    transaction then excludes the other threads until it ends. MemoryStore, for single-threaded
+    backtests, belongs to the thread that created it.
 
     Every write method is atomic on its own; :meth:`transaction` groups several into one commit.
     Errors of the underlying store surface as :class:`qts.core.errors.StorageError`.

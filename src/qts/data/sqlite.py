@@ -12,14 +12,17 @@ Invariants the database itself enforces, so no caller bug can break them: a fill
 ledger seqs are consecutive and the ledger is append-only; an order id never names two different
 orders.
 
-Threads: one connection, used from the thread that opened it (sqlite3's ``check_same_thread``);
-another thread gets StorageError. Other processes may read the file concurrently (WAL).
+Threads: one connection shared by the threads of a run (the ETEDA loop, the P0 fill handler, the
+micro risk loop): every call holds the store's lock, and a transaction holds it until it ends, so
+another thread's write waits for the commit instead of joining the transaction. Other processes
+may read the file concurrently (WAL).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, tzinfo
@@ -373,8 +376,11 @@ class SqliteStore:
         self._tz = tz
         self._depth = 0
         self._closed = False
+        self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as exc:
             raise StorageError(f"sqlite {self.path}: cannot open: {exc}") from exc
         try:
@@ -445,11 +451,12 @@ class SqliteStore:
 
     def _execute(self, what: str, sql: str, params: tuple[Any, ...]) -> None:
         """One statement: SQLite makes it atomic (its own transaction, or part of the caller's)."""
-        self._check_open()
-        try:
-            self._conn.execute(sql, params)
-        except _ERRORS as exc:
-            raise self._error(what, exc) from exc
+        with self._lock:
+            self._check_open()
+            try:
+                self._conn.execute(sql, params)
+            except _ERRORS as exc:
+                raise self._error(what, exc) from exc
 
     def _write(self, what: str, action: Callable[[sqlite3.Connection], T]) -> T:
         """Several statements, all or nothing."""
@@ -460,9 +467,10 @@ class SqliteStore:
             raise self._error(what, exc) from exc
 
     def _read(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        self._check_open()
-        with self._guard(what):
-            return self._conn.execute(sql, params).fetchall()
+        with self._lock:
+            self._check_open()
+            with self._guard(what):
+                return self._conn.execute(sql, params).fetchall()
 
     def _at(self, text: str) -> datetime:
         return from_iso(text).astimezone(self._tz)
@@ -821,13 +829,14 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close the connection; an open transaction is rolled back. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._depth = 0
-        with self._guard("close"):
-            self._rollback()
-            self._conn.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._depth = 0
+            with self._guard("close"):
+                self._rollback()
+                self._conn.close()
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -866,19 +875,29 @@ class _Transaction:
 
     def __enter__(self) -> None:
         store = self._store
-        store._check_open()
-        depth = store._depth
+        store._lock.acquire()
         try:
+            store._check_open()
+            depth = store._depth
             if depth == 0:
                 store._conn.execute("BEGIN IMMEDIATE")
             else:
                 self._savepoint = f"qts_sp{depth}"
                 store._conn.execute(f"SAVEPOINT {self._savepoint}")
-        except sqlite3.Error as exc:
-            raise store._error("begin", exc) from exc
+        except BaseException as exc:
+            store._lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise store._error("begin", exc) from exc
+            raise
         store._depth = depth + 1
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            self._end(exc_type)
+        finally:
+            self._store._lock.release()
+
+    def _end(self, exc_type: type[BaseException] | None) -> None:
         store = self._store
         if store._closed:  # close() inside the block already rolled back
             return

@@ -142,16 +142,31 @@ def test_restore_in_another_zone(db_path: Path) -> None:
 # ---------------------------------------------------------------- threads
 
 
-def test_the_store_belongs_to_the_thread_that_opened_it(sqlite_store: SqliteStore) -> None:
+def test_threads_share_the_store_and_wait_for_each_others_transactions(
+    sqlite_store: SqliteStore,
+) -> None:
+    """A write from another thread waits until the open transaction commits; it never joins
+    it (a rollback of the transaction must not take the other thread's write with it)."""
+    asked = threading.Event()
+    done = threading.Event()
     errors: list[BaseException] = []
 
     def other() -> None:
+        asked.set()
         try:
-            sqlite_store.load_orders()
+            sqlite_store.save_state("k", {"by": "other"})
         except BaseException as exc:
             errors.append(exc)
+        done.set()
 
     thread = threading.Thread(target=other)
-    thread.start()
-    thread.join()
-    assert len(errors) == 1 and isinstance(errors[0], StorageError)
+    with pytest.raises(RuntimeError), sqlite_store.transaction():
+        sqlite_store.save_state("k", {"by": "main"})
+        thread.start()
+        assert asked.wait(5)
+        assert not done.is_set()  # blocked on the lock, not inside our transaction
+        assert sqlite_store.load_state("k") == {"by": "main"}
+        raise RuntimeError("roll back")
+    thread.join(5)
+    assert errors == [] and done.is_set()
+    assert sqlite_store.load_state("k") == {"by": "other"}  # its write survived our rollback
