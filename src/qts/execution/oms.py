@@ -7,10 +7,13 @@ sends nothing twice. Fills are booked atomically (fill, ledger row, order, posit
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +29,7 @@ from qts.model.fill import Fill
 from qts.model.frame import Universe
 from qts.model.instrument import Instrument
 from qts.model.order import Order
+from qts.model.position import Position
 
 log = logging.getLogger(__name__)
 IntArray = npt.NDArray[np.int64]
@@ -43,6 +47,21 @@ class ReconcileReport:
     @property
     def clean(self) -> bool:
         return not self.problems
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Run under the manager's lock: fills from the P0 thread, orders from the ETEDA thread and
+    emergency exits from the micro risk loop must not interleave."""
+
+    @functools.wraps(method)
+    def wrapper(self: OrderManager, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 class OrderManager:
@@ -76,14 +95,18 @@ class OrderManager:
         self.entries_by_day: dict[date, int] = {}
         self._holdings: dict[str, HoldingView] | None = None
         self._unsaved: list[Order] = []
+        self.lock = threading.RLock()
+        self.position_listeners: list[Callable[[Position], None]] = []
         for o in self.orders.values():
             self._count_entry(o)
 
     # --- views -------------------------------------------------------------------------------
 
+    @_locked
     def open_orders(self) -> list[Order]:
         return list(self._open.values())
 
+    @_locked
     def pending_qty(self, before: datetime) -> IntArray:
         """Signed remaining quantity of open orders created before ``before``, per symbol."""
         out = np.zeros(len(self.universe), dtype=np.int64)
@@ -92,6 +115,7 @@ class OrderManager:
                 out[self.universe.index(o.symbol)] += o.side.sign * o.remaining
         return out
 
+    @_locked
     def holdings(self) -> dict[str, HoldingView]:
         """Views of the open positions; rebuilt only after a fill."""
         if self._holdings is None:
@@ -113,6 +137,7 @@ class OrderManager:
     def submit(self, decision: OrderDecision, cycle_id: str, ts: datetime) -> ExecutionResult:
         return self.submit_all([decision], cycle_id, ts)[0]
 
+    @_locked
     def submit_all(
         self,
         decisions: Sequence[OrderDecision],
@@ -139,6 +164,7 @@ class OrderManager:
                 self.save_answers()
         return tuple(results)
 
+    @_locked
     def save_answers(self) -> None:
         """Store what the venue answered to the orders sent since the last call."""
         for order in self._unsaved:
@@ -209,6 +235,7 @@ class OrderManager:
             order.client_order_id, order.symbol, order.side, order.qty, status, order.reason
         )
 
+    @_locked
     def cancel_open(self, ts: datetime, reason: str) -> None:
         for order in self.open_orders():
             if order.status is OrderStatus.NEW:
@@ -219,6 +246,7 @@ class OrderManager:
 
     # --- booking -----------------------------------------------------------------------------
 
+    @_locked
     def process_events(self) -> list[Fill]:
         """Book what the venue reported since the last call, in one commit."""
         events = self.broker.drain_events()
@@ -234,6 +262,7 @@ class OrderManager:
                     self._apply_update(event)
         return booked
 
+    @_locked
     def book_fill(self, fill: Fill) -> bool:
         """Book a venue fill once; a fill already booked is ignored."""
         order = self.orders.get(fill.client_order_id)
@@ -262,6 +291,8 @@ class OrderManager:
             raise StorageError(f"fill {fill.fill_id}: the store had it, the account did not")
         if fill.symbol in self.universe:
             self._sync(fill.symbol)
+        for listener in self.position_listeners:
+            listener(pos)
         return True
 
     def _apply_update(self, update: OrderUpdate) -> None:
@@ -302,6 +333,7 @@ class OrderManager:
 
     # --- recovery ----------------------------------------------------------------------------
 
+    @_locked
     def reconcile(self, ts: datetime) -> ReconcileReport:
         """Bring local records in line with the venue: the venue's fills and statuses win."""
         report = ReconcileReport()

@@ -32,6 +32,22 @@ def extract(
     safety_state: str,
     trading_enabled: bool,
 ) -> RawData:
+    with oms.lock:  # a consistent snapshot while the fill handler may be booking
+        return _extract(
+            cycle_id, ts, frame, market, oms, day_start_equity, safety_state, trading_enabled
+        )
+
+
+def _extract(
+    cycle_id: str,
+    ts: datetime,
+    frame: BarFrame,
+    market: MarketState,
+    oms: OrderManager,
+    day_start_equity: int,
+    safety_state: str,
+    trading_enabled: bool,
+) -> RawData:
     qty = oms.qty.copy()
     market_value = int(qty @ market.last_close)
     account = oms.account
