@@ -50,8 +50,22 @@ def session_view(calendar: KrxCalendar) -> Callable[[datetime], SessionView]:
     return view
 
 
+class VolIndexFeed:
+    """The synthetic VKOSPI-like level at each bar, as the generator made it."""
+
+    def __init__(self) -> None:
+        self.levels: dict[int, float] = {}
+
+    def __call__(self, frame: BarFrame) -> float | None:
+        return self.levels.get(int(frame.start.timestamp()))
+
+
 def synthetic_frames(
-    market: SyntheticMarket, calendar: KrxCalendar, first_day: datetime, pacer: Pacer
+    market: SyntheticMarket,
+    calendar: KrxCalendar,
+    first_day: datetime,
+    pacer: Pacer,
+    vol: VolIndexFeed | None = None,
 ) -> Iterator[BarFrame]:
     """Minute frames day after day, without end; the pacer skips the closed hours."""
     day = first_day.date()
@@ -61,6 +75,8 @@ def synthetic_frames(
     while True:
         out = market.day(day, state)
         table = FrameTable(list(out.bars.values()), last_end=calendar.session(day).close)
+        if vol is not None:
+            vol.levels = dict(zip(table.ts.tolist(), out.vol_index.value.tolist(), strict=False))
         pacer.rebase()
         yield from table.frames()
         state = out.end_state
@@ -77,6 +93,7 @@ def run_paper(
     on_ready: Callable[[Engine], None] | None = None,
 ) -> PaperRun:
     market = SyntheticMarket(config.run.seed)
+    vol = VolIndexFeed()
     calendar = KrxCalendar()
     start = at(config.run.start, PRE_OPEN)
     instruments = {i.symbol: i for i in market.instruments()}
@@ -108,10 +125,17 @@ def run_paper(
         reference_prices=dict(market.start_state().closes),
         webhook_url=config.safety.webhook_url,
         max_data_age=timedelta(seconds=config.safety.max_data_age_s),
+        # paced runs use the threaded spine (P0 thread, P1/P2 pools); "as fast as possible"
+        # dispatches inline: same handlers, same barriers, no thread hand-offs per bar
+        threaded_events=speed is not None,
+        protect=config.risk_loop.enabled,
+        vol_index=vol,
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch
     )
+    if on_cycle is not None:
+        engine.spine.ui.append(on_cycle)  # UI updates travel as P3 events
     if on_ready is not None:
         on_ready(engine)
     checkpoint = engine.runner.checkpoint_ts
@@ -119,15 +143,15 @@ def run_paper(
     until = start + duration if duration is not None else None
     loop = TradingLoop(
         engine.runner,
-        synthetic_frames(market, calendar, start, pacer),
-        engine.clock,
+        synthetic_frames(market, calendar, start, pacer, vol),
+        engine.sim_clock,
         pacer,
         session_view(calendar),
         venue=engine.venue,
         resume_after=datetime.fromisoformat(checkpoint) if checkpoint else None,
         until=until,
-        on_cycle=on_cycle,
         stop=stop,
+        hooks=engine.spine,
     )
     result = loop.run()
     return PaperRun(engine, result, start, until)

@@ -6,28 +6,31 @@ Every mode goes through here; a mode only chooses the clock, the data source and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from qts.app.spine import RunSpine
 from qts.brokers.sim import SimBroker, SimConfig
-from qts.core.clock import SimulatedClock
+from qts.core.clock import SimulatedClock, WallClock
 from qts.core.errors import StorageError
-from qts.data.ports import RunMeta, TradingStore
 from qts.data.memory import MemoryStore
+from qts.data.ports import RunMeta, TradingStore
 from qts.data.sqlite import SqliteStore
 from qts.engines.risk import RiskLimits
 from qts.engines.strategy.base import Strategy
+from qts.events import Alert, Dispatcher, EventDispatcher, InlineDispatcher
 from qts.execution.oms import OrderManager, ReconcileReport
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees, NoFees
 from qts.model.account import Account
 from qts.model.enums import OrderType
-from qts.model.frame import Universe
+from qts.model.frame import BarFrame, Universe
 from qts.model.instrument import Instrument
 from qts.pipeline.decide import DecidePolicy
 from qts.pipeline.runner import EtedaRunner
+from qts.safety.codes import CATALOGUE
 from qts.safety.guard import GuardPolicy
 from qts.safety.notifier import LogNotifier, Notifier, WebhookNotifier
 from qts.safety.supervisor import SafetySupervisor
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Engine:
-    clock: SimulatedClock
+    clock: SimulatedClock | WallClock
     store: TradingStore
     venue: SimBroker
     oms: OrderManager
@@ -45,8 +48,17 @@ class Engine:
     calendar: KrxCalendar
     reconcile: ReconcileReport
     resumed: bool
+    spine: RunSpine
+
+    @property
+    def sim_clock(self) -> SimulatedClock:
+        """The clock a simulated loop drives (backtest and paced paper runs)."""
+        if not isinstance(self.clock, SimulatedClock):
+            raise TypeError("this engine runs on the wall clock")
+        return self.clock
 
     def close(self) -> None:
+        self.spine.stop()
         for n in self.runner.safety.notifiers:
             if isinstance(n, WebhookNotifier):
                 n.flush()
@@ -101,6 +113,10 @@ def build_engine(
     reference_prices: dict[str, int] | None = None,
     webhook_url: str | None = None,
     max_data_age: timedelta = timedelta(minutes=5),
+    threaded_events: bool = False,
+    protect: bool = False,
+    vol_index: Callable[[BarFrame], float | None] | None = None,
+    wall_clock: bool = False,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them."""
@@ -108,7 +124,9 @@ def build_engine(
     store: TradingStore = SqliteStore(str(db), durable=durable) if db else MemoryStore()
     meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
     resumed = store.load_state("cycle_checkpoint") is not None
-    clock = SimulatedClock(meta.started_at)
+    clock: SimulatedClock | WallClock = (
+        WallClock() if wall_clock else SimulatedClock(meta.started_at)
+    )
     sim_config = SimConfig(latency=timedelta(milliseconds=latency_ms), participation=participation)
     fee = fee_model(fees)
     if db is not None:
@@ -167,7 +185,33 @@ def build_engine(
         record_decisions,
         GuardPolicy(max_data_age=max_data_age),
     )
+    dispatcher: Dispatcher = (
+        EventDispatcher(on_alert=_alert_to(safety))
+        if threaded_events
+        else InlineDispatcher(on_alert=_alert_to(safety))
+    )
+    spine = RunSpine(
+        dispatcher,
+        oms,
+        safety,
+        clock,
+        protect=protect,
+        vol_index=vol_index,
+        threaded_micro_loop=wall_clock,
+    )
+    runner.controls = spine.controls
+    spine.start()
     for symbol, price in (reference_prices or {}).items():
         if symbol in universe:
             runner.last_close[universe.index(symbol)] = price
-    return Engine(clock, store, venue, oms, runner, calendar, report, resumed)
+    return Engine(clock, store, venue, oms, runner, calendar, report, resumed, spine)
+
+
+def _alert_to(safety: SafetySupervisor) -> Callable[[Alert], None]:
+    """Event-system faults (FS110–FS113, GR090) go to the safety state machine."""
+
+    def alert(a: Alert) -> None:
+        code = a.code if a.code in CATALOGUE else "FS113"
+        safety.report(code, a.message)
+
+    return alert

@@ -106,11 +106,12 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
     loop = TradingLoop(
         engine.runner,
         table.frames(),
-        engine.clock,
+        engine.sim_clock,
         Pacer(None),
         _always_open,
         venue=engine.venue,
         on_cycle=on_cycle,
+        hooks=engine.spine,
     )
     result = loop.run()
     trades, _open = round_trips(engine.oms.account.ledger.entries)

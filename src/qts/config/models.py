@@ -37,6 +37,10 @@ class ExecutionSection(_Section):
     max_trades_per_day: PositiveInt | None = 50
 
 
+class RiskLoopSection(_Section):
+    enabled: bool = Field(True, description="the micro risk loop protects open positions")
+
+
 class SafetySection(_Section):
     webhook_url: str | None = Field(None, description="POST every safety event here as JSON")
     max_data_age_s: float = Field(300.0, gt=0, description="older market data raises FS010")
@@ -58,6 +62,7 @@ class QtsConfig(_Section):
     execution: ExecutionSection = Field(default_factory=ExecutionSection)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     safety: SafetySection = Field(default_factory=SafetySection)
+    risk_loop: RiskLoopSection = Field(default_factory=RiskLoopSection)
     fees: str = Field("krx", pattern="^(krx|none)$")
     sim: SimSection = Field(default_factory=SimSection)
     strategies: dict[str, StrategySection] = Field(default_factory=dict)

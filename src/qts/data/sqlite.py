@@ -378,9 +378,7 @@ class SqliteStore:
         self._closed = False
         self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False
-            )
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StorageError(f"sqlite {self.path}: cannot open: {exc}") from exc
         try:

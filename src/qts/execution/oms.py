@@ -32,6 +32,7 @@ from qts.model.order import Order
 from qts.model.position import Position
 
 log = logging.getLogger(__name__)
+EMERGENCY_STRATEGY = "micro_risk"  # orders of the micro risk loop, not of a strategy
 IntArray = npt.NDArray[np.int64]
 
 
@@ -108,10 +109,13 @@ class OrderManager:
 
     @_locked
     def pending_qty(self, before: datetime) -> IntArray:
-        """Signed remaining quantity of open orders created before ``before``, per symbol."""
+        """Signed remaining quantity of open orders per symbol: those created before ``before``
+        and emergency exits (a cycle re-run after a crash must not see its own orders; it must
+        see the micro risk loop's, which come before it)."""
         out = np.zeros(len(self.universe), dtype=np.int64)
         for o in self._open.values():
-            if o.created_at < before and o.symbol in self.universe:
+            early = o.created_at < before or o.strategy == EMERGENCY_STRATEGY
+            if early and o.symbol in self.universe:
                 out[self.universe.index(o.symbol)] += o.side.sign * o.remaining
         return out
 
@@ -294,6 +298,11 @@ class OrderManager:
         for listener in self.position_listeners:
             listener(pos)
         return True
+
+    @_locked
+    def apply_update(self, update: OrderUpdate) -> None:
+        """A venue's notice that an order was canceled, expired or rejected after its ack."""
+        self._apply_update(update)
 
     def _apply_update(self, update: OrderUpdate) -> None:
         order = self.orders.get(update.client_order_id)

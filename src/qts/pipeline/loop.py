@@ -31,6 +31,17 @@ class FrameListener(Protocol):
     def on_frame(self, frame: BarFrame) -> list[BrokerEvent]: ...
 
 
+class CycleHooks(Protocol):
+    """The event spine around each cycle: it books the venue's reports and runs protection
+    before the cycle, and publishes the cycle's results after it."""
+
+    def before_cycle(self, frame: BarFrame, venue_events: list[BrokerEvent]) -> list[Fill]: ...
+
+    def after_cycle(self, report: CycleReport, fills: list[Fill]) -> None: ...
+
+    def settle(self, venue_events: list[BrokerEvent]) -> None: ...
+
+
 @dataclass(slots=True)
 class LoopResult:
     cycles: int = 0
@@ -51,6 +62,7 @@ class TradingLoop:
         until: datetime | None = None,
         on_cycle: Callable[[CycleReport, list[Fill]], None] | None = None,
         stop: threading.Event | None = None,
+        hooks: CycleHooks | None = None,
     ) -> None:
         self.runner = runner
         self.frames = frames
@@ -62,6 +74,7 @@ class TradingLoop:
         self.until = until
         self.on_cycle = on_cycle
         self.stop = stop or threading.Event()
+        self.hooks = hooks
 
     def run(self) -> LoopResult:
         result = LoopResult()
@@ -81,10 +94,18 @@ class TradingLoop:
                 result.warmed += 1
                 continue
             self.pacer.wait_until(frame.end)
-            fills = oms.process_events()
+            if self.hooks is not None:
+                fills = self.hooks.before_cycle(frame, oms.broker.drain_events())
+            else:
+                fills = oms.process_events()
             report = self.runner.run_cycle(frame, frame.end, self.session(frame.end))
             result.cycles += 1
+            if self.hooks is not None:
+                self.hooks.after_cycle(report, fills)
             if self.on_cycle is not None:
                 self.on_cycle(report, fills)
-        oms.process_events()
+        if self.hooks is not None:
+            self.hooks.settle(oms.broker.drain_events())
+        else:
+            oms.process_events()
         return result

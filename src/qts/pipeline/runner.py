@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import numpy as np
 
 from qts.core.errors import StorageError
 from qts.data.ports import AccountState, DecisionRecord, EquityPoint, TradingStore
-from qts.engines.contracts import CycleReport
+from qts.engines.contracts import CycleReport, Decisions
 from qts.engines.indicators import IndicatorBank
 from qts.engines.risk import RiskGate, RiskLimits
 from qts.engines.strategy.base import Strategy
+from qts.execution.emergency import TradingControls
 from qts.execution.oms import OrderManager
+from qts.model.enums import OrderSide
 from qts.model.frame import BarFrame
 from qts.pipeline.act import act
 from qts.pipeline.decide import DecidePolicy, decide
@@ -76,6 +78,7 @@ class EtedaRunner:
         self.record_decisions = record_decisions
         self.safety = safety
         self.guard = guard or GuardPolicy()
+        self.controls: TradingControls | None = None
         width = len(oms.universe)
         self.bank = IndicatorBank([s for st in self.strategies for s in st.indicators()], width)
         self.last_close = np.zeros(width, dtype=np.int64)
@@ -180,7 +183,7 @@ class EtedaRunner:
             stage = Stage.EVALUATE
             ev = evaluate(calc, self.strategies, self.gate)
             stage = Stage.DECIDE
-            decisions = decide(ev, self.policy, safety.state.value)
+            decisions = self._apply_controls(decide(ev, self.policy, safety.state.value), ts)
             self._report(check_decisions(decisions))
             stage = Stage.ACT
             executions = act(decisions, self.oms, cycle_id, ts)
@@ -199,6 +202,22 @@ class EtedaRunner:
         safety.end_cycle()
         self.cycles += 1
         return report
+
+    def _apply_controls(self, decisions: Decisions, ts: datetime) -> Decisions:
+        """The micro risk loop's blocks: no entries for blocked symbols, nothing while ETEDA is
+        suspended (exits included: the micro loop owns the positions then)."""
+        c = self.controls
+        if c is None or not decisions.orders:
+            return decisions
+        keep, blocked = [], list(decisions.blocked)
+        for od in decisions.orders:
+            if c.suspended(ts):
+                blocked.append(replace(od, action=None, reason="ETEDA_SUSPENDED (micro risk loop)"))
+            elif od.action is OrderSide.BUY and not c.entries_allowed(od.symbol):
+                blocked.append(replace(od, action=None, reason="ENTRIES_BLOCKED (micro risk loop)"))
+            else:
+                keep.append(od)
+        return replace(decisions, orders=tuple(keep), blocked=tuple(blocked))
 
     def _report(self, findings: list[tuple[str, str]]) -> None:
         for code, message in findings:

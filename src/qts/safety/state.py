@@ -182,11 +182,18 @@ class SafetyMachine:
     # --- cycles ------------------------------------------------------------------------------
 
     def begin_cycle(self) -> None:
-        self._fail_safe_this_cycle = False
-        self._anomaly_this_cycle = False
+        """Nothing to reset: a report that arrives between two cycles (from the micro risk loop
+        or the fill handler) belongs to the next cycle, which then is not clean."""
 
     def end_cycle(self, ts: datetime) -> SafetyEvent | None:
         """A cycle finished; without a fail-safe it clears FAIL, without an anomaly WARNING."""
+        try:
+            return self._end_cycle(ts)
+        finally:
+            self._fail_safe_this_cycle = False
+            self._anomaly_this_cycle = False
+
+    def _end_cycle(self, ts: datetime) -> SafetyEvent | None:
         before = self.status.state
         if (before is SafetyState.FAIL and not self._fail_safe_this_cycle) or (
             before is SafetyState.WARNING

@@ -8,11 +8,13 @@ that the trading process applies at its next cycle: one writer owns the state.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from qts.core.clock import Clock
 from qts.data.ports import SafetyEventRecord
@@ -62,6 +64,20 @@ def from_record(r: SafetyEventRecord) -> SafetyEvent:
     )
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Reports come from the ETEDA loop, the P0 handler and the micro risk loop."""
+
+    @functools.wraps(method)
+    def wrapper(self: SafetySupervisor, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
+
+
 class SafetySupervisor:
     def __init__(
         self,
@@ -73,6 +89,7 @@ class SafetySupervisor:
         self.store = store
         self.clock = clock
         self.notifiers = list(notifiers)
+        self._lock = threading.RLock()
         saved = store.load_state(STATE_KEY)
         status = SafetyStatus.from_json(saved) if saved else SafetyStatus(since=clock.now())
         self.machine = SafetyMachine(status, policy)
@@ -115,6 +132,7 @@ class SafetySupervisor:
 
     # --- reporting ---------------------------------------------------------------------------
 
+    @_locked
     def report(self, code: str, message: str) -> SafetyEvent:
         """Record a code. Guardrails are kept once per cycle and code; everything else always."""
         sc = lookup(code)
@@ -127,16 +145,19 @@ class SafetySupervisor:
         self._record(event, notify=sc.severity is not Severity.GUARDRAIL or event.transition)
         return event
 
+    @_locked
     def broker_ok(self) -> None:
         if self.machine.status.broker_failures:
             self.machine.broker_ok()
             self._save()
 
+    @_locked
     def begin_cycle(self) -> None:
         self._seen_this_cycle.clear()
         self.machine.begin_cycle()
         self.apply_recovery_request()
 
+    @_locked
     def end_cycle(self) -> SafetyEvent | None:
         event = self.machine.end_cycle(self.clock.now())
         if event is not None:
@@ -146,6 +167,7 @@ class SafetySupervisor:
 
     # --- operator ----------------------------------------------------------------------------
 
+    @_locked
     def apply_recovery_request(self) -> SafetyEvent | None:
         request = self.store.load_state(REQUEST_KEY)
         if not request or request.get("id") == self.machine.status.applied_request:

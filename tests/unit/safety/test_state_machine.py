@@ -167,8 +167,8 @@ def test_a_broker_success_breaks_the_run_of_failures() -> None:
     m = machine()
     for i in range(2):
         m.report("FS040", "rejected", T0 + timedelta(minutes=10 * i))
-        m.begin_cycle()
-        m.end_cycle(T0)
+        m.end_cycle(T0)  # the cycle that saw the failure
+        m.end_cycle(T0)  # a clean one
     m.broker_ok()
     m.begin_cycle()
     m.report("FS040", "rejected", T0 + timedelta(minutes=30))
@@ -241,8 +241,8 @@ def test_invariants_over_any_sequence(steps: list[str]) -> None:
     for step in steps:
         ts += timedelta(seconds=7)
         if step == "CLEAN":
-            m.begin_cycle()
-            m.end_cycle(ts)
+            m.end_cycle(ts)  # ends the cycle the reports so far belong to
+            m.end_cycle(ts)  # one whole clean cycle
             assert m.state is not F
         elif step == "OK":
             m.broker_ok()

@@ -1,0 +1,208 @@
+"""The event spine of one run, and the protection that rides on it.
+
+Market data goes in as P1 ticks (to the position shadow), the venue's fills and order notices as
+P0 events (booked by the order manager on the P0 handler), the micro risk loop's decisions as P0
+emergency orders, its warnings and the cycle reports as P3. With a simulated clock the loop runs
+the micro risk loop once per bar and waits for the spine to be idle before each ETEDA cycle, so
+runs stay reproducible; with the wall clock the micro risk loop runs on its own 100 ms thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from qts.brokers.base import OrderUpdate
+from qts.core.clock import Clock
+from qts.engines.contracts import CycleReport
+from qts.events import Dispatcher, Event, EventPriority, EventType
+from qts.execution.emergency import EmergencyExecutor, TradingControls
+from qts.execution.oms import OrderManager
+from qts.model.fill import Fill
+from qts.model.frame import BarFrame
+from qts.model.position import Position
+from qts.risk import MicroRiskAction, MicroRiskConfig, MicroRiskLoop, RiskWarning, ShadowBook
+from qts.safety.supervisor import SafetySupervisor
+
+log = logging.getLogger(__name__)
+ORDER_UPDATE = "ORDER_UPDATE"
+RISK_WARNING = "RISK_WARNING"
+
+
+class _Sink:
+    """The micro loop's outbox: never blocks it on the order manager's locks."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def emit(self, action: MicroRiskAction) -> None:
+        self.dispatcher.publish(
+            Event.of(EventType.EMERGENCY_ORDER, action, key=action.symbol, source="MICRO_RISK")
+        )
+
+    def warn(self, warning: RiskWarning) -> None:
+        self.dispatcher.publish(
+            Event(RISK_WARNING, EventPriority.P3, warning, warning.symbol, "MICRO_RISK")
+        )
+
+
+class RunSpine:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        oms: OrderManager,
+        safety: SafetySupervisor,
+        clock: Clock,
+        *,
+        protect: bool = True,
+        threaded_micro_loop: bool = False,
+        micro_config: MicroRiskConfig | None = None,
+        vol_index: Callable[[BarFrame], float | None] | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.oms = oms
+        self.safety = safety
+        self.clock = clock
+        self.protect = protect
+        self.threaded = threaded_micro_loop
+        self.vol_index = vol_index
+        self.controls = TradingControls()
+        self.shadow = ShadowBook(clock)
+        self.micro = MicroRiskLoop(self.shadow, _Sink(dispatcher), clock, micro_config)
+        self.emergency = EmergencyExecutor(oms, safety, clock, self.controls, self.micro)
+        self.ui: list[Callable[[CycleReport, list[Fill]], None]] = []
+        self.fills: list[Fill] = []
+        oms.position_listeners.append(self._sync_position)
+        for pos in oms.account.open_positions():
+            self._sync_position(pos)
+        d = dispatcher
+        d.subscribe(EventType.FILL_RECEIVED, self._on_fill)
+        d.subscribe(ORDER_UPDATE, self._on_update)
+        d.subscribe(EventType.EMERGENCY_ORDER, self._on_emergency)
+        d.subscribe(EventType.PRICE_TICK, self._on_tick)
+        d.subscribe(EventType.INDEX_UPDATE, self._on_index)
+        d.subscribe(RISK_WARNING, self._on_warning)
+        d.subscribe(EventType.DASHBOARD_UPDATE, self._on_dashboard)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.dispatcher.start()
+        if self.protect and self.threaded:
+            self.micro.start()
+
+    def stop(self) -> None:
+        if self.micro.running:
+            self.micro.stop()
+        self.dispatcher.stop(drain=True)
+
+    # --- what the loop calls -----------------------------------------------------------------
+
+    def before_cycle(self, frame: BarFrame, venue_events: list[Fill | OrderUpdate]) -> list[Fill]:
+        """Publish the bar and the venue's reports, let every handler finish, and (on a
+        simulated clock) let the micro risk loop look at the positions once."""
+        self.fills = []
+        now = frame.end
+        d = self.dispatcher
+        if self.protect:
+            held = [p.symbol for p in self.oms.account.open_positions()]
+            universe = frame.universe
+            for symbol in held:
+                if symbol in universe:
+                    i = universe.index(symbol)
+                    if frame.active[i]:
+                        d.publish(
+                            Event.of(
+                                EventType.PRICE_TICK,
+                                (symbol, int(frame.close[i]), now),
+                                key=symbol,
+                                source="FEED",
+                            )
+                        )
+            level = self.vol_index(frame) if self.vol_index else None
+            if level is not None:
+                d.publish(Event.of(EventType.INDEX_UPDATE, (level, now), key="VKOSPI"))
+        for ev in venue_events:
+            self._publish_venue(ev)
+        d.wait_idle()
+        if self.protect and not self.threaded:
+            self.shadow.heartbeat(now)
+            self.micro.run_once(now)
+            d.wait_idle()
+        return self.fills
+
+    def settle(self, venue_events: list[Fill | OrderUpdate]) -> None:
+        """Book what the venue reported after the last cycle."""
+        for ev in venue_events:
+            self._publish_venue(ev)
+        self.dispatcher.wait_idle()
+
+    def _publish_venue(self, ev: Fill | OrderUpdate) -> None:
+        if isinstance(ev, Fill):
+            self.dispatcher.publish(
+                Event.of(EventType.FILL_RECEIVED, ev, key=ev.symbol, source="VENUE")
+            )
+        else:
+            self.dispatcher.publish(
+                Event(ORDER_UPDATE, EventPriority.P0, ev, ev.client_order_id, "VENUE")
+            )
+
+    def after_cycle(self, report: CycleReport, fills: list[Fill]) -> None:
+        if report.decisions is not None:
+            for od in report.decisions.orders:
+                self.dispatcher.publish(
+                    Event.of(EventType.ORDER_DECISION, od, key=od.symbol, source="ETEDA")
+                )
+        self.dispatcher.publish(
+            Event.of(EventType.DASHBOARD_UPDATE, (report, fills), key="R_DASH", source="ETEDA")
+        )
+
+    def entries_allowed(self, symbol: str, now: datetime) -> bool:
+        return self.controls.entries_allowed(symbol) and not self.controls.suspended(now)
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _on_fill(self, event: Event) -> None:
+        fill: Fill = event.payload
+        if self.oms.book_fill(fill):
+            self.fills.append(fill)
+
+    def _on_update(self, event: Event) -> None:
+        self.oms.apply_update(event.payload)
+
+    def _on_emergency(self, event: Event) -> None:
+        self.emergency.handle(event.payload)
+
+    def _on_tick(self, event: Event) -> None:
+        symbol, price, ts = event.payload
+        self.shadow.on_price(symbol, price, ts)
+
+    def _on_index(self, event: Event) -> None:
+        level, ts = event.payload
+        self.micro.on_vol_index(level, ts)
+
+    def _on_warning(self, event: Event) -> None:
+        w: RiskWarning = event.payload
+        self.safety.report(w.code.value, f"{w.symbol}: {w.message}")
+
+    def _on_dashboard(self, event: Event) -> None:
+        report, fills = event.payload
+        for ui in self.ui:
+            try:
+                ui(report, fills)
+            except Exception:
+                log.exception("UI update failed")
+
+    def _sync_position(self, pos: Position) -> None:
+        inst = self.oms.instruments.get(pos.symbol)
+        self.shadow.on_position(
+            pos.symbol,
+            pos.qty,
+            pos.cost_basis,
+            pos.opened_at,
+            pos.track,
+            price=pos.last_price or None,
+            etf=bool(inst and inst.is_etf),
+            ts=self.clock.now(),
+        )

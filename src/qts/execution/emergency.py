@@ -1,0 +1,107 @@
+"""Carries out what the micro risk loop decides: emergency exits, the kill switch, blocks.
+
+It runs on the P0 handler (never behind market data), talks to the order manager directly (not
+through ETEDA, which may be stalled) and reports to safety. Emergency exits are allowed in every
+safety state: they only ever reduce risk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from qts.core.clock import Clock
+from qts.engines.contracts import ExecutionResult, OrderDecision
+from qts.execution.oms import EMERGENCY_STRATEGY, OrderManager
+from qts.model.enums import OrderSide, OrderType
+from qts.risk import ActionType, MicroRiskAction, MicroRiskLoop
+from qts.safety.supervisor import SafetySupervisor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class TradingControls:
+    """What the micro loop may switch off in ETEDA: new entries, or the whole cycle."""
+
+    entries_blocked: set[str] = field(default_factory=set)  # symbols, or "ALL"
+    suspended_until: datetime | None = None
+
+    def entries_allowed(self, symbol: str) -> bool:
+        return "ALL" not in self.entries_blocked and symbol not in self.entries_blocked
+
+    def suspended(self, now: datetime) -> bool:
+        return self.suspended_until is not None and now < self.suspended_until
+
+
+class EmergencyExecutor:
+    def __init__(
+        self,
+        oms: OrderManager,
+        safety: SafetySupervisor,
+        clock: Clock,
+        controls: TradingControls,
+        loop: MicroRiskLoop | None = None,
+    ) -> None:
+        self.oms = oms
+        self.safety = safety
+        self.clock = clock
+        self.controls = controls
+        self.loop = loop
+        self.results: list[ExecutionResult] = []
+
+    def handle(self, action: MicroRiskAction) -> None:
+        kind = action.action_type
+        if kind.is_exit:
+            self._exit(action.symbol, action.qty, action.reason, full=kind is ActionType.FULL_EXIT)
+        elif kind is ActionType.KILL_SWITCH:
+            self.safety.report("FS104", action.reason or "volatility kill switch")
+            self.controls.entries_blocked.add("ALL")
+            for pos in list(self.oms.account.open_positions()):
+                self._exit(pos.symbol, pos.qty, "kill switch: flatten", full=True)
+        elif kind is ActionType.ETEDA_SUSPEND:
+            seconds = float(action.payload.get("duration_s", 60) or 60)
+            now = self.clock.now()
+            self.controls.suspended_until = now + _seconds(seconds)
+            self.safety.report("FS103", action.reason or f"ETEDA suspended for {seconds:g} s")
+        elif kind in (ActionType.BLOCK_ENTRIES, ActionType.POSITION_FREEZE):
+            self.controls.entries_blocked.add(action.symbol)
+        elif kind is ActionType.REDUCE_EXPOSURE:
+            self.controls.entries_blocked.add("ALL")
+            for pos in list(self.oms.account.open_positions()):
+                self._exit(pos.symbol, pos.qty // 2, "volatility: halve exposure", full=False)
+
+    def _exit(self, symbol: str, qty: int, reason: str, full: bool) -> None:
+        with self.oms.lock:
+            held = self.oms.account.held_qty(symbol)
+            qty = min(qty, held)
+            if qty <= 0:
+                return
+            pos = self.oms.account.positions[symbol]
+            now = self.clock.now()
+            decision = OrderDecision(
+                symbol,
+                OrderSide.SELL,
+                qty,
+                OrderType.MARKET,
+                None,
+                reason,
+                EMERGENCY_STRATEGY,
+                pos.track,
+                0,
+            )
+            result = self.oms.submit(decision, f"risk@{now.isoformat()}", now)
+        self.results.append(result)
+        if result.status in ("submitted", "duplicate"):
+            if full:
+                self.safety.report("FS102", f"emergency exit {symbol} x{qty}: {reason}")
+            return
+        log.error("emergency exit %s x%d failed: %s", symbol, qty, result.message)
+        self.safety.report("GR074", f"emergency exit {symbol} x{qty} failed: {result.message}")
+        if self.loop is not None:
+            self.loop.on_exit_failed(symbol, result.message)
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
