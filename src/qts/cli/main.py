@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from qts.cli import backtest, config, ledger, run, safety
+from qts.cli import backtest, config, ledger, run, safety, sim
 from qts.core.errors import QtsError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command("backtest")(backtest.backtest)
 app.command("ledger")(ledger.ledger)
 app.add_typer(config.app, name="config")
 app.add_typer(safety.app, name="safety")
+app.add_typer(sim.app, name="sim")
 
 
 def main() -> None:
