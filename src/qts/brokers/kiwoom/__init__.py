@@ -1,6 +1,6 @@
 """Kiwoom Securities REST adapter (api.kiwoom.com / mockapi.kiwoom.com).
 
-Design notes, what the local fake implements, and the test credentials: ``README.md`` here.
+Design notes, what the local fake implements, and the test credentials: docs/brokers.md.
 """
 
 from qts.brokers.kiwoom.broker import KiwoomBroker

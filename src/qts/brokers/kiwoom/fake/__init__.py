@@ -1,7 +1,7 @@
 """A Kiwoom-compatible local REST server backed by the simulated KRX exchange (tests, demos).
 
 ``FakeKiwoomServer(venue, FakeConfig(...)).start()`` in tests; ``serve(...)`` for the CLI.
-What it implements, and what it does not, is listed in ``qts/brokers/kiwoom/README.md``.
+What it implements, and what it does not, is listed in docs/brokers.md (Kiwoom).
 """
 
 from qts.brokers.kiwoom.fake.faults import Fault, FaultKind, FaultPlan, When
