@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from qts.app.spine import RunSpine
+from qts.brokers.base import Broker
 from qts.brokers.sim import SimBroker, SimConfig
-from qts.core.clock import SimulatedClock, WallClock
+from qts.core.clock import Clock, SimulatedClock, WallClock
 from qts.core.errors import StorageError
 from qts.data.memory import MemoryStore
 from qts.data.ports import RunMeta, TradingStore
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 class Engine:
     clock: SimulatedClock | WallClock
     store: TradingStore
-    venue: SimBroker
+    venue: SimBroker | None  # the in-process simulated exchange, when that is the broker
     oms: OrderManager
     runner: EtedaRunner
     calendar: KrxCalendar
@@ -64,7 +65,9 @@ class Engine:
                 n.flush()
                 n.close()
         self.store.close()
-        self.venue.close()
+        closer = getattr(self.oms.broker, "close", None)
+        if callable(closer):
+            closer()
 
 
 def fee_model(name: str) -> FeeModel:
@@ -117,9 +120,11 @@ def build_engine(
     protect: bool = False,
     vol_index: Callable[[BarFrame], float | None] | None = None,
     wall_clock: bool = False,
+    broker: Callable[[Clock], Broker] | None = None,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
-    limits and the venue's cash holds for market buys are computed from them."""
+    limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
+    a real broker adapter on the engine's clock; without it the broker is the simulated exchange."""
     calendar = calendar or KrxCalendar()
     store: TradingStore = SqliteStore(str(db), durable=durable) if db else MemoryStore()
     meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
@@ -129,8 +134,11 @@ def build_engine(
     )
     sim_config = SimConfig(latency=timedelta(milliseconds=latency_ms), participation=participation)
     fee = fee_model(fees)
-    if db is not None:
-        venue = SimBroker.open(
+    venue: SimBroker | None = None
+    if broker is not None:
+        adapter: Broker = broker(clock)
+    elif db is not None:
+        venue = adapter = SimBroker.open(
             Path(f"{db}.venue"),
             instruments,
             clock,
@@ -141,7 +149,7 @@ def build_engine(
             reference_prices=reference_prices,
         )
     else:
-        venue = SimBroker(
+        venue = adapter = SimBroker(
             instruments,
             clock,
             initial_cash=initial_cash,
@@ -153,7 +161,7 @@ def build_engine(
     account = restore_account(store, initial_cash)
     oms = OrderManager(
         run_id,
-        venue,
+        adapter,
         store,
         account,
         universe,
