@@ -9,8 +9,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pg_helpers import SCHEMAS
+
 from qts.core.time import kst
 from qts.data import AccountState, MemoryStore, RunMeta, SqliteStore, TradingStore
+from qts.data.hybrid import DataSourceMode, HybridStore, Outbox
+from qts.data.sheets.fake.testing import open_store_at as open_sheets_store
 from qts.model import Account, Fill, Order, OrderSide, OrderType
 
 T0 = kst(2024, 1, 2, 9, 0)
@@ -26,10 +30,19 @@ class StoreKind:
     reopens: bool
 
 
+def open_hybrid(path: Path) -> TradingStore:
+    """Dual-write: SQLite as the sheets side (read first), memory as the database side."""
+    sheets, outbox = SqliteStore(path.with_suffix(".sqlite")), Outbox(path.with_suffix(".outbox"))
+    return HybridStore(sheets, MemoryStore(), outbox, DataSourceMode.DUAL_WRITE)
+
+
 # Every TradingStore adapter, once: the contract tests run against each. Adding one is one line.
 STORE_KINDS = (
     StoreKind("sqlite", lambda path: SqliteStore(path.with_suffix(".sqlite")), reopens=True),
     StoreKind("memory", lambda path: MemoryStore(), reopens=False),
+    StoreKind("hybrid", open_hybrid, reopens=False),
+    StoreKind("postgres", SCHEMAS.open_store, reopens=True),
+    StoreKind("sheets", open_sheets_store, reopens=True),  # on a local Sheets API fake
 )
 
 

@@ -1,0 +1,889 @@
+"""The hybrid store: Google Sheets and PostgreSQL behind one :class:`TradingStore` (CD-001).
+
+Modes (``DATA_SOURCE_MODE``), with the target reads prefer first:
+
+=============  ==============  ================
+mode           writes go to    reads from
+=============  ==============  ================
+SHEETS_ONLY    sheets          sheets
+DUAL_WRITE     sheets, db      sheets, else db
+DB_PRIMARY     sheets, db      db, else sheets
+DB_ONLY        db              db
+=============  ==============  ================
+
+How a write travels. The write is serialised first (so the caller's objects are captured as
+they are now). Then one *host* target, the first readable one in read order, applies it inside
+one of its own transactions; while that transaction is open the write is appended to the
+durable :class:`~qts.data.hybrid.outbox.Outbox`, the host's replay marker is set, and the host
+commits. Only then is the write replayed on the other target from the outbox. So:
+
+- the caller gets the host's answer: its return value, or its refusal (a StorageError from a
+  store that still answers a read is a refusal, and then nothing was written anywhere);
+- a write the caller saw succeed is in the outbox (and normally in the host) before the call
+  returns, so an outage of either target loses nothing; a target that fails is left behind
+  and catches up, in order, through :meth:`HybridStore.flush`, the next writes (after a
+  backoff), or a :class:`RetryWorker`;
+- if the host is down, the other target becomes the host for that write; if neither can take
+  it, the caller gets StorageError and nothing was written.
+
+Reads. A target is *readable* when it has applied every write in the outbox meant for it. Reads
+go to the first readable target in read order (catching a lagging target up first if it
+answers) and fall back to the other one, with an alert, when the preferred one fails. The
+guarantee: **a read reflects every write this store (or a previous process on the same outbox)
+acknowledged, or raises StorageError**; it never returns older data from a lagging target.
+
+Transactions. :meth:`HybridStore.transaction` opens a transaction on the host and runs every
+write and read inside it there (nested blocks are the host's nested blocks, so the port's
+semantics hold exactly: reads see the block's writes, a failing write undoes only itself, an
+inner block that raises is undone alone). The block's writes are kept in memory and appended
+to the outbox as one batch when the outermost block ends, just before the host commits; the
+other target replays the batch as one transaction. A block that raises appends nothing.
+
+Alerts go to ``on_alert`` (the lead wires the safety notifier): a target becoming unavailable,
+recovering, and reads falling back to the secondary. They are raised on changes, not per call.
+
+Threads: like every TradingStore, one HybridStore is used from one thread. Retrying in the
+background needs stores of its own, so :class:`RetryWorker` opens its own connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from types import TracebackType
+from typing import Any
+
+from qts.core.errors import StorageError
+from qts.data.hybrid.outbox import (
+    MARKER_KEY,
+    Outbox,
+    apply_op,
+    decode_op,
+    encode_op,
+    marker,
+)
+from qts.data.ports import (
+    AccountState,
+    DecisionRecord,
+    EquityPoint,
+    JsonDict,
+    RunMeta,
+    SafetyEventRecord,
+    TradingStore,
+)
+from qts.model.fill import Fill
+from qts.model.ledger import LedgerEntry
+from qts.model.order import Order
+from qts.model.position import Position
+
+log = logging.getLogger(__name__)
+
+SHEETS = "sheets"
+DB = "db"
+
+
+class DataSourceMode(StrEnum):
+    SHEETS_ONLY = "SHEETS_ONLY"
+    DUAL_WRITE = "DUAL_WRITE"
+    DB_PRIMARY = "DB_PRIMARY"
+    DB_ONLY = "DB_ONLY"
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets this mode writes, in the order reads prefer them."""
+        return _READ_ORDER[self]
+
+
+_READ_ORDER: dict[DataSourceMode, tuple[str, ...]] = {
+    DataSourceMode.SHEETS_ONLY: (SHEETS,),
+    DataSourceMode.DUAL_WRITE: (SHEETS, DB),
+    DataSourceMode.DB_PRIMARY: (DB, SHEETS),
+    DataSourceMode.DB_ONLY: (DB,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HybridAlert:
+    """Something an operator should know: ``kind`` is unavailable, recovered or fallback_read."""
+
+    kind: str
+    target: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+AlertSink = Callable[[HybridAlert], None]
+
+
+def _log_alert(alert: HybridAlert) -> None:
+    log.warning("%s", alert.message)
+
+
+class _Health:
+    """A target's failures as this process saw them, for backoff and for alerting on changes."""
+
+    def __init__(self, name: str, sink: AlertSink, base: float, cap: float) -> None:
+        self.name = name
+        self.sink = sink
+        self.base = base
+        self.cap = cap
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def failed(self, now: float, exc: BaseException, pending: int) -> None:
+        self.failures += 1
+        self.retry_at = now + min(self.cap, self.base * 2 ** (self.failures - 1))
+        if self.failures == 1:
+            _emit(
+                self.sink,
+                HybridAlert(
+                    "unavailable",
+                    self.name,
+                    f"hybrid store: {self.name} failed ({exc}); its writes are kept in the "
+                    f"outbox ({pending} pending) and retried",
+                ),
+            )
+
+    def ok(self) -> None:
+        if self.failures:
+            self.failures = 0
+            self.retry_at = 0.0
+            _emit(
+                self.sink,
+                HybridAlert("recovered", self.name, f"hybrid store: {self.name} caught up again"),
+            )
+
+    def waiting(self, now: float) -> bool:
+        return self.failures > 0 and now < self.retry_at
+
+
+def _emit(sink: AlertSink, alert: HybridAlert) -> None:
+    try:
+        sink(alert)
+    except Exception:  # an alert channel failing must not fail the write that raised it
+        log.exception("hybrid store: alert callback failed for %s", alert.message)
+
+
+def replay_pending(outbox: Outbox, name: str, store: TradingStore, *, max_ops: int = 200) -> int:
+    """Apply every op ``name`` is missing, in order; the caller holds ``outbox.lock(name)``.
+
+    Ops go in groups of whole batches, each group in one target transaction that also moves the
+    target's marker. If a group of several batches fails, the batches are tried one by one, so
+    a refused batch stops the replay just before itself. Returns how many ops were applied;
+    raises StorageError (after marking the target unverified) at the first failure.
+    """
+    applied = 0
+    try:
+        if not outbox.verified(name):
+            outbox.verify(store.load_state(MARKER_KEY), name)
+        single = False
+        while True:
+            entries = outbox.pending(name, limit=1 if single else max_ops)
+            if not entries:
+                return applied
+            try:
+                calls = [decode_op(e.payload) for e in entries]
+                with store.transaction():
+                    for method, args in calls:
+                        apply_op(store, method, args)
+                    store.save_state(MARKER_KEY, marker(outbox.id, entries[-1].seq))
+            except StorageError as exc:
+                if not single and entries[0].batch != entries[-1].batch:
+                    # The group may have committed after all (a lost acknowledgement): ask
+                    # the marker before retrying any of it.
+                    outbox.verify(store.load_state(MARKER_KEY), name)
+                    single = True
+                    continue
+                method = decode_op(entries[0].payload)[0] if single else "replay"
+                raise StorageError(
+                    f"{name} failed to apply outbox ops {entries[0].seq}..{entries[-1].seq} "
+                    f"({method}): {exc}"
+                ) from exc
+            outbox.advance(name, entries[-1].seq)
+            applied += len(entries)
+            single = False
+    except StorageError:
+        outbox.unverify(name)
+        raise
+    except Exception as exc:  # a driver error an adapter failed to wrap: still a failure
+        outbox.unverify(name)
+        raise StorageError(f"{name} failed to apply outbox ops: {exc!r}") from exc
+
+
+@dataclass(slots=True)
+class _Tx:
+    """An open caller transaction: its host, the host's nested blocks and each block's ops."""
+
+    host: str
+    lock: threading.Lock
+    blocks: list[Any] = field(default_factory=list)
+    frames: list[list[tuple[str, str | None]]] = field(default_factory=list)
+
+
+class HybridStore:
+    """:class:`~qts.data.ports.TradingStore` over a sheets store and a database store.
+
+    ``sheets`` and ``db`` are the two targets (any TradingStore adapters); ``outbox`` is owned
+    from here on (closed by :meth:`close`). ``retry_inline``: after a target failed, writes
+    retry it themselves once its backoff (``base_delay`` doubling up to ``max_delay`` seconds)
+    has passed; set it False when a :class:`RetryWorker` retries in the background, so a
+    trading thread never waits on a dead connection.
+    """
+
+    def __init__(
+        self,
+        sheets: TradingStore,
+        db: TradingStore,
+        outbox: Outbox,
+        mode: DataSourceMode | str = DataSourceMode.DUAL_WRITE,
+        *,
+        on_alert: AlertSink | None = None,
+        retry_inline: bool = True,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        replay_batch: int = 200,
+    ) -> None:
+        self._stores: dict[str, TradingStore] = {SHEETS: sheets, DB: db}
+        self._outbox = outbox
+        self._sink: AlertSink = on_alert or _log_alert
+        self._retry_inline = retry_inline
+        self._clock = clock
+        self._replay_batch = replay_batch
+        self._health = {n: _Health(n, self._sink, base_delay, max_delay) for n in self._stores}
+        self._tx: _Tx | None = None
+        self._closed = False
+        self._fallback_from: str | None = None
+        outbox.register(self._stores)
+        mode = DataSourceMode(mode)
+        self._check_mode(mode)
+        self._mode = mode
+
+    # ------------------------------------------------------------------ mode and status
+
+    @property
+    def mode(self) -> DataSourceMode:
+        return self._mode
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    def target(self, name: str) -> TradingStore:
+        """The store behind target ``name`` (:data:`SHEETS` or :data:`DB`)."""
+        return self._stores[name]
+
+    def _check_mode(self, mode: DataSourceMode) -> None:
+        for name in mode.targets:
+            if self._outbox.detached(name):
+                raise StorageError(
+                    f"hybrid: {name} missed writes while the mode did not write it; copy the "
+                    f"other store into it (qts db migrate) and reattach it before mode {mode}"
+                )
+
+    def set_mode(self, mode: DataSourceMode | str) -> None:
+        """Switch modes (e.g. rollback to SHEETS_ONLY); pending ops of a target the new mode
+        no longer writes stay in the outbox and are not replayed (it is detached at the next
+        write and needs a re-sync before it is written again)."""
+        self._check_open()
+        if self._tx is not None:
+            raise StorageError("hybrid: cannot change the mode inside a transaction")
+        mode = DataSourceMode(mode)
+        self._check_mode(mode)
+        self._mode = mode
+        self._fallback_from = None
+
+    def pending(self) -> dict[str, int]:
+        """Outbox ops each target of the mode has not applied yet."""
+        self._check_open()
+        return {n: self._outbox.pending_count(n) for n in self._mode.targets}
+
+    def flush(self) -> dict[str, int]:
+        """Replay now, ignoring backoff, every target of the mode that lags; returns what is
+        still pending per target (all zero when both are caught up)."""
+        self._check_open()
+        if self._tx is not None:
+            raise StorageError("hybrid: cannot flush inside a transaction")
+        for name in self._mode.targets:
+            self._catch_up(name, force=True, wait=True)
+        self._outbox.sync()
+        return self.pending()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("hybrid: store is closed")
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        self._outbox.unverify(name)
+        self._health[name].failed(self._clock(), exc, self._outbox.pending_count(name))
+
+    def _answers(self, name: str) -> bool:
+        """After a failed write: a store that still answers a read refused the write."""
+        try:
+            self._stores[name].load_state(MARKER_KEY)
+        except StorageError:
+            return False
+        return True
+
+    def _catch_up(self, name: str, *, force: bool, wait: bool = False) -> bool:
+        """Replay what ``name`` lags behind; True if it is now readable."""
+        outbox = self._outbox
+        if outbox.caught_up(name):
+            return True
+        if outbox.detached(name) or (not force and self._health[name].waiting(self._clock())):
+            return False
+        lock = outbox.lock(name)
+        if not lock.acquire(blocking=wait):
+            return False  # the retry worker is replaying it right now
+        try:
+            replay_pending(outbox, name, self._stores[name], max_ops=self._replay_batch)
+        except StorageError as exc:
+            self._failed(name, exc)
+            return False
+        finally:
+            lock.release()
+        self._health[name].ok()
+        return outbox.caught_up(name)
+
+    def _choose(self) -> Iterator[str]:
+        """Targets to read from or host a write, best first: readable ones not backing off, in
+        read order; then any that can be made readable now."""
+        now = self._clock()
+        tried: set[str] = set()
+        for name in self._mode.targets:
+            if self._outbox.caught_up(name) and not self._health[name].waiting(now):
+                tried.add(name)
+                yield name
+        for name in self._mode.targets:
+            # Nothing else can answer: worth waiting for a replay the worker is running.
+            if name not in tried and self._catch_up(name, force=True, wait=True):
+                yield name
+
+    def _current(self) -> set[str]:
+        return {n for n in self._mode.targets if self._outbox.caught_up(n)}
+
+    def _replicate(self, done: str, current: set[str]) -> None:
+        """After ``done`` hosted a write: bring the other targets up to date. One that failed
+        before is retried only once its backoff passed (and only if writes retry inline), unless
+        it was up to date before this write: then someone (the retry worker) caught it up and
+        it is healthy again."""
+        for name in self._mode.targets:
+            if name == done or self._outbox.caught_up(name):
+                continue
+            health = self._health[name]
+            retry = self._retry_inline and not health.waiting(self._clock())
+            if health.failures and name not in current and not retry:
+                continue
+            self._catch_up(name, force=True)
+
+    # ------------------------------------------------------------------ writes
+
+    def _write(
+        self,
+        method: str,
+        args: dict[str, Any],
+        *,
+        entry: Callable[[Any], str | None] | None = None,
+        state_key: str | None = None,
+    ) -> Any:
+        """Apply one write through a host and the outbox (see the module docstring).
+
+        ``entry`` turns the host's result into the outbox payload (None: nothing was written);
+        by default the call as given.
+        """
+        self._check_open()
+        payload = encode_op(method, args)  # captures the caller's objects as they are now
+
+        def outbox_entry(result: Any) -> str | None:
+            return payload if entry is None else entry(result)
+
+        tx = self._tx
+        if tx is not None:
+            result = apply_op(self._stores[tx.host], method, args)
+            text = outbox_entry(result)
+            if text is not None:
+                tx.frames[-1].append((text, state_key))
+            return result
+        errors: list[str] = []
+        current = self._current()
+        for name in self._choose():
+            lock = self._outbox.lock(name)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                if not self._outbox.caught_up(name):
+                    continue
+                hosted, result = self._host_write(name, method, args, outbox_entry, state_key)
+            finally:
+                lock.release()
+            if hosted:
+                self._replicate(name, current)
+                return result
+            errors.append(f"{name}: {result}")
+        raise StorageError(
+            f"hybrid: {method}: no store could take the write ("
+            + ("; ".join(errors) or "no target is up to date")
+            + ")"
+        )
+
+    def _host_write(
+        self,
+        name: str,
+        method: str,
+        args: dict[str, Any],
+        outbox_entry: Callable[[Any], str | None],
+        state_key: str | None,
+    ) -> tuple[bool, Any]:
+        """(True, result) if ``name`` took the write; (False, error) if it is down; raises if
+        it refused the write.
+
+        Refused means: it failed twice while answering a read in between. One failure while
+        it still answers may be a dropped connection that the adapter replaced (a pool hands
+        out a fresh one), so the write is tried once more; the failed attempt never reached
+        the outbox, so nothing of it is committed anywhere.
+        """
+        store = self._stores[name]
+        for attempt in (1, 2):
+            last = 0
+            try:
+                with store.transaction():
+                    result = apply_op(store, method, args)
+                    text = outbox_entry(result)
+                    if text is None:
+                        return True, result
+                    keys = (state_key,) if state_key is not None else ()
+                    _, last = self._outbox.append([text], self._mode.targets, state_keys=keys)
+                    store.save_state(MARKER_KEY, marker(self._outbox.id, last))
+            except StorageError as exc:
+                if last:
+                    # In the outbox already: durable. Whether the host committed is unknown;
+                    # its marker will tell the replay.
+                    self._failed(name, exc)
+                    return True, result
+                if not self._answers(name):
+                    self._failed(name, exc)
+                    return False, exc
+                if attempt == 2:
+                    raise
+                continue
+            self._outbox.advance(name, last)
+            self._health[name].ok()
+            return True, result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def init_run(self, meta: RunMeta) -> RunMeta:
+        # The other target must store what the host stored, not a later start's meta.
+        stored: RunMeta = self._write(
+            "init_run", {"meta": meta}, entry=lambda r: encode_op("init_run", {"meta": r})
+        )
+        return stored
+
+    def save_order(self, order: Order) -> None:
+        self._write("save_order", {"order": order})
+
+    def record_fill(
+        self,
+        fill: Fill,
+        entry: LedgerEntry,
+        order: Order,
+        position: Position,
+        cash: int,
+        pending: dict[date, int],
+    ) -> bool:
+        args = {
+            "fill": fill,
+            "entry": entry,
+            "order": order,
+            "position": position,
+            "cash": cash,
+            "pending": pending,
+        }
+        payload = encode_op("record_fill", args)
+        booked: bool = self._write(
+            "record_fill", args, entry=lambda booked: payload if booked else None
+        )
+        return booked
+
+    def save_positions(self, positions: Iterable[Position]) -> None:
+        rows = list(positions)
+        if not rows:
+            self._check_open()
+            return
+        self._write("save_positions", {"positions": rows})
+
+    def save_account(self, state: AccountState) -> None:
+        self._write("save_account", {"state": state})
+
+    def record_decisions(self, rows: list[DecisionRecord]) -> None:
+        rows = list(rows)
+        if not rows:
+            self._check_open()
+            return
+        self._write("record_decisions", {"rows": rows})
+
+    def record_equity(self, point: EquityPoint) -> None:
+        self._write("record_equity", {"point": point})
+
+    def record_safety_event(self, event: SafetyEventRecord) -> None:
+        self._write("record_safety_event", {"event": event})
+
+    def save_state(self, key: str, value: JsonDict) -> None:
+        if key == MARKER_KEY:
+            raise StorageError(f"hybrid: save_state {key}: key reserved for the outbox marker")
+        self._write("save_state", {"key": key, "value": value}, state_key=key)
+
+    # ------------------------------------------------------------------ reads
+
+    def _read(self, what: str, read: Callable[[TradingStore], Any]) -> Any:
+        self._check_open()
+        if self._tx is not None:
+            return read(self._stores[self._tx.host])
+        preferred = self._mode.targets[0]
+        errors: list[str] = []
+        for name in self._choose():
+            try:
+                result = read(self._stores[name])
+            except StorageError as exc:
+                self._failed(name, exc)
+                errors.append(f"{name}: {exc}")
+                continue
+            if name == preferred:
+                self._fallback_from = None
+            elif self._fallback_from is None:
+                self._fallback_from = preferred
+                _emit(
+                    self._sink,
+                    HybridAlert(
+                        "fallback_read",
+                        preferred,
+                        f"hybrid store: reading from {name} because {preferred} failed or lags "
+                        f"({'; '.join(errors) or 'backing off'})",
+                    ),
+                )
+            return result
+        raise StorageError(
+            f"hybrid: {what}: no up-to-date store answered ("
+            + ("; ".join(errors) or "every target lags and cannot catch up")
+            + ")"
+        )
+
+    def run_meta(self) -> RunMeta | None:
+        meta: RunMeta | None = self._read("run_meta", lambda s: s.run_meta())
+        return meta
+
+    def load_orders(self, open_only: bool = False) -> list[Order]:
+        orders: list[Order] = self._read("load_orders", lambda s: s.load_orders(open_only))
+        return orders
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        order: Order | None = self._read("get_order", lambda s: s.get_order(client_order_id))
+        return order
+
+    def load_fills(self) -> list[Fill]:
+        fills: list[Fill] = self._read("load_fills", lambda s: s.load_fills())
+        return fills
+
+    def load_ledger(self) -> list[LedgerEntry]:
+        entries: list[LedgerEntry] = self._read("load_ledger", lambda s: s.load_ledger())
+        return entries
+
+    def load_positions(self) -> dict[str, Position]:
+        positions: dict[str, Position] = self._read("load_positions", lambda s: s.load_positions())
+        return positions
+
+    def load_account(self) -> AccountState | None:
+        account: AccountState | None = self._read("load_account", lambda s: s.load_account())
+        return account
+
+    def load_decisions(self, cycle_id: str | None = None) -> list[DecisionRecord]:
+        rows: list[DecisionRecord] = self._read(
+            "load_decisions", lambda s: s.load_decisions(cycle_id)
+        )
+        return rows
+
+    def load_equity(self) -> list[EquityPoint]:
+        points: list[EquityPoint] = self._read("load_equity", lambda s: s.load_equity())
+        return points
+
+    def load_safety_events(self, limit: int | None = None) -> list[SafetyEventRecord]:
+        events: list[SafetyEventRecord] = self._read(
+            "load_safety_events", lambda s: s.load_safety_events(limit)
+        )
+        return events
+
+    def load_state(self, key: str) -> JsonDict | None:
+        value: JsonDict | None = self._read("load_state", lambda s: s.load_state(key))
+        return value
+
+    # ------------------------------------------------------------------ transactions
+
+    def transaction(self) -> _Transaction:
+        """One commit on the host, one outbox batch; nested blocks nest on the host."""
+        return _Transaction(self)
+
+    def _begin(self) -> None:
+        self._check_open()
+        tx = self._tx
+        if tx is not None:
+            block = self._stores[tx.host].transaction()
+            block.__enter__()
+            tx.blocks.append(block)
+            tx.frames.append([])
+            return
+        errors: list[str] = []
+        for name in self._choose():
+            lock = self._outbox.lock(name)
+            if not lock.acquire(blocking=False):
+                continue
+            if not self._outbox.caught_up(name):
+                lock.release()
+                continue
+            try:
+                block = self._enter_block(name)
+            except StorageError as exc:
+                lock.release()
+                self._failed(name, exc)
+                errors.append(f"{name}: {exc}")
+                continue
+            except BaseException:
+                lock.release()
+                raise
+            self._tx = _Tx(name, lock, [block], [[]])
+            return
+        raise StorageError(
+            "hybrid: transaction: no store can host it (" + ("; ".join(errors) or "none") + ")"
+        )
+
+    def _enter_block(self, name: str) -> Any:
+        """Open the outermost block on ``name``: StorageError if it is down; raises anything
+        else (e.g. a refusal on the second try, as for writes) as it came."""
+        for attempt in (1, 2):
+            block = self._stores[name].transaction()
+            try:
+                block.__enter__()
+            except StorageError:
+                if attempt == 2 or not self._answers(name):
+                    raise
+                continue
+            return block
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
+        tx = self._tx
+        if self._closed or tx is None:  # close() inside the block already ended it
+            return
+        block = tx.blocks.pop()
+        ops = tx.frames.pop()
+        if tx.blocks:  # an inner block: the host's savepoint decides; keep its ops if it held
+            block.__exit__(exc_type, exc, None)
+            if exc_type is None:
+                tx.frames[-1].extend(ops)
+            return
+        self._tx = None
+        host = tx.host
+        current = self._current()
+        try:
+            if exc_type is not None or not ops:
+                block.__exit__(exc_type, exc, None)
+                return
+            store = self._stores[host]
+            last = 0
+            try:
+                keys = [k for _, k in ops if k is not None]
+                _, last = self._outbox.append(
+                    [text for text, _ in ops], self._mode.targets, state_keys=keys
+                )
+                store.save_state(MARKER_KEY, marker(self._outbox.id, last))
+            except StorageError as error:
+                block.__exit__(type(error), error, None)
+                if not last:
+                    raise  # nothing is anywhere: the block failed as a whole
+                self._failed(host, error)  # durable in the outbox: the host replays it
+            else:
+                try:
+                    block.__exit__(None, None, None)
+                except StorageError as error:
+                    self._failed(host, error)  # durable in the outbox; the marker decides
+                else:
+                    self._outbox.advance(host, last)
+                    self._health[host].ok()
+        finally:
+            tx.lock.release()
+        self._replicate(host, current)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close both targets and the outbox (an open transaction is rolled back, its ops
+        dropped); pending ops stay in the outbox for the next start. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.lock.release()
+        errors: list[str] = []
+        for name, store in self._stores.items():
+            try:
+                store.close()
+            except StorageError as exc:
+                errors.append(f"{name}: {exc}")
+        self._outbox.close()
+        if errors:
+            raise StorageError("hybrid: close: " + "; ".join(errors))
+
+    def __enter__(self) -> HybridStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Transaction:
+    __slots__ = ("_store",)
+
+    def __init__(self, store: HybridStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._begin()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._store._end(exc_type, exc)
+
+
+class RetryWorker:
+    """Replays what targets lag behind from a thread of its own, with exponential backoff.
+
+    Stores belong to the thread that opened them, so the worker opens its own store per target
+    with ``openers`` (a second connection to the same database; an in-memory store cannot be
+    shared this way). It shares the outbox with the hybrid store; the outbox's per-target lock
+    keeps their replays from interleaving, and the replay marker makes either one's replay of
+    the other's half-finished work harmless. Stop it before closing the hybrid store.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        openers: Mapping[str, Callable[[], TradingStore]],
+        *,
+        on_alert: AlertSink | None = None,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        poll: float = 0.5,
+        replay_batch: int = 200,
+    ) -> None:
+        self._outbox = outbox
+        self._openers = dict(openers)
+        sink = on_alert or _log_alert
+        self._health = {n: _Health(n, sink, base_delay, max_delay) for n in self._openers}
+        self._poll = poll
+        self._replay_batch = replay_batch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.replayed = 0
+
+    def start(self) -> RetryWorker:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="qts-outbox-retry", daemon=True)
+            self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """Retry now, ignoring the backoff once (e.g. after an operator fixed the database)."""
+        for health in self._health.values():
+            health.retry_at = 0.0
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> RetryWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        stores: dict[str, TradingStore] = {}
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                delay = self._poll
+                for name, opener in self._openers.items():
+                    health = self._health[name]
+                    try:
+                        if self._outbox.caught_up(name) or self._outbox.detached(name):
+                            continue
+                    except StorageError:
+                        return  # the outbox was closed: nothing left to do
+                    if health.waiting(now):
+                        delay = min(delay, health.retry_at - now)
+                        continue
+                    self._replay(name, opener, stores, health)
+                self._wake.wait(max(delay, 0.01))
+                self._wake.clear()
+        finally:
+            for store in stores.values():
+                _close_quietly(store)
+
+    def _replay(
+        self,
+        name: str,
+        opener: Callable[[], TradingStore],
+        stores: dict[str, TradingStore],
+        health: _Health,
+    ) -> None:
+        with self._outbox.lock(name):
+            try:
+                store = stores.get(name)
+                if store is None:
+                    store = stores[name] = opener()
+                self.replayed += replay_pending(
+                    self._outbox, name, store, max_ops=self._replay_batch
+                )
+            except Exception as exc:
+                self._outbox.unverify(name)
+                broken = stores.pop(name, None)
+                if broken is not None:
+                    _close_quietly(broken)  # reconnect next time
+                health.failed(time.monotonic(), exc, self._pending(name))
+                return
+        health.ok()
+
+    def _pending(self, name: str) -> int:
+        try:
+            return self._outbox.pending_count(name)
+        except StorageError:
+            return -1
+
+
+def _close_quietly(store: TradingStore) -> None:
+    try:
+        store.close()
+    except Exception:  # closing a broken connection may fail too; it is being dropped anyway
+        log.debug("hybrid: closing a broken store failed", exc_info=True)
+
+
+def _implements_port(store: HybridStore) -> TradingStore:
+    """Never called: makes mypy prove that HybridStore satisfies the port."""
+    return store

@@ -1,0 +1,11 @@
+DROP TABLE safety_events;
+DROP TABLE state;
+DROP TABLE equity_history;
+DROP TABLE account_pending;
+DROP TABLE account;
+DROP TABLE positions;
+DROP TABLE ledger_head;
+DROP TABLE fills;
+DROP TABLE orders;
+DROP FUNCTION orders_refuse_identity_change();
+DROP TABLE run_meta;

@@ -1,0 +1,2 @@
+DROP TABLE risk_configs;
+DROP TABLE strategies;

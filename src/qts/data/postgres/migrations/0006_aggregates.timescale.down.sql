@@ -1,0 +1,3 @@
+DROP MATERIALIZED VIEW daily_pnl;
+DROP MATERIALIZED VIEW hourly_execution_metrics;
+DROP MATERIALIZED VIEW ohlcv_1m;

@@ -1,0 +1,1169 @@
+"""``SheetsStore``: the :class:`~qts.data.ports.TradingStore` port on one Google spreadsheet.
+
+Where things live (see docs/sheets.md):
+
+- QTS's exact records are in QTS-owned sheets, one column per field of the port, every value
+  written as text (so integers beyond 2^53 and ids like "005930" survive): ``_QTS_Run``,
+  ``_QTS_Orders``, ``_QTS_Fills``, ``_QTS_Ledger``, ``_QTS_Positions``, ``_QTS_Account``,
+  ``_QTS_Decisions``, ``_QTS_Equity``, ``_QTS_Safety``, ``_QTS_State`` (and ``_QTS_Schema``, the
+  layout version). These are what a restart loads.
+- The user sheets the operator knows are views rendered from those records and written in the
+  same request: ``Position`` (one row per symbol), ``T_Ledger`` (one row per fill) and
+  ``History`` (one row per KST day: equity, daily PnL and returns, high watermark, drawdown,
+  MDD). Their numbers are real numbers, so the operator's formulas and charts work on them.
+  An operator's edit there is replaced at the next write that touches the view.
+
+How a write works: the state is mirrored in memory by a :class:`~qts.data.memory.MemoryStore`,
+which checks every value and keeps the port's semantics exactly (identity checks, idempotent
+fills, nested transactions, copies). A write outside a transaction changes the mirror, renders
+the sheets it touched, compares them with what the spreadsheet holds, and sends only the rows
+that differ in **one** ``values:batchUpdate`` — Google applies it all or not at all — before it
+returns. If the request fails (after the client's retries), the mirror is rolled back and the
+write raises StorageError: the store then holds exactly what it held before. Inside
+:meth:`SheetsStore.transaction` the writes collect in the mirror and the outermost block sends
+them in one request when it ends. Every write is a range write with fixed values, so a retry
+after an ambiguous failure (a 5xx after Google applied it) writes the same cells again and
+duplicates nothing; after a failure the touched sheets are rewritten whole at the next write.
+
+Reads are answered from the mirror: the spreadsheet is read once when the store opens (one
+metadata read and one ``values:batchGet``), which keeps a running system far below the
+60-reads-per-minute quota. :meth:`SheetsStore.refresh` reads it again.
+
+The schema guard runs when the store opens, before anything is read into the mirror or written,
+and again before a write when ``recheck_s`` seconds have passed since the last check: a renamed,
+missing or moved column raises :class:`~qts.data.sheets.guard.SchemaMismatchError` (FS001) and
+nothing is written. A spreadsheet with no QTS sheets is initialised (sheets added, header rows
+and the schema version written); one that has QTS data but no recorded version is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, TypeVar
+
+from qts.core.errors import StorageError
+from qts.core.time import KST
+from qts.data.memory import MemoryStore
+from qts.data.ports import (
+    AccountState,
+    DecisionRecord,
+    EquityPoint,
+    JsonDict,
+    RunMeta,
+    SafetyEventRecord,
+    TradingStore,
+)
+from qts.data.sheets import cells
+from qts.data.sheets.a1 import a1
+from qts.data.sheets.client import SheetInfo, SheetsClient, SheetsError
+from qts.data.sheets.guard import (
+    SchemaMismatchError,
+    check,
+    guard,
+    recorded_version,
+)
+from qts.data.sheets.model import (
+    HISTORY,
+    POSITION,
+    QTS_ACCOUNT,
+    QTS_DECISIONS,
+    QTS_EQUITY,
+    QTS_FILLS,
+    QTS_LEDGER,
+    QTS_ORDERS,
+    QTS_POSITIONS,
+    QTS_RUN,
+    QTS_SAFETY,
+    QTS_SCHEMA,
+    QTS_SHEETS,
+    QTS_STATE,
+    REGISTRY,
+    T_LEDGER,
+    Layout,
+    Registry,
+    SheetSpec,
+)
+from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
+from qts.model.fill import Fill
+from qts.model.ledger import LedgerEntry
+from qts.model.order import Order
+from qts.model.position import Position
+
+T = TypeVar("T")
+log = logging.getLogger("qts.data.sheets")
+Cell = Any
+Rows = list[list[Cell]]
+
+VIEWS = (POSITION, T_LEDGER, HISTORY)
+_GROW_ROWS = 1000
+
+# What each write touches.
+_RUN = {QTS_RUN.name, QTS_ACCOUNT.name, HISTORY.name}
+_FILL = {
+    QTS_ORDERS.name,
+    QTS_FILLS.name,
+    QTS_LEDGER.name,
+    QTS_POSITIONS.name,
+    QTS_ACCOUNT.name,
+    POSITION.name,
+    T_LEDGER.name,
+}
+_POSITIONS = {QTS_POSITIONS.name, POSITION.name}
+
+
+class SheetsStore:
+    """:class:`TradingStore` on one spreadsheet reached through ``client``.
+
+    ``views``: also keep Position, T_Ledger and History up to date. ``recheck_s``: re-run the
+    schema guard before a write once this many seconds have passed since the last check (None:
+    only when opening). ``close_client``: close ``client`` with the store.
+    """
+
+    def __init__(
+        self,
+        client: SheetsClient,
+        *,
+        tz: tzinfo = KST,
+        views: bool = True,
+        recheck_s: float | None = 60.0,
+        initial_rows: int = _GROW_ROWS,
+        close_client: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        registry: Registry = REGISTRY,
+    ) -> None:
+        self._client = client
+        self._tz = tz
+        self._views = views
+        self._recheck_s = recheck_s
+        self._initial_rows = initial_rows
+        self._close_client = close_client
+        self._clock = clock
+        self._registry = registry
+        self._specs: tuple[SheetSpec, ...] = (*QTS_SHEETS, *(VIEWS if views else ()))
+        self._closed = False
+        self._depth = 0
+        self._dirty: set[str] = set()
+        self._synced: dict[str, list[tuple[str, ...]]] = {}
+        self._unknown: dict[str, int] = {}  # sheet -> rows that may hold data after a failure
+        self._grid: dict[str, SheetInfo] = {}
+        self._state_keys: set[str] = set()
+        self._checked_at = 0.0
+        self.view_drift: list[str] = []
+        self._mem = MemoryStore(tz=tz)
+        try:
+            self._open()
+        except BaseException:
+            self._mem.close()
+            if close_client:
+                client.close()
+            raise
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> SheetsStore:
+        """Open the spreadsheet named by ``GOOGLE_SHEET_KEY`` with the service account in
+        ``GOOGLE_CREDENTIALS_FILE``."""
+        client = SheetsClient.from_env(env)
+        return cls(client, close_client=True, **kwargs)
+
+    # ------------------------------------------------------------------ opening
+
+    @property
+    def name(self) -> str:
+        return f"sheets {self._client.key}"
+
+    def _open(self) -> None:
+        meta = self._client.metadata()
+        self._grid = meta.by_title()
+        names = [s.name for s in self._specs]
+        present = [n for n in names if n in self._grid]
+        values = self._client.batch_get([a1(n) for n in present]) if present else []
+        content: dict[str, Rows] = dict(zip(present, values, strict=True))
+        version = recorded_version(content.get(QTS_SCHEMA.name, [])[1:])
+        if version is None:
+            content = self._initialise(content)
+            version = self._registry.version
+        found: dict[str, Sequence[Any] | None] = {}
+        for n in names:
+            rows = content.get(n)
+            found[n] = None if rows is None else (rows[0] if rows else [])
+        problems = check(found, self._registry, version)
+        if problems:
+            raise SchemaMismatchError(problems, f"spreadsheet {self._client.key}")
+        self._checked_at = self._clock()
+        self._load(content)
+
+    def _initialise(self, content: dict[str, Rows]) -> dict[str, Rows]:
+        """Lay out a spreadsheet that has no recorded schema version: add the missing sheets,
+        write the empty header rows and the version. Refused if a QTS sheet holds data."""
+        for spec in QTS_SHEETS:
+            if len(content.get(spec.name, [])) > 1:
+                raise StorageError(
+                    f"{self.name}: {spec.name} holds data but the spreadsheet records no schema "
+                    "version; restore _QTS_Schema (key schema_version) before QTS uses it"
+                )
+        if self._views:
+            # A legacy spreadsheet's own Position / T_Ledger / History rows would be replaced by
+            # the views: refuse rather than overwrite the operator's permanent record.
+            held = [
+                f"{v.name} ({len(content[v.name]) - 1} rows)"
+                for v in VIEWS
+                if len(content.get(v.name, [])) > 1
+            ]
+            if held:
+                raise StorageError(
+                    f"{self.name}: {', '.join(held)} hold rows QTS did not write; QTS owns these "
+                    "sheets as views of its records, so move the rows to another sheet (or open "
+                    "with views=False) before QTS lays out this spreadsheet"
+                )
+        missing = [s for s in self._specs if s.name not in self._grid]
+        if missing:
+            added = self._client.add_sheets(
+                [(s.name, self._initial_rows, max(s.width, 26)) for s in missing]
+            )
+            for info in added:
+                self._grid[info.title] = info
+        data: list[tuple[str, Sequence[Sequence[Any]]]] = []
+        out = dict(content)
+        for spec in self._specs:
+            if not out.get(spec.name):
+                data.append((a1(spec.name, spec.header_row, 1), [spec.headers]))
+                out[spec.name] = [list(spec.headers)]
+        schema_rows = [
+            ["schema_version", self._registry.version],
+            ["schema_hash", self._registry.content_hash()],
+        ]
+        data.append((a1(QTS_SCHEMA.name, QTS_SCHEMA.row_start, 1), schema_rows))
+        out[QTS_SCHEMA.name] = [out[QTS_SCHEMA.name][0], *schema_rows]
+        self._client.batch_update(data)
+        log.info("%s: initialised schema %s", self.name, self._registry.version)
+        return out
+
+    def _load(self, content: dict[str, Rows]) -> None:
+        """Rebuild the mirror from the sheets' rows, through the port, so every value is
+        checked as a new write would be."""
+        data = {s.name: content.get(s.name, [])[s.row_start - 1 :] for s in self._specs}
+        mem = self._mem
+        parsed = _Parsed(data, self._tz)
+        with self._as_storage_error("load"), mem.transaction():
+            account = parsed.account()
+            if account is not None:
+                mem.save_account(account)
+            meta = parsed.run()
+            if meta is not None:
+                mem.init_run(meta)
+            orders = parsed.orders()
+            for order in orders.values():
+                mem.save_order(order)
+            positions = parsed.positions()
+            fills = {f.fill_id: f for f in parsed.fills()}
+            ledger = parsed.ledger()
+            if len(fills) != len(ledger):
+                raise StorageError(
+                    f"{self.name}: {QTS_FILLS.name} has {len(fills)} fills but "
+                    f"{QTS_LEDGER.name} has {len(ledger)} entries"
+                )
+            cash = account.cash if account else 0
+            for entry in ledger:
+                fill = fills.get(entry.fill_id)
+                owner = orders.get(entry.client_order_id)
+                position = positions.get(entry.symbol)
+                if fill is None or owner is None or position is None:
+                    raise StorageError(
+                        f"{self.name}: {QTS_LEDGER.name} seq {entry.seq} names a fill, order or "
+                        "position that is not stored"
+                    )
+                mem.record_fill(fill, entry, owner, position, cash, {})
+            for order in orders.values():
+                mem.save_order(order)
+            mem.save_positions(positions.values())
+            if account is not None:
+                mem.save_account(account)
+            mem.record_decisions(parsed.decisions())
+            for point in parsed.equity():
+                mem.record_equity(point)
+            for event in parsed.safety():
+                mem.record_safety_event(event)
+            for key, doc in parsed.state():
+                mem.save_state(key, doc)
+                self._state_keys.add(key)
+        for spec in self._specs:
+            self._synced[spec.name] = [_norm(r) for r in data[spec.name]]
+        if self._views:
+            self.view_drift = [
+                v.name
+                for v in VIEWS
+                if [_norm(r) for r in self._render(v.name)] != self._synced[v.name]
+            ]
+            if self.view_drift:
+                log.warning(
+                    "%s: %s differ from QTS's records and will be rewritten at the next write",
+                    self.name,
+                    ", ".join(self.view_drift),
+                )
+
+    def refresh(self) -> None:
+        """Re-read the spreadsheet (after an operator changed it); the guard runs first."""
+        self._check_open()
+        if self._depth:
+            raise StorageError(f"{self.name}: refresh inside a transaction")
+        self._mem.close()
+        self._mem = MemoryStore(tz=self._tz)
+        self._synced.clear()
+        self._unknown.clear()
+        self._state_keys.clear()
+        self._open()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"{self.name}: store is closed")
+
+    @contextmanager
+    def _as_storage_error(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except SchemaMismatchError:
+            raise
+        except SheetsError as exc:
+            raise StorageError(f"{self.name}: {what}: {exc}") from exc
+        except StorageError as exc:
+            text = str(exc)
+            if text.startswith("memory store: "):
+                raise StorageError(f"{self.name}: {text[len('memory store: ') :]}") from exc
+            raise
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise StorageError(f"{self.name}: {what}: {exc}") from exc
+
+    def _write(self, what: str, touched: set[str], fn: Callable[[], T]) -> T:
+        self._check_open()
+        with self._as_storage_error(what):
+            if self._depth:
+                result = fn()
+                self._dirty |= touched
+                return result
+            with self._mem.transaction():
+                result = fn()
+                self._flush(touched)
+            return result
+
+    def _read(self, what: str, fn: Callable[[], T]) -> T:
+        self._check_open()
+        with self._as_storage_error(what):
+            return fn()
+
+    # ------------------------------------------------------------------ rendering
+
+    def _render(self, name: str) -> Rows:
+        mem = self._mem
+        if name == QTS_RUN.name:
+            meta = mem.run_meta()
+            return [] if meta is None else [_run_row(meta)]
+        if name == QTS_ORDERS.name:
+            return [_order_row(o) for o in mem.load_orders()]
+        if name == QTS_FILLS.name:
+            return [_fill_row(f) for f in mem.load_fills()]
+        if name == QTS_LEDGER.name:
+            return [_ledger_row(e) for e in mem.load_ledger()]
+        if name == QTS_POSITIONS.name:
+            return [_position_row(p) for p in mem.load_positions().values()]
+        if name == QTS_ACCOUNT.name:
+            account = mem.load_account()
+            if account is None:
+                return []
+            return [
+                ["cash", "", str(account.cash)],
+                *(["pending", d.isoformat(), str(v)] for d, v in account.pending.items()),
+            ]
+        if name == QTS_DECISIONS.name:
+            return [_decision_row(d) for d in mem.load_decisions()]
+        if name == QTS_EQUITY.name:
+            return [_equity_row(p) for p in mem.load_equity()]
+        if name == QTS_SAFETY.name:
+            return [_safety_row(e) for e in mem.load_safety_events()]
+        if name == QTS_STATE.name:
+            rows = []
+            for key in sorted(self._state_keys):
+                doc = mem.load_state(key)
+                if doc is not None:
+                    rows.append([key, cells.json_text(doc)])
+            return rows
+        if name == QTS_SCHEMA.name:
+            return [
+                ["schema_version", self._registry.version],
+                ["schema_hash", self._registry.content_hash()],
+            ]
+        if name == POSITION.name:
+            markets = {e.symbol: e.market for e in mem.load_ledger()}
+            return [
+                _position_view(p, markets.get(p.symbol, "")) for p in mem.load_positions().values()
+            ]
+        if name == T_LEDGER.name:
+            return [_ledger_view(e, self._tz) for e in mem.load_ledger()]
+        if name == HISTORY.name:
+            meta = mem.run_meta()
+            return _history_view(mem.load_equity(), meta.initial_cash if meta else None, self._tz)
+        raise KeyError(name)
+
+    # ------------------------------------------------------------------ flushing
+
+    def _flush(self, touched: Iterable[str]) -> None:
+        """Send the rows of ``touched`` sheets that differ from the spreadsheet, in one request."""
+        # sheets a failed request may have left in another state are rewritten too
+        wanted = set(touched) | set(self._unknown)
+        names = [s.name for s in self._specs if s.name in wanted]
+        if not names:
+            return
+        if self._recheck_s is not None and self._clock() - self._checked_at >= self._recheck_s:
+            guard(self._client, names, self._registry, titles=self._grid)
+            self._checked_at = self._clock()
+        updates: list[tuple[str, Sequence[Sequence[Any]]]] = []
+        synced: dict[str, list[tuple[str, ...]]] = {}
+        grow: list[tuple[int, int, int]] = []
+        for name in names:
+            spec = self._registry[name]
+            rows = self._render(name)
+            new = [_norm(r) for r in rows]
+            old = self._synced.get(name, [])
+            unknown = self._unknown.get(name)
+            span = max(len(new), len(old), unknown or 0)
+            changed = [
+                i
+                for i in range(span)
+                if unknown is not None or i >= len(old) or i >= len(new) or old[i] != new[i]
+            ]
+            for start, stop in _runs(changed):
+                block = [
+                    _pad(rows[i], spec.width) if i < len(rows) else [""] * spec.width
+                    for i in range(start, stop)
+                ]
+                _check_sizes(name, block)
+                first = spec.row_start + start
+                updates.append((a1(name, first, 1, first + len(block) - 1, spec.width), block))
+            synced[name] = new
+            info = self._grid[name]
+            needed = spec.row_start - 1 + span
+            if needed > info.rows:
+                grow.append((info.sheet_id, max(needed, info.rows + _GROW_ROWS), info.cols))
+        try:
+            if grow:
+                self._client.resize(grow)
+                for sheet_id, rows_, cols in grow:
+                    for title, info in self._grid.items():
+                        if info.sheet_id == sheet_id:
+                            self._grid[title] = SheetInfo(sheet_id, title, info.index, rows_, cols)
+            self._client.batch_update(updates)
+        except BaseException:
+            for name in names:
+                self._unknown[name] = max(
+                    len(self._synced.get(name, [])), len(synced[name]), self._unknown.get(name, 0)
+                )
+            raise
+        self._synced.update(synced)
+        for name in names:
+            self._unknown.pop(name, None)
+
+    # ------------------------------------------------------------------ run metadata
+
+    def init_run(self, meta: RunMeta) -> RunMeta:
+        return self._write("init_run", _RUN, lambda: self._mem.init_run(meta))
+
+    def run_meta(self) -> RunMeta | None:
+        return self._read("run_meta", self._mem.run_meta)
+
+    # ------------------------------------------------------------------ orders
+
+    def save_order(self, order: Order) -> None:
+        self._write(
+            f"save_order {order.client_order_id}",
+            {QTS_ORDERS.name},
+            lambda: self._mem.save_order(order),
+        )
+
+    def load_orders(self, open_only: bool = False) -> list[Order]:
+        return self._read("load_orders", lambda: self._mem.load_orders(open_only))
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        return self._read("get_order", lambda: self._mem.get_order(client_order_id))
+
+    # ------------------------------------------------------------------ fills and ledger
+
+    def record_fill(
+        self,
+        fill: Fill,
+        entry: LedgerEntry,
+        order: Order,
+        position: Position,
+        cash: int,
+        pending: dict[date, int],
+    ) -> bool:
+        return self._write(
+            f"record_fill {fill.fill_id}",
+            _FILL,
+            lambda: self._mem.record_fill(fill, entry, order, position, cash, pending),
+        )
+
+    def load_fills(self) -> list[Fill]:
+        return self._read("load_fills", self._mem.load_fills)
+
+    def load_ledger(self) -> list[LedgerEntry]:
+        return self._read("load_ledger", self._mem.load_ledger)
+
+    # ------------------------------------------------------------------ positions and account
+
+    def load_positions(self) -> dict[str, Position]:
+        return self._read("load_positions", self._mem.load_positions)
+
+    def save_positions(self, positions: Iterable[Position]) -> None:
+        items = list(positions)
+        self._write("save_positions", _POSITIONS, lambda: self._mem.save_positions(items))
+
+    def load_account(self) -> AccountState | None:
+        return self._read("load_account", self._mem.load_account)
+
+    def save_account(self, state: AccountState) -> None:
+        self._write("save_account", {QTS_ACCOUNT.name}, lambda: self._mem.save_account(state))
+
+    # ------------------------------------------------------------------ decisions and PnL
+
+    def record_decisions(self, rows: list[DecisionRecord]) -> None:
+        self._write(
+            "record_decisions", {QTS_DECISIONS.name}, lambda: self._mem.record_decisions(rows)
+        )
+
+    def load_decisions(self, cycle_id: str | None = None) -> list[DecisionRecord]:
+        return self._read("load_decisions", lambda: self._mem.load_decisions(cycle_id))
+
+    def record_equity(self, point: EquityPoint) -> None:
+        self._write(
+            "record_equity",
+            {QTS_EQUITY.name, HISTORY.name},
+            lambda: self._mem.record_equity(point),
+        )
+
+    def load_equity(self) -> list[EquityPoint]:
+        return self._read("load_equity", self._mem.load_equity)
+
+    # ------------------------------------------------------------------ safety history
+
+    def record_safety_event(self, event: SafetyEventRecord) -> None:
+        self._write(
+            "record_safety_event",
+            {QTS_SAFETY.name},
+            lambda: self._mem.record_safety_event(event),
+        )
+
+    def load_safety_events(self, limit: int | None = None) -> list[SafetyEventRecord]:
+        return self._read("load_safety_events", lambda: self._mem.load_safety_events(limit))
+
+    # ------------------------------------------------------------------ state documents
+
+    def save_state(self, key: str, value: JsonDict) -> None:
+        def save() -> None:
+            self._mem.save_state(key, value)
+            self._state_keys.add(key)
+
+        self._write(f"save_state {key}", {QTS_STATE.name}, save)
+
+    def load_state(self, key: str) -> JsonDict | None:
+        return self._read(f"load_state {key}", lambda: self._mem.load_state(key))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One request for the whole outermost block; a nested block that raises undoes only
+        itself (in the mirror; nothing of it is ever sent)."""
+        return _Transaction(self)
+
+    def close(self) -> None:
+        """Undo an open transaction (nothing of it was sent) and let go of the mirror."""
+        if self._closed:
+            return
+        self._mem.close()
+        self._closed = True
+        self._depth = 0
+        self._dirty.clear()
+        if self._close_client:
+            self._client.close()
+
+    def __enter__(self) -> SheetsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Transaction:
+    __slots__ = ("_inner", "_store")
+
+    def __init__(self, store: SheetsStore) -> None:
+        self._store = store
+        self._inner: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> None:
+        store = self._store
+        store._check_open()
+        inner = store._mem.transaction()
+        with store._as_storage_error("transaction"):
+            inner.__enter__()
+        self._inner = inner
+        store._depth += 1
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        store = self._store
+        inner = self._inner
+        assert inner is not None
+        if store._closed:  # close() inside the block already undid everything
+            inner.__exit__(exc_type, exc, tb)
+            return
+        store._depth -= 1
+        if exc_type is not None or store._depth > 0:
+            inner.__exit__(exc_type, exc, tb)
+            if store._depth == 0:
+                store._dirty.clear()
+            return
+        dirty, store._dirty = store._dirty, set()
+        try:
+            with store._as_storage_error("commit"):
+                store._flush(dirty)
+        except BaseException as failure:
+            inner.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        inner.__exit__(None, None, None)
+
+
+def _implements_port(store: SheetsStore) -> TradingStore:
+    """Never called: makes mypy prove that SheetsStore satisfies the port."""
+    return store
+
+
+# ---------------------------------------------------------------- rows of the QTS sheets
+
+
+def _opt(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _run_row(m: RunMeta) -> list[Cell]:
+    return [
+        m.run_id,
+        m.mode,
+        str(m.initial_cash),
+        _opt(m.seed),
+        cells.ts_text(m.started_at),
+        cells.json_text(m.config),
+    ]
+
+
+def _order_row(o: Order) -> list[Cell]:
+    return [
+        o.client_order_id,
+        o.symbol,
+        str(o.side),
+        str(o.order_type),
+        str(o.qty),
+        _opt(o.limit_price),
+        cells.ts_text(o.created_at),
+        o.strategy,
+        str(o.track),
+        str(o.status),
+        str(o.filled_qty),
+        str(o.filled_amount),
+        "" if o.venue_order_id is None else json.dumps(o.venue_order_id, ensure_ascii=False),
+        o.reason,
+        "" if o.updated_at is None else cells.ts_text(o.updated_at),
+        cells.json_text(sorted(o.fill_ids)),
+    ]
+
+
+def _fill_row(f: Fill) -> list[Cell]:
+    return [
+        f.fill_id,
+        f.client_order_id,
+        f.symbol,
+        str(f.side),
+        str(f.qty),
+        str(f.price),
+        cells.ts_text(f.ts),
+        str(f.commission),
+        str(f.tax),
+    ]
+
+
+def _ledger_row(e: LedgerEntry) -> list[Cell]:
+    return [
+        str(e.seq),
+        cells.ts_text(e.ts),
+        e.symbol,
+        e.market,
+        str(e.side),
+        str(e.qty),
+        str(e.price),
+        str(e.amount),
+        str(e.commission),
+        str(e.tax),
+        str(e.net_amount),
+        e.client_order_id,
+        e.fill_id,
+        e.strategy,
+        str(e.position_after),
+        str(e.pnl),
+        e.settle_date,
+    ]
+
+
+def _position_row(p: Position) -> list[Cell]:
+    return [
+        p.symbol,
+        str(p.qty),
+        str(p.cost_basis),
+        str(p.realized_pnl),
+        str(p.last_price),
+        "" if p.opened_at is None else cells.ts_text(p.opened_at),
+        str(p.track),
+        p.strategy,
+        str(p.high_since_open),
+        str(p.low_since_open),
+    ]
+
+
+def _decision_row(d: DecisionRecord) -> list[Cell]:
+    return [
+        cells.ts_text(d.ts),
+        d.cycle_id,
+        d.symbol,
+        d.action,
+        d.strategy,
+        _opt(d.price),
+        _opt(d.qty),
+        "TRUE" if d.approved else "FALSE",
+        d.reason,
+        d.act_status,
+        cells.json_text(d.metadata),
+    ]
+
+
+def _equity_row(p: EquityPoint) -> list[Cell]:
+    return [
+        cells.ts_text(p.ts),
+        str(p.cash),
+        str(p.market_value),
+        str(p.equity),
+        str(p.realized),
+        str(p.unrealized),
+        str(p.fees),
+    ]
+
+
+def _safety_row(e: SafetyEventRecord) -> list[Cell]:
+    return [
+        cells.ts_text(e.ts),
+        e.kind,
+        e.code,
+        e.message,
+        e.state_before,
+        e.state_after,
+        e.operator,
+    ]
+
+
+# ---------------------------------------------------------------- the views
+
+
+def _won(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _position_view(p: Position, market: str) -> list[Cell]:
+    avg = _won(p.avg_price)
+    pct = p.unrealized_pnl / p.cost_basis if p.qty and p.cost_basis else None
+    n = cells.number_cell
+    return [
+        p.symbol,
+        "",  # Name: the store knows no instrument names
+        market,
+        n(p.qty),
+        n(avg),
+        n(p.last_price),
+        n(avg),
+        n(p.last_price),
+        n(p.market_value),
+        n(p.unrealized_pnl),
+        cells.pct_text(pct),
+        p.strategy,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        str(p.track),
+        "",
+    ]
+
+
+def _ledger_view(e: LedgerEntry, tz: tzinfo) -> list[Cell]:
+    n = cells.number_cell
+    return [
+        e.ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+        e.symbol,
+        e.market,
+        str(e.side),
+        n(e.qty),
+        n(e.price),
+        n(e.amount),
+        "KRW",
+        1,
+        n(e.amount),
+        n(e.commission + e.tax),
+        n(e.net_amount),
+        e.client_order_id,
+        e.strategy,
+        n(e.position_after),
+        "",
+        n(e.pnl),
+        "",
+        "",
+        "",
+        f"fill {e.fill_id}, settles {e.settle_date}",
+    ]
+
+
+def _history_view(points: list[EquityPoint], initial: int | None, tz: tzinfo) -> Rows:
+    """One row per KST day: the day's last point, with the legacy History statistics."""
+    days: dict[date, EquityPoint] = {}
+    for p in points:  # in time order: the last of a day wins
+        days[p.ts.astimezone(tz).date()] = p
+    rows: Rows = []
+    base = initial if initial else (points[0].equity if points else 0)
+    prev = base
+    hwm = 0
+    mdd = 0.0
+    returns: list[float] = []
+    n = cells.number_cell
+    for day in sorted(days):
+        equity = days[day].equity
+        pnl = equity - prev
+        ret = pnl / prev if prev else None
+        if ret is not None:
+            returns.append(ret)
+        hwm = max(hwm, equity)
+        drawdown = equity / hwm - 1 if hwm > 0 else 0.0
+        mdd = min(mdd, drawdown)
+        window = returns[-20:]
+        vol = None
+        if len(window) >= 2:
+            mean = sum(window) / len(window)
+            vol = math.sqrt(sum((r - mean) ** 2 for r in window) / (len(window) - 1))
+        rows.append(
+            [
+                day.isoformat(),
+                n(equity),
+                n(pnl),
+                cells.pct_text(ret),
+                cells.pct_text(equity / base - 1 if base else None),
+                cells.pct_text(vol),
+                n(hwm),
+                cells.pct_text(drawdown),
+                cells.pct_text(mdd),
+                "",
+            ]
+        )
+        prev = equity
+    return rows
+
+
+# ---------------------------------------------------------------- diffing
+
+
+def _norm(row: Sequence[Any]) -> tuple[str, ...]:
+    """A row as Google reads it back (formatted strings, trailing blanks trimmed)."""
+    out = [_as_read(v) for v in row]
+    while out and out[-1] == "":
+        out.pop()
+    return tuple(out)
+
+
+def _as_read(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return str(value)
+
+
+def _pad(row: list[Cell], width: int) -> list[Cell]:
+    return row + [""] * (width - len(row))
+
+
+def _runs(indices: list[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive runs of sorted indices as [start, stop)."""
+    if not indices:
+        return
+    start = prev = indices[0]
+    for i in indices[1:]:
+        if i != prev + 1:
+            yield start, prev + 1
+            start = i
+        prev = i
+    yield start, prev + 1
+
+
+def _check_sizes(sheet: str, block: Rows) -> None:
+    for row in block:
+        for value in row:
+            if isinstance(value, str) and len(value) > cells.MAX_CELL_CHARS:
+                raise ValueError(
+                    f"{sheet}: a value of {len(value)} characters does not fit in one cell "
+                    f"(Google's limit is {cells.MAX_CELL_CHARS})"
+                )
+
+
+# ---------------------------------------------------------------- parsing the QTS sheets
+
+
+class _Parsed:
+    """The QTS sheets' data rows turned back into port records; errors name sheet and row."""
+
+    def __init__(self, data: dict[str, Rows], tz: tzinfo) -> None:
+        self._data = data
+        self._tz = tz
+
+    def _rows(self, spec: SheetSpec) -> Iterator[tuple[str, list[str]]]:
+        for i, row in enumerate(self._data.get(spec.name, [])):
+            if not any(str(v).strip() for v in row):
+                continue
+            where = f"{spec.name}!row {spec.row_start + i}"
+            yield where, [str(v) for v in row] + [""] * (spec.width - len(row))
+
+    @contextmanager
+    def _at(self, where: str) -> Iterator[None]:
+        try:
+            yield
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
+            raise StorageError(f"cannot read {where}: {exc}") from None
+
+    def run(self) -> RunMeta | None:
+        for where, r in self._rows(QTS_RUN):
+            with self._at(where):
+                return RunMeta(
+                    run_id=r[0],
+                    mode=r[1],
+                    initial_cash=cells.parse_int(r[2], "initial_cash"),
+                    seed=cells.parse_int_opt(r[3], "seed"),
+                    started_at=cells.parse_ts(r[4], "started_at"),
+                    config=json.loads(r[5] or "{}"),
+                )
+        return None
+
+    def orders(self) -> dict[str, Order]:
+        out: dict[str, Order] = {}
+        for where, r in self._rows(QTS_ORDERS):
+            with self._at(where):
+                order = Order(
+                    client_order_id=r[0],
+                    symbol=r[1],
+                    side=OrderSide(r[2]),
+                    order_type=OrderType(r[3]),
+                    qty=cells.parse_int(r[4], "qty"),
+                    limit_price=cells.parse_int_opt(r[5], "limit_price"),
+                    created_at=cells.parse_ts(r[6], "created_at"),
+                    strategy=r[7],
+                    track=Track(r[8]),
+                    status=OrderStatus(r[9]),
+                    filled_qty=cells.parse_int(r[10], "filled_qty"),
+                    filled_amount=cells.parse_int(r[11], "filled_amount"),
+                    venue_order_id=json.loads(r[12]) if r[12] else None,
+                    reason=r[13],
+                    updated_at=cells.parse_ts(r[14], "updated_at") if r[14] else None,
+                    fill_ids=set(json.loads(r[15] or "[]")),
+                )
+                out[order.client_order_id] = order
+        return out
+
+    def fills(self) -> list[Fill]:
+        out = []
+        for where, r in self._rows(QTS_FILLS):
+            with self._at(where):
+                out.append(
+                    Fill(
+                        fill_id=r[0],
+                        client_order_id=r[1],
+                        symbol=r[2],
+                        side=OrderSide(r[3]),
+                        qty=cells.parse_int(r[4], "qty"),
+                        price=cells.parse_int(r[5], "price"),
+                        ts=cells.parse_ts(r[6], "ts"),
+                        commission=cells.parse_int(r[7], "commission"),
+                        tax=cells.parse_int(r[8], "tax"),
+                    )
+                )
+        return out
+
+    def ledger(self) -> list[LedgerEntry]:
+        out = []
+        for where, r in self._rows(QTS_LEDGER):
+            p = cells.parse_int
+            with self._at(where):
+                out.append(
+                    LedgerEntry(
+                        seq=p(r[0], "seq"),
+                        ts=cells.parse_ts(r[1], "ts"),
+                        symbol=r[2],
+                        market=r[3],
+                        side=OrderSide(r[4]),
+                        qty=p(r[5], "qty"),
+                        price=p(r[6], "price"),
+                        amount=p(r[7], "amount"),
+                        commission=p(r[8], "commission"),
+                        tax=p(r[9], "tax"),
+                        net_amount=p(r[10], "net_amount"),
+                        client_order_id=r[11],
+                        fill_id=r[12],
+                        strategy=r[13],
+                        position_after=p(r[14], "position_after"),
+                        pnl=p(r[15], "pnl"),
+                        settle_date=r[16],
+                    )
+                )
+        return sorted(out, key=lambda e: e.seq)
+
+    def positions(self) -> dict[str, Position]:
+        out: dict[str, Position] = {}
+        for where, r in self._rows(QTS_POSITIONS):
+            p = cells.parse_int
+            with self._at(where):
+                out[r[0]] = Position(
+                    symbol=r[0],
+                    qty=p(r[1], "qty"),
+                    cost_basis=p(r[2], "cost_basis"),
+                    realized_pnl=p(r[3], "realized_pnl"),
+                    last_price=p(r[4], "last_price"),
+                    opened_at=cells.parse_ts(r[5], "opened_at") if r[5] else None,
+                    track=Track(r[6]),
+                    strategy=r[7],
+                    high_since_open=p(r[8], "high_since_open"),
+                    low_since_open=p(r[9], "low_since_open"),
+                )
+        return out
+
+    def account(self) -> AccountState | None:
+        cash: int | None = None
+        pending: dict[date, int] = {}
+        for where, r in self._rows(QTS_ACCOUNT):
+            with self._at(where):
+                if r[0] == "cash":
+                    cash = cells.parse_int(r[2], "amount")
+                elif r[0] == "pending":
+                    pending[date.fromisoformat(r[1])] = cells.parse_int(r[2], "amount")
+                else:
+                    raise ValueError(f"item {r[0]!r} is neither 'cash' nor 'pending'")
+        if cash is None:
+            if pending:
+                raise StorageError(f"{QTS_ACCOUNT.name}: pending settlements but no cash row")
+            return None
+        return AccountState(cash, pending)
+
+    def decisions(self) -> list[DecisionRecord]:
+        out = []
+        for where, r in self._rows(QTS_DECISIONS):
+            with self._at(where):
+                if r[7] not in ("TRUE", "FALSE"):
+                    raise ValueError(f"approved {r[7]!r} is not TRUE or FALSE")
+                out.append(
+                    DecisionRecord(
+                        ts=cells.parse_ts(r[0], "ts"),
+                        cycle_id=r[1],
+                        symbol=r[2],
+                        action=r[3],
+                        strategy=r[4],
+                        price=cells.parse_int_opt(r[5], "price"),
+                        qty=cells.parse_int_opt(r[6], "qty"),
+                        approved=r[7] == "TRUE",
+                        reason=r[8],
+                        act_status=r[9],
+                        metadata=json.loads(r[10] or "{}"),
+                    )
+                )
+        return out
+
+    def equity(self) -> list[EquityPoint]:
+        out = []
+        for where, r in self._rows(QTS_EQUITY):
+            p = cells.parse_int
+            with self._at(where):
+                out.append(
+                    EquityPoint(
+                        cells.parse_ts(r[0], "ts"),
+                        p(r[1], "cash"),
+                        p(r[2], "market_value"),
+                        p(r[3], "equity"),
+                        p(r[4], "realized"),
+                        p(r[5], "unrealized"),
+                        p(r[6], "fees"),
+                    )
+                )
+        return out
+
+    def safety(self) -> list[SafetyEventRecord]:
+        out = []
+        for where, r in self._rows(QTS_SAFETY):
+            with self._at(where):
+                out.append(
+                    SafetyEventRecord(
+                        cells.parse_ts(r[0], "ts"), r[1], r[2], r[3], r[4], r[5], r[6]
+                    )
+                )
+        return out
+
+    def state(self) -> list[tuple[str, JsonDict]]:
+        out = []
+        for where, r in self._rows(QTS_STATE):
+            with self._at(where):
+                doc = json.loads(r[1])
+                if not isinstance(doc, dict):
+                    raise ValueError("not a JSON object")
+                out.append((r[0], doc))
+        return out
+
+
+def bootstrap_spreadsheet(
+    client: SheetsClient, registry: Registry = REGISTRY, rows: int = _GROW_ROWS
+) -> list[str]:
+    """Lay out a new spreadsheet with every sheet of the model: the 9 user sheets, R_Dash and
+    QTS's sheets, header rows (block titles for dashboards) and the schema version. Sheets that
+    exist are left as they are. Returns the sheets it added."""
+    present = client.metadata().by_title()
+    missing = [s for s in registry.sheets.values() if s.name not in present]
+    if missing:
+        client.add_sheets([(s.name, rows, max(s.width, 26)) for s in missing])
+    data: list[tuple[str, Sequence[Sequence[Any]]]] = []
+    for spec in missing:
+        if spec.layout is Layout.TABLE:
+            data.append((a1(spec.name, spec.header_row, 1), [spec.headers]))
+        else:
+            for block in spec.blocks:
+                data.append((f"{a1(spec.name)}!{block.title_cell}", [[block.name]]))
+    if QTS_SCHEMA.name not in present:
+        data.append(
+            (
+                a1(QTS_SCHEMA.name, QTS_SCHEMA.row_start, 1),
+                [
+                    ["schema_version", registry.version],
+                    ["schema_hash", registry.content_hash()],
+                ],
+            )
+        )
+    client.batch_update(data)
+    return [s.name for s in missing]
