@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import threading
@@ -154,6 +155,7 @@ def main() -> None:
         config = replace(config, thread_nice={})
     spacing = args.spacing_ms / 1000.0
 
+    load_before = os.getloadavg()[0]
     runs = {
         "idle": run(config, args.p0_events, spacing, 0.0, 0.0),
         "flood": run(config, args.p0_events, spacing, args.rate, args.warmup_s),
@@ -173,7 +175,10 @@ def main() -> None:
                 f"P1 p99 {r['p1_p99_ms']} ms"
             )
     idle, flood, sat = runs["idle"], runs["flood"], runs["saturated"]
-    print(f"P0 thread OS priority: {flood['os_priority'].get('qts-events-P0', 'none')}")
+    print(
+        f"P0 thread OS priority: {flood['os_priority'].get('qts-events-P0', 'none')}; "
+        f"machine load (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    )
     result: dict[str, Any] = {}
     for name, r in runs.items():
         for stat in ("p50", "p99", "max"):
@@ -195,6 +200,7 @@ def main() -> None:
             "yield_to_p0": config.yield_to_p0,
             "yield_publishers": config.yield_publishers,
             "p0_os_priority": flood["os_priority"].get("qts-events-P0", "none"),
+            "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "python": sys.version.split()[0],
         }
     )

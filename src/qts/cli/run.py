@@ -1,4 +1,5 @@
-"""``qts run``: paper trading on the simulated KRX exchange with a live console."""
+"""``qts run``: paper trading on the simulated KRX exchange with a live console, or trading
+through a broker adapter (``--broker kis --account paper|real``, see qts.app.live)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from qts.app.live import ACCOUNTS, BROKERS, StoppedBeforeData, run_broker
 from qts.app.paper import run_paper
 from qts.cli.status import StatusConsole
 from qts.config.loader import load_config
-from qts.config.models import Mode
+from qts.config.models import Mode, QtsConfig
 from qts.core.errors import ConfigError, InputError
 from qts.core.time import parse_duration
 
@@ -59,13 +61,31 @@ def run(
         Path | None, typer.Option("--config", "-c", help="Config_Local YAML.")
     ] = None,
     sheet: Annotated[list[Path] | None, typer.Option(help="Config_Scalp/Config_Swing CSV.")] = None,
+    broker: Annotated[
+        str,
+        typer.Option(help="sim: the simulated exchange; kis: KIS through KisConfig.from_env."),
+    ] = "sim",
+    account: Annotated[
+        str, typer.Option(help="With --broker kis: paper (VTS) or real (needs the live switches).")
+    ] = "paper",
 ) -> None:
-    """Paper-trade the synthetic KRX market on the simulated exchange."""
+    """Paper-trade the synthetic KRX market on the simulated exchange, or trade through KIS."""
+    if broker not in BROKERS:
+        raise InputError("--broker", broker, "expected sim or kis")
+    if account not in ACCOUNTS:
+        raise InputError("--account", account, "expected paper or real")
     pace = _speed(speed)
     duration = _duration(for_)
     loaded = load_config(config, list(sheet or []))
     loaded.raise_if_invalid()
     cfg = loaded.config
+    if broker != "sim":
+        if seed is not None:
+            cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
+        _run_broker(cfg, broker, account, duration)
+        return
+    if account != "paper":
+        raise InputError("--account", account, "the simulated exchange has only a paper account")
     if cfg.mode is Mode.LIVE:
         raise ConfigError(
             "Config_Local",
@@ -101,6 +121,45 @@ def run(
         console.print(
             f"stopped: {result.loop.stopped}; {result.loop.cycles} cycles, "
             f"{len(engine.oms.account.ledger)} ledger rows; `qts ledger --db {db}` prints them"
+        )
+    finally:
+        result.engine.close()
+
+
+def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta | None) -> None:
+    """``--broker kis``: market data and orders through the adapter; ``--for`` is wall time."""
+    console = Console()
+    status = StatusConsole(console)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    console.print(f"QTS {broker} run on the {account} account; Ctrl-C stops cleanly")
+    try:
+        result = run_broker(
+            cfg,
+            broker=broker,
+            account=account,
+            duration=duration,
+            stop=stop,
+            on_cycle=status.on_cycle,
+            on_ready=status.attach,
+            echo=console.print,
+        )
+    except StoppedBeforeData as exc:
+        console.print(f"stopped: {exc}")
+        return
+    try:
+        status.close()
+        engine = result.engine
+        feed = result.feed
+        console.print(
+            f"stopped: {result.stopped}; {feed.prints} trade prints -> {feed.frames} bars, "
+            f"{result.loop.cycles} cycles, {len(engine.oms.orders)} orders, "
+            f"{len(engine.oms.account.ledger)} ledger rows"
         )
     finally:
         result.engine.close()

@@ -455,7 +455,7 @@ class EventDispatcher(_DispatcherCore):
         self._state = "new"
         self._state_lock = threading.Lock()
         self._p0_ident: int | None = None
-        # Truthy while P0 events wait (when producers of lower classes are to stand aside too).
+        # Truthy while P0 events wait; () when publishers are not to stand aside.
         self._publisher_gate = self._p0q.backlog() if self.config.yield_publishers else ()
         self._publishers_stalled_at = -1
         self._switch_held = False

@@ -12,6 +12,7 @@ calls ``done`` after its handlers return), which is what ``wait_idle`` waits on.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -119,7 +120,7 @@ class EventQueue:
                 if not rung:
                     if self._sleeping:
                         self._sleeping = False
-                    else:  # rung between our timeout and re-locking: consume the ring
+                    else:  # rung after our timeout: consume the ring (if it has sounded yet)
                         self._bell.acquire(blocking=False)
                 if self._paused:
                     return []
@@ -179,7 +180,21 @@ class EventQueue:
     def _ring(self) -> None:
         if self._sleeping:
             self._sleeping = False
+            self._release_bell()
+
+    def _release_bell(self) -> None:
+        # Already rung and not yet taken (a late ring after a timeout): a doorbell rings once.
+        with contextlib.suppress(RuntimeError):
             self._bell.release()
+
+    def _claim_ring(self) -> bool:
+        """Whether the caller must ring once it has released the lock. Puts ring outside the
+        lock, so the woken consumer does not find the lock still held and sleep a second time;
+        a consumer that timed out meanwhile just sees one spurious wake-up later."""
+        if self._sleeping:
+            self._sleeping = False
+            return True
+        return False
 
     def _after_take(self, n: int) -> None:
         """Called after ``n`` items left the queue."""
@@ -244,7 +259,9 @@ class BlockingQueue(EventQueue):
             m.enqueued += 1
             if len(items) > m.max_depth:
                 m.max_depth = len(items)
-            self._ring()
+            wake = self._claim_ring()
+        if wake:
+            self._release_bell()
         if overfilled and self._on_overflow is not None:
             self._on_overflow(event)
         return True
@@ -325,9 +342,11 @@ class DropOldestQueue(EventQueue):
             items.append(event)
             if len(items) > m.max_depth:
                 m.max_depth = len(items)
-            if self._sleeping:
+            wake = self._sleeping
+            if wake:
                 self._sleeping = False
-                self._bell.release()
+        if wake:
+            self._release_bell()
         return True
 
 
@@ -378,7 +397,9 @@ class CollapseQueue(EventQueue):
             self._index[ckey] = slot
             if len(items) > m.max_depth:
                 m.max_depth = len(items)
-            self._ring()
+            wake = self._claim_ring()
+        if wake:
+            self._release_bell()
         return True
 
     def _unwrap(self, batch: list[object]) -> list[Event]:
@@ -435,7 +456,9 @@ class SampleQueue(EventQueue):
             self._outstanding += 1
             if n + 1 > m.max_depth:
                 m.max_depth = n + 1
-            self._ring()
+            wake = self._claim_ring()
+        if wake:
+            self._release_bell()
         return True
 
 

@@ -450,6 +450,7 @@ class TradeTick:
     cum_volume: int
     ask1: int
     bid1: int
+    bsop_date: str = ""  # BSOP_DATE, the business date (YYYYMMDD) of the print
 
 
 def trade_tick(values: Sequence[str]) -> TradeTick:
@@ -462,6 +463,7 @@ def trade_tick(values: Sequence[str]) -> TradeTick:
         cum_volume=to_int(v["ACML_VOL"], "ACML_VOL"),
         ask1=to_int(v["ASKP1"], "ASKP1"),
         bid1=to_int(v["BIDP1"], "BIDP1"),
+        bsop_date=v["BSOP_DATE"].strip(),
     )
 
 

@@ -1,0 +1,310 @@
+"""Trading through a real broker adapter: ``qts run --broker kis --account paper|real``.
+
+The adapter is built from the environment (``KisConfig.from_env``). Market data comes from the
+broker too: H0STCNT0 trade prints for the universe, aggregated into one-minute bar frames
+(:mod:`qts.feeds.ticks_to_bars`) that drive the same ETEDA loop as every other mode. The engine
+runs on the wall clock: the micro risk loop has its own 100 ms thread and the event spine is
+threaded.
+
+**Time.** Bars, sessions, order dates and day-order expiry follow the *venue's* time: the
+business date and time each print carries (``BSOP_DATE`` + ``STCK_CNTG_HOUR``), running on with
+the wall clock between prints (:class:`VenueClock`). Against KIS that is the wall clock in KST
+within the feed's latency; against the local fake (``qts sim serve --broker kis``), which
+replays a synthetic day at ``speed`` × real time, it is the fake's replay time, so a minute bar
+closes every 1/speed minutes and the adapter asks for the fake's trading date.
+
+``--account real`` starts only with all three live switches of decisions.md set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time as _time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+
+from qts.app.paper import session_view
+from qts.app.wiring import Engine, build_engine
+from qts.brokers.kis import KisBroker, KisConfig, KisMode
+from qts.brokers.kis.mapping import TradeTick
+from qts.config.loader import live_gate_problems
+from qts.config.models import Mode, QtsConfig
+from qts.core.clock import Clock, Pacer, SimulatedClock, WallClock
+from qts.core.errors import ConfigError
+from qts.core.time import KST
+from qts.engines.contracts import CycleReport
+from qts.engines.strategy import create
+from qts.feeds.synthetic import SyntheticMarket
+from qts.feeds.ticks_to_bars import MinuteBars, Print
+from qts.market.krx.calendar import KrxCalendar
+from qts.model.fill import Fill
+from qts.model.frame import BarFrame, Universe
+from qts.model.instrument import Instrument
+from qts.pipeline.loop import LoopResult, TradingLoop
+
+log = logging.getLogger(__name__)
+
+BROKERS = ("sim", "kis")
+ACCOUNTS = ("paper", "real")
+LATE_GRACE = timedelta(seconds=1)  # a minute closes on the clock this long after its end
+POLL_S = 0.05  # how often the feed looks at the adapter's market queue when idle
+FIRST_PRINT_TIMEOUT_S = 30.0
+
+
+def account_problems(config: QtsConfig, account: str, env: Mapping[str, str]) -> list[str]:
+    """Why ``--account`` may not start with this config and environment (empty: it may)."""
+    if account not in ACCOUNTS:
+        return [f"--account: expected paper or real, got {account!r}"]
+    if account == "paper":
+        if config.mode is Mode.LIVE:
+            return ["Config_Local: mode: live needs --account real"]
+        return []
+    out: list[str] = []
+    if config.mode is not Mode.LIVE:
+        out.append("Config_Local: mode: must be live for --account real")
+    problems = live_gate_problems(Mode.LIVE.value, config.execution.live_enabled, env)
+    out += [str(p) for p in problems]
+    return out
+
+
+def kis_config(account: str, env: Mapping[str, str]) -> KisConfig:
+    """``KisConfig.from_env`` for the chosen account: paper reads ``KIS_VTS_*``, real
+    ``KIS_REAL_*`` (``KIS_MODE`` is set from ``--account``)."""
+    mode = "KIS_VTS" if account == "paper" else "KIS_REAL"
+    config = KisConfig.from_env({**env, "KIS_MODE": mode})
+    assert config.mode is (KisMode.PAPER if account == "paper" else KisMode.REAL)
+    return config
+
+
+class VenueClock:
+    """The venue's time as its prints carry it, running on with the wall clock between prints;
+    the wall clock (KST) until the first print. Never goes back once anchored."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._venue: datetime | None = None
+        self._mono = 0.0
+        self._wall = WallClock()
+
+    @property
+    def anchored(self) -> bool:
+        return self._venue is not None
+
+    def now(self) -> datetime:
+        with self._lock:
+            if self._venue is None:
+                return self._wall.now()
+            return self._venue + timedelta(seconds=_time.monotonic() - self._mono)
+
+    def observe(self, ts: datetime) -> None:
+        """A print at venue time ``ts``: move forward to it (the first print sets the clock)."""
+        with self._lock:
+            mono = _time.monotonic()
+            if self._venue is not None:
+                current = self._venue + timedelta(seconds=mono - self._mono)
+                if ts <= current:
+                    return
+            self._venue, self._mono = ts, mono
+
+
+def print_time(tick: TradeTick, clock: Clock) -> datetime:
+    """The venue time of a print: its business date (or the clock's date) and its HHMMSS."""
+    if len(tick.bsop_date) == 8 and tick.bsop_date.isdigit():
+        day = date(int(tick.bsop_date[:4]), int(tick.bsop_date[4:6]), int(tick.bsop_date[6:]))
+    else:
+        day = clock.now().astimezone(KST).date()
+    hour = tick.hour.strip().zfill(6)
+    return datetime.combine(day, dtime(int(hour[:2]), int(hour[2:4]), int(hour[4:6])), tzinfo=KST)
+
+
+class StoppedBeforeData(Exception):
+    """A stop came before the first trade print: nothing was started."""
+
+
+@dataclass(slots=True)
+class FeedStats:
+    prints: int = 0
+    frames: int = 0
+    first_print: datetime | None = None
+    last_frame: datetime | None = None
+    symbols: set[str] = field(default_factory=set)
+
+
+class BrokerBars:
+    """Minute frames from the adapter's trade prints, for as long as ``stop`` is not set."""
+
+    def __init__(
+        self,
+        broker: KisBroker,
+        universe: Universe,
+        clock: VenueClock,
+        stop: threading.Event,
+        *,
+        deadline: float | None = None,  # time.monotonic() at which the feed ends
+    ) -> None:
+        self.broker = broker
+        self.clock = clock
+        self.stop = stop
+        self.deadline = deadline
+        self.bars = MinuteBars(universe)
+        self.stats = FeedStats()
+        self.ended = ""
+        self._pending: list[BarFrame] = []
+
+    def poll(self) -> list[BarFrame]:
+        """Take every queued print; return the frames they (or the clock) completed."""
+        frames: list[BarFrame] = []
+        for ev in self.broker.drain_market():
+            if not isinstance(ev, TradeTick):
+                continue
+            ts = print_time(ev, self.clock)
+            self.clock.observe(ts)
+            self.stats.prints += 1
+            self.stats.symbols.add(ev.symbol)
+            if self.stats.first_print is None:
+                self.stats.first_print = ts
+            frames += self.bars.add(Print(ev.symbol, ts, ev.price, ev.volume))
+        if self.clock.anchored:
+            frames += self.bars.close_until(self.clock.now() - LATE_GRACE)
+        self.stats.frames += len(frames)
+        if frames:
+            self.stats.last_frame = frames[-1].end
+        return frames
+
+    def wait_first_print(self, timeout: float) -> bool:
+        """Block until the first print has set the venue clock (buffering what it made)."""
+        end = _time.monotonic() + timeout
+        while not self.clock.anchored:
+            if self.stop.is_set() or _time.monotonic() >= end:
+                return False
+            self._pending += self.poll()
+            if not self.clock.anchored:
+                self.stop.wait(POLL_S)
+        return True
+
+    def __iter__(self) -> Iterator[BarFrame]:
+        pending, self._pending = self._pending, []
+        yield from pending
+        while True:
+            if self.stop.is_set():
+                self.ended = "stop requested"
+                return
+            if self.deadline is not None and _time.monotonic() >= self.deadline:
+                self.ended = "duration reached"
+                return
+            frames = self.poll()
+            if not frames:
+                self.stop.wait(POLL_S)
+            yield from frames
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerRun:
+    engine: Engine
+    loop: LoopResult
+    feed: FeedStats
+    stopped: str
+
+
+def universe_of(config: QtsConfig) -> dict[str, Instrument]:
+    """The run's instruments: the synthetic market's symbols (what the local fake serves)."""
+    return {i.symbol: i for i in SyntheticMarket(config.run.seed).instruments()}
+
+
+def run_broker(
+    config: QtsConfig,
+    *,
+    broker: str = "kis",
+    account: str = "paper",
+    duration: timedelta | None = None,
+    stop: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
+    on_cycle: Callable[[CycleReport, list[Fill]], None] | None = None,
+    on_ready: Callable[[Engine], None] | None = None,
+    echo: Callable[[str], None] = print,
+) -> BrokerRun:
+    """Trade through ``broker`` on ``account`` until ``stop`` is set or ``duration`` (wall
+    time) has passed."""
+    environ = dict(os.environ if env is None else env)
+    if broker != "kis":
+        raise ConfigError("command line", "--broker", f"no live path for broker {broker!r}")
+    problems = account_problems(config, account, environ)
+    if problems:
+        raise ConfigError("command line", "--account", "; ".join(problems))
+    stop = stop or threading.Event()
+    deadline = _time.monotonic() + duration.total_seconds() if duration is not None else None
+    kis = kis_config(account, environ)
+    instruments = universe_of(config)
+    universe = Universe(tuple(instruments))
+    calendar = KrxCalendar()
+    clock = VenueClock()
+    adapter = KisBroker(kis, clock=clock, instruments=instruments, calendar=calendar)
+    try:
+        for symbol in universe.symbols:
+            adapter.subscribe_trades(symbol)
+        echo(
+            f"connected to KIS ({kis.mode.value}, account {kis.account_masked}); "
+            f"subscribed H0STCNT0 for {len(universe)} symbols"
+        )
+        feed = BrokerBars(adapter, universe, clock, stop, deadline=deadline)
+        if not feed.wait_first_print(FIRST_PRINT_TIMEOUT_S):
+            if stop.is_set():
+                raise StoppedBeforeData("stopped before the first trade print")
+            raise ConfigError("broker", "market data", "no trade print within 30 s")
+    except BaseException:
+        adapter.close()
+        raise
+    echo(f"venue time {clock.now():%Y-%m-%d %H:%M:%S} (from the first trade print)")
+    strategies = [
+        create(name, section.params, source=f"strategies.{name}")
+        for name, section in config.strategies.items()
+        if section.enabled
+    ]
+    engine = build_engine(
+        run_id=f"{broker}-{account}-{clock.now():%Y%m%d}",
+        mode=account,
+        universe=universe,
+        instruments=instruments,
+        strategies=strategies,
+        initial_cash=config.run.initial_cash,
+        fees=config.fees,
+        limits=config.risk,
+        start=clock.now(),
+        db=None,
+        durable=False,
+        participation=config.sim.participation,
+        latency_ms=config.sim.latency_ms,
+        seed=config.run.seed,
+        order_type=config.execution.order_type,
+        limit_offset_ticks=config.execution.limit_offset_ticks,
+        max_trades_per_day=config.execution.max_trades_per_day,
+        config=config.model_dump(mode="json"),
+        webhook_url=config.safety.webhook_url,
+        max_data_age=timedelta(seconds=config.safety.max_data_age_s),
+        threaded_events=True,
+        protect=config.risk_loop.enabled,
+        wall_clock=True,
+        broker=lambda _wall: adapter,  # the adapter keeps the venue clock (module docstring)
+    )
+    engine.runner.trading_enabled = (
+        config.execution.trading_enabled and not config.execution.kill_switch
+    )
+    if on_cycle is not None:
+        engine.spine.ui.append(on_cycle)
+    if on_ready is not None:
+        on_ready(engine)
+    loop = TradingLoop(
+        engine.runner,
+        feed,
+        SimulatedClock(datetime(2000, 1, 1, tzinfo=KST)),  # the end of the last bar taken
+        Pacer(None),  # frames arrive in real time
+        session_view(calendar),
+        hooks=engine.spine,
+        stop=stop,
+    )
+    result = loop.run()
+    return BrokerRun(engine, result, feed.stats, feed.ended or result.stopped)
