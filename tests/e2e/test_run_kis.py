@@ -130,7 +130,8 @@ def test_qts_run_trades_through_the_kis_fake(fake: FakeKisServer, tmp_path: Path
     try:
         lines.wait_for("subscribed H0STCNT0 for 8 symbols", 20)
         lines.wait_for("venue time", 20)
-        # the status panel (every 30 venue minutes) shows fees once an order has filled
+        # a fill reaches the console as it is booked, and the panel shows its fees
+        lines.wait_match(r" FILL (BUY|SELL) ", WAIT)
         lines.wait_match(r"fees [1-9][0-9,]*", WAIT)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

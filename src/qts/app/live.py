@@ -289,6 +289,9 @@ def run_broker(
         protect=config.risk_loop.enabled,
         wall_clock=True,
         broker=lambda _wall: adapter,  # the adapter keeps the venue clock (module docstring)
+        # yesterday's closes (KIS 기준가): the first day's limits and the value of positions
+        # before their first print
+        reference_prices={s: adapter.quote(s).base_price for s in universe.symbols},
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch

@@ -126,7 +126,14 @@ def build_engine(
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
     a real broker adapter on the engine's clock; without it the broker is the simulated exchange."""
     calendar = calendar or KrxCalendar()
-    store: TradingStore = SqliteStore(str(db), durable=durable) if db else MemoryStore()
+    # threads share a store only where it takes a lock: MemoryStore belongs to one thread
+    store: TradingStore = (
+        SqliteStore(str(db), durable=durable)
+        if db
+        else SqliteStore(":memory:", durable=False)
+        if threaded_events
+        else MemoryStore()
+    )
     meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
     resumed = store.load_state("cycle_checkpoint") is not None
     clock: SimulatedClock | WallClock = (
