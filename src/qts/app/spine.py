@@ -16,7 +16,7 @@ from datetime import datetime
 from qts.brokers.base import OrderUpdate
 from qts.core.clock import Clock
 from qts.engines.contracts import CycleReport
-from qts.events import Dispatcher, Event, EventPriority, EventType
+from qts.events import Dispatcher, Event, EventPriority, EventType, InlineDispatcher
 from qts.execution.emergency import EmergencyExecutor, TradingControls
 from qts.execution.oms import OrderManager
 from qts.model.fill import Fill
@@ -72,10 +72,12 @@ class RunSpine:
         self.micro = MicroRiskLoop(self.shadow, _Sink(dispatcher), clock, micro_config)
         self.emergency = EmergencyExecutor(oms, safety, clock, self.controls, self.micro)
         self.ui: list[Callable[[CycleReport, list[Fill]], None]] = []
+        self._decision_observers = 0
         self.fills: list[Fill] = []
-        oms.position_listeners.append(self._sync_position)
-        for pos in oms.account.open_positions():
-            self._sync_position(pos)
+        if protect:
+            oms.position_listeners.append(self._sync_position)
+            for pos in oms.account.open_positions():
+                self._sync_position(pos)
         d = dispatcher
         d.subscribe(EventType.FILL_RECEIVED, self._on_fill)
         d.subscribe(ORDER_UPDATE, self._on_update)
@@ -148,15 +150,24 @@ class RunSpine:
                 Event(ORDER_UPDATE, EventPriority.P0, ev, ev.client_order_id, "VENUE")
             )
 
+    def subscribe_decisions(self, handler: Callable[[Event], None]) -> None:
+        """Observers of the decisions (P2), e.g. the feedback loop or a dashboard."""
+        self.dispatcher.subscribe(EventType.ORDER_DECISION, handler)
+        self._decision_observers += 1
+
     def after_cycle(self, report: CycleReport, fills: list[Fill]) -> None:
-        if report.decisions is not None:
+        """Publish what the cycle decided (P2) and its report for the UI (P3); events nobody
+        listens to are not made at all (a backtest has no console)."""
+        d = self.dispatcher
+        if report.decisions is not None and self._decision_observers:
             for od in report.decisions.orders:
-                self.dispatcher.publish(
-                    Event.of(EventType.ORDER_DECISION, od, key=od.symbol, source="ETEDA")
-                )
-        self.dispatcher.publish(
-            Event.of(EventType.DASHBOARD_UPDATE, (report, fills), key="R_DASH", source="ETEDA")
-        )
+                d.publish(Event.of(EventType.ORDER_DECISION, od, key=od.symbol, source="ETEDA"))
+        if self.ui:
+            d.publish(
+                Event.of(EventType.DASHBOARD_UPDATE, (report, fills), key="R_DASH", source="ETEDA")
+            )
+        if isinstance(d, InlineDispatcher):
+            d.drain()
 
     def entries_allowed(self, symbol: str, now: datetime) -> bool:
         return self.controls.entries_allowed(symbol) and not self.controls.suspended(now)

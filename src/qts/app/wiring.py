@@ -203,7 +203,7 @@ def build_engine(
     dispatcher: Dispatcher = (
         EventDispatcher(on_alert=_alert_to(safety))
         if threaded_events
-        else InlineDispatcher(on_alert=_alert_to(safety))
+        else InlineDispatcher(on_alert=_alert_to(safety), auto_drain=False)
     )
     spine = RunSpine(
         dispatcher,

@@ -46,25 +46,29 @@ def check_extract(raw: RawData, now: datetime, policy: GuardPolicy) -> list[Find
         | (frame.close > frame.high)
         | (frame.close < frame.low)
     )
-    for i in np.flatnonzero(bad)[:5]:
-        out.append(
-            (
-                "FS010",
-                f"{raw.universe.symbols[i]}: bar fields inconsistent (open {frame.open[i]}, "
-                f"high {frame.high[i]}, low {frame.low[i]}, close {frame.close[i]})",
+    if bad.any():
+        for i in np.flatnonzero(bad)[:5]:
+            out.append(
+                (
+                    "FS010",
+                    f"{raw.universe.symbols[i]}: bar fields inconsistent (open {frame.open[i]}, "
+                    f"high {frame.high[i]}, low {frame.low[i]}, close {frame.close[i]})",
+                )
             )
-        )
+    # exact integer test: |close - base| / base > spike  ⟺  |close - base| * 10^6 > base * spike_ppm
     base = raw.base_price
-    with np.errstate(divide="ignore", invalid="ignore"):
-        move = np.where(base > 0, np.abs(frame.close - base) / np.where(base > 0, base, 1), 0.0)
-    for i in np.flatnonzero(active & (move > policy.price_spike))[:5]:
-        out.append(
-            (
-                "AN001",
-                f"{raw.universe.symbols[i]}: close {frame.close[i]:,} is "
-                f"{move[i]:.1%} from the base price {base[i]:,}",
+    spike_ppm = round(policy.price_spike * 1_000_000)
+    spiked = active & (base > 0) & (np.abs(frame.close - base) * 1_000_000 > base * spike_ppm)
+    if spiked.any():
+        for i in np.flatnonzero(spiked)[:5]:
+            move = abs(int(frame.close[i]) - int(base[i])) / int(base[i])
+            out.append(
+                (
+                    "AN001",
+                    f"{raw.universe.symbols[i]}: close {frame.close[i]:,} is {move:.1%} from the "
+                    f"base price {base[i]:,}",
+                )
             )
-        )
     return out
 
 
