@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from qts.cli import backtest, config, ledger, run, safety, sim
+from qts.cli import backtest, config, db, ledger, run, safety, sim
 from qts.core.errors import QtsError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("ledger")(ledger.ledger)
 app.add_typer(config.app, name="config")
 app.add_typer(safety.app, name="safety")
 app.add_typer(sim.app, name="sim")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

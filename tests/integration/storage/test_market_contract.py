@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from market_helpers import MARKET_KINDS, MarketKind, expected_bars, random_ticks, tick_order
 
@@ -85,8 +85,8 @@ def test_ticks_round_trip_in_tick_order_and_in_kst(market: MarketDataStore) -> N
 def test_tick_ranges_are_half_open(market: MarketDataStore) -> None:
     ticks = [Tick(T0 + timedelta(seconds=s), "005930", 70_000 + s, 1) for s in range(10)]
     market.ingest_ticks(ticks)
-    assert market.ticks("005930", T0 + timedelta(seconds=2), T0 + timedelta(seconds=5)) == (
-        ticks[2:5]
+    assert (
+        market.ticks("005930", T0 + timedelta(seconds=2), T0 + timedelta(seconds=5)) == (ticks[2:5])
     )
     assert market.ticks("005930", T0, T0) == []
     assert market.ticks("000660", T0, T0 + DAY) == []
@@ -123,7 +123,15 @@ def test_the_latest_tick_is_the_last_in_tick_order(market: MarketDataStore) -> N
         {"bid": 1.5},
         {"price": 2**63},
     ],
-    ids=["float-price", "zero-price", "negative-volume", "naive", "null-symbol", "float-bid", "i64"],
+    ids=[
+        "float-price",
+        "zero-price",
+        "negative-volume",
+        "naive",
+        "null-symbol",
+        "float-bid",
+        "i64",
+    ],
 )
 def test_a_batch_with_one_bad_tick_stores_none_of_it(
     market: MarketDataStore, spoil: dict[str, Any]
@@ -190,7 +198,9 @@ def test_a_bar_is_in_range_by_its_minute_and_keeps_all_its_ticks(
     ]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     count=st.integers(1, 300),
@@ -198,19 +208,15 @@ def test_a_bar_is_in_range_by_its_minute_and_keeps_all_its_ticks(
     offset_s=st.integers(0, 59),
 )
 def test_bars_equal_an_independent_computation_on_random_ticks(
-    market_kind: MarketKind, tmp_path: Path, seed: int, count: int, minutes: int, offset_s: int
+    market: MarketDataStore, seed: int, count: int, minutes: int, offset_s: int
 ) -> None:
-    store = market_kind.open(tmp_path / "bars")  # one store; each example its own symbol
-    try:
-        rng = random.Random(seed)
-        symbol = next(_fresh_symbols)
-        start = T0 + timedelta(seconds=offset_s)
-        ticks = random_ticks(rng, symbol, start, minutes, count, tie_share=0.3)
-        store.ingest_ticks(ticks)
-        lo, hi = T0 - DAY, T0 + DAY
-        assert store.ohlcv_1m(symbol, lo, hi) == expected_bars(ticks, lo, hi)
-    finally:
-        store.close()
+    # One store for every example (the fixture's); each example has a symbol of its own.
+    rng = random.Random(seed)
+    symbol = next(_fresh_symbols)
+    ticks = random_ticks(rng, symbol, T0 + timedelta(seconds=offset_s), minutes, count)
+    market.ingest_ticks(ticks)
+    lo, hi = T0 - DAY, T0 + DAY
+    assert market.ohlcv_1m(symbol, lo, hi) == expected_bars(ticks, lo, hi)
 
 
 def test_daily_bars_are_replaced_by_key_and_read_by_range(market: MarketDataStore) -> None:

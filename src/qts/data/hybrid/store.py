@@ -86,6 +86,8 @@ log = logging.getLogger(__name__)
 SHEETS = "sheets"
 DB = "db"
 
+_HOSTED, _DOWN, _REFUSED = "hosted", "down", "refused"
+
 
 class DataSourceMode(StrEnum):
     SHEETS_ONLY = "SHEETS_ONLY"
@@ -414,52 +416,65 @@ class HybridStore:
                 tx.frames[-1].append((text, state_key))
             return result
         errors: list[str] = []
+        refusals: list[tuple[str, StorageError]] = []
+        hosts: list[str] = []
         current = self._current()
         for name in self._choose():
-            lock = self._outbox.lock(name)
-            if not lock.acquire(blocking=False):
-                continue
-            try:
-                if not self._outbox.caught_up(name):
-                    continue
-                hosted, result = self._host_write(name, method, args, outbox_entry, state_key)
-            finally:
-                lock.release()
-            if hosted:
+            hosts.append(name)
+            outcome, value = self._try_host(name, method, args, outbox_entry, state_key)
+            if outcome == _HOSTED:
                 self._replicate(name, current)
-                return result
-            errors.append(f"{name}: {result}")
+                return value
+            if outcome == _REFUSED:
+                refusals.append((name, value))
+            errors.append(f"{name}: {value}")
+        if refusals:
+            name, error = refusals[0]
+            if hosts == [name]:
+                # Nobody else could judge the write: one failure of a store that still answers
+                # may be a dropped connection its pool has replaced since. Once more.
+                outcome, value = self._try_host(name, method, args, outbox_entry, state_key)
+                if outcome == _HOSTED:
+                    self._replicate(name, current)
+                    return value
+            raise error
         raise StorageError(
             f"hybrid: {method}: no store could take the write ("
             + ("; ".join(errors) or "no target is up to date")
             + ")"
         )
 
-    def _host_write(
+    def _try_host(
         self,
         name: str,
         method: str,
         args: dict[str, Any],
         outbox_entry: Callable[[Any], str | None],
         state_key: str | None,
-    ) -> tuple[bool, Any]:
-        """(True, result) if ``name`` took the write; (False, error) if it is down; raises if
-        it refused the write.
+    ) -> tuple[str, Any]:
+        """Let ``name`` host the write: (_HOSTED, result); (_DOWN, error) if it does not answer;
+        (_REFUSED, error) if it failed but still answers a read.
 
-        Refused means: it failed twice while answering a read in between. One failure while
-        it still answers may be a dropped connection that the adapter replaced (a pool hands
-        out a fresh one), so the write is tried once more; the failed attempt never reached
-        the outbox, so nothing of it is committed anywhere.
+        A refusal is final only if every other store refuses too (the caller decides): a store
+        that answers may still have failed for a passing reason (its pool handed out a
+        connection that had just been killed), and the other store, validating the same way,
+        is the referee. A failed attempt never reached the outbox, so nothing of it is
+        committed anywhere.
         """
-        store = self._stores[name]
-        for attempt in (1, 2):
+        lock = self._outbox.lock(name)
+        if not lock.acquire(blocking=False):
+            return _DOWN, StorageError(f"{name} is being replayed")
+        try:
+            if not self._outbox.caught_up(name):
+                return _DOWN, StorageError(f"{name} lags")
+            store = self._stores[name]
             last = 0
             try:
                 with store.transaction():
                     result = apply_op(store, method, args)
                     text = outbox_entry(result)
                     if text is None:
-                        return True, result
+                        return _HOSTED, result
                     keys = (state_key,) if state_key is not None else ()
                     _, last = self._outbox.append([text], self._mode.targets, state_keys=keys)
                     store.save_state(MARKER_KEY, marker(self._outbox.id, last))
@@ -468,17 +483,16 @@ class HybridStore:
                     # In the outbox already: durable. Whether the host committed is unknown;
                     # its marker will tell the replay.
                     self._failed(name, exc)
-                    return True, result
-                if not self._answers(name):
-                    self._failed(name, exc)
-                    return False, exc
-                if attempt == 2:
-                    raise
-                continue
+                    return _HOSTED, result
+                if self._answers(name):
+                    return _REFUSED, exc
+                self._failed(name, exc)
+                return _DOWN, exc
             self._outbox.advance(name, last)
             self._health[name].ok()
-            return True, result
-        raise AssertionError("unreachable")  # pragma: no cover
+            return _HOSTED, result
+        finally:
+            lock.release()
 
     def init_run(self, meta: RunMeta) -> RunMeta:
         # The other target must store what the host stored, not a later start's meta.

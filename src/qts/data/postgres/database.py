@@ -288,9 +288,10 @@ class PostgresDatabase:
     def in_transaction(self) -> bool:
         return self._state.depth > 0
 
-    def transaction(self) -> Transaction:
-        """One commit for everything inside; nested blocks are savepoints of the outer one."""
-        return Transaction(self)
+    def transaction(self, what: str = "") -> Transaction:
+        """One commit for everything inside; nested blocks are savepoints of the outer one.
+        ``what`` names the call in errors of BEGIN, SAVEPOINT and COMMIT."""
+        return Transaction(self, what)
 
     def _quiet_rollback(self, conn: Connection) -> None:
         """Undo the open transaction; on a broken connection the server already did."""
@@ -320,7 +321,7 @@ class PostgresDatabase:
                 with self.connection() as conn:
                     conn.execute(query, params)
             else:
-                with self.transaction():
+                with self.transaction(what):
                     pinned = self._state.conn
                     assert pinned is not None
                     pinned.execute(query, params)
@@ -333,7 +334,7 @@ class PostgresDatabase:
         """Several statements, all or nothing (a savepoint inside a caller's transaction)."""
         self.check_open()
         try:
-            with self.transaction():
+            with self.transaction(what):
                 conn = self._state.conn
                 assert conn is not None
                 return action(conn)
@@ -517,7 +518,9 @@ class PostgresDatabase:
     def version_and_mode(self) -> tuple[int, Mode | None]:
         """The schema's version (0 if never migrated) and its recorded mode."""
         self.check_open()
-        with self.connection() as conn, self.guard("schema version"):
+        # A pool connection if the pool is open; otherwise a short-lived one (no pool for it).
+        source = self.connection() if self._pool is not None else self._admin()
+        with source as conn, self.guard("schema version"):
             applied = self._applied(conn)
         if not applied:
             return 0, None
@@ -678,11 +681,15 @@ class Transaction:
     """BEGIN ... COMMIT on the thread's pinned connection at the outermost level, SAVEPOINT ...
     RELEASE inside it. A class rather than a generator: it runs around every write."""
 
-    __slots__ = ("_db", "_savepoint")
+    __slots__ = ("_db", "_savepoint", "_what")
 
-    def __init__(self, db: PostgresDatabase) -> None:
+    def __init__(self, db: PostgresDatabase, what: str = "") -> None:
         self._db = db
+        self._what = what
         self._savepoint: str | None = None
+
+    def _error(self, step: str, exc: BaseException | str) -> StorageError:
+        return self._db.error(f"{self._what}: {step}" if self._what else step, exc)
 
     def __enter__(self) -> None:
         db = self._db
@@ -694,7 +701,7 @@ class Transaction:
                 conn.execute("BEGIN")
             except psycopg.Error as exc:
                 db._putconn(conn)
-                raise db.error("begin", exc) from exc
+                raise self._error("begin", exc) from exc
             state.conn = conn
         else:
             pinned = state.conn
@@ -703,7 +710,7 @@ class Transaction:
             try:
                 pinned.execute(f"SAVEPOINT {self._savepoint}")
             except psycopg.Error as exc:
-                raise db.error("savepoint", exc) from exc
+                raise self._error("savepoint", exc) from exc
         state.depth += 1
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
@@ -717,14 +724,14 @@ class Transaction:
         if name is not None:
             if conn.closed or conn.broken:
                 if exc_type is None:
-                    raise db.error("savepoint", "the connection was lost")
+                    raise self._error("savepoint", "the connection was lost")
                 return  # the error on its way out already says so
             try:
                 if exc_type is not None:
                     conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             except psycopg.Error as exc:
-                raise db.error("savepoint", exc) from exc
+                raise self._error("savepoint", exc) from exc
             return
         state.conn = None
         try:
@@ -735,7 +742,7 @@ class Transaction:
                     conn.execute("COMMIT")
                 except psycopg.Error as exc:
                     db._quiet_rollback(conn)
-                    raise db.error("commit", exc) from exc
+                    raise self._error("commit", exc) from exc
         finally:
             db._putconn(conn)
 

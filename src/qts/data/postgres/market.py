@@ -15,6 +15,7 @@ TimescaleDB mode first()/last() break ties between equal instants as the engine 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -46,6 +47,8 @@ from qts.data.sqlite_market import (
     strategy_row,
     tick_rows,
 )
+
+log = logging.getLogger(__name__)
 
 _TICK_COLUMNS = "time, symbol, price, volume, bid, ask, source"
 _COPY_TICKS = f"COPY tick_data ({_TICK_COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -79,6 +82,7 @@ _METRICS_COLUMNS = (
     "bucket, stage, calls, success_count, failure_count, avg_latency_ms, p99_latency_ms"
 )
 _METRICS_PLAIN = (
+    f"SELECT {_METRICS_COLUMNS} FROM ("
     f"SELECT {_METRICS_COLUMNS} FROM hourly_execution_metrics "
     "WHERE bucket >= %(lo)s AND bucket < %(hi)s "
     f"AND bucket < {_WM_METRICS} "
@@ -87,8 +91,8 @@ _METRICS_PLAIN = (
     "count(*) FILTER (WHERE NOT success), avg(latency_ms), "
     "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) FROM execution_logs "
     f"WHERE time >= greatest(%(lo)s, {_WM_METRICS}) "
-    "AND time < %(hi)s GROUP BY 1, 2 "
-    'ORDER BY 1, 2 COLLATE "C"'
+    "AND time < %(hi)s GROUP BY 1, 2"
+    ') AS metrics ORDER BY bucket, stage COLLATE "C"'
 )
 _METRICS_TIMESCALE = (  # pragma: no cover - no TimescaleDB here
     f"SELECT {_METRICS_COLUMNS} FROM hourly_execution_metrics "
@@ -232,12 +236,17 @@ class PostgresMarketStore:
         if days in self._known_days or (days[1] - days[0]).days >= _MAX_PARTITIONS_PER_BATCH:
             return
         # Its own statement (a transaction of its own outside a caller's): the DDL lock on
-        # tick_data is held for the creation only, not for the COPY.
-        self.db.execute(
-            "ingest_ticks partitions",
-            "SELECT count(*) FROM qts_ensure_partitions('tick_data', %s, %s, %s)",
-            (first, last, _MAX_PARTITIONS_PER_BATCH),
-        )
+        # tick_data is held for the creation only, not for the COPY. If the lock cannot be had
+        # (a long reader), the ticks go to the default partition and maintenance moves them.
+        try:
+            self.db.execute(
+                "ingest_ticks partitions",
+                "SELECT count(*) FROM qts_ensure_partitions('tick_data', %s, %s, %s)",
+                (first, last, _MAX_PARTITIONS_PER_BATCH),
+            )
+        except StorageError as exc:
+            log.warning("%s; the ticks go to the default partition", exc)
+            return
         if not self.db.in_transaction:  # a caller's rollback would undo the partitions
             self._known_days.add(days)
 

@@ -1,0 +1,687 @@
+"""What only the PostgreSQL adapters need checked, against the real server: migrations,
+storage mode, partitions and retention, the aggregates, connections that die, and errors.
+
+The port's semantics are in test_store_contract.py and test_market_contract.py, which run
+against PostgreSQL too. Every time-dependent call takes an explicit ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from market_helpers import expected_bars, random_ticks
+from pg_helpers import PG_DSN, SCHEMAS, admin, open_database
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from storage_helpers import META, T0, Trader, trade_some
+
+from qts.core.errors import StorageError
+from qts.core.time import kst
+from qts.data import DecisionRecord
+from qts.data.market_ports import ExecutionLog, Tick
+from qts.data.ports import SafetyEventRecord
+from qts.data.postgres import (
+    Mode,
+    PostgresDatabase,
+    PostgresMarketStore,
+    PostgresStore,
+    latest_version,
+)
+from qts.data.postgres.database import TIMESCALE_REFRESH, TIMESCALE_RETENTION
+from qts.data.postgres.migration_files import migrations
+from qts.model import Order, OrderSide, OrderType
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    with SCHEMAS.scratch() as name:
+        yield name
+
+
+@pytest.fixture
+def db(schema: str) -> Iterator[PostgresDatabase]:
+    database = open_database(schema, migrate=True, min_size=1, max_size=4, durable=False)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def market(db: PostgresDatabase) -> Iterator[PostgresMarketStore]:
+    store = PostgresMarketStore(db)
+    yield store
+    store.close()
+
+
+def catalog(schema: str) -> dict[str, Any]:
+    """Everything the migrations create in a schema, to compare whole schemas."""
+    with admin() as conn:
+
+        def rows(query: str) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(query, (schema,)).fetchall()]
+
+        return {
+            "relations": rows(
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s ORDER BY 1"
+            ),
+            "columns": rows(
+                "SELECT table_name, column_name, data_type, is_nullable, column_default "
+                "FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2"
+            ),
+            "constraints": rows(
+                "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+                "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+                "WHERE n.nspname = %s ORDER BY 1, 2"
+            ),
+            "functions": rows(
+                "SELECT p.proname, pg_get_function_identity_arguments(p.oid), p.prosrc "
+                "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = %s ORDER BY 1, 2"
+            ),
+            "triggers": rows(
+                "SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal "
+                "ORDER BY 1, 2"
+            ),
+        }
+
+
+def partitions(schema: str, parent: str) -> list[str]:
+    with admin() as conn:
+        return [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = to_regclass(%s) ORDER BY 1",
+                (f"{schema}.{parent}",),
+            )
+        ]
+
+
+def sql_rows(schema: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with admin() as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        return [tuple(r) for r in conn.execute(query, params).fetchall()]
+
+
+def sql_execute(schema: str, statement: str) -> None:
+    with admin() as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(statement)
+
+
+# ---------------------------------------------------------------- mode, status, errors
+
+
+def test_detection_picks_plain_mode_here_and_status_says_so(db: PostgresDatabase) -> None:
+    status = db.status()
+    assert status["mode"] == "plain"
+    assert status["timescaledb"] == {"available": False, "installed": None}
+    assert status["schema_version"] == status["latest_version"] == latest_version() == 6
+    assert status["pending_migrations"] == 0
+    assert status["backend"] == "postgresql" and status["schema"] == db.schema
+    assert set(status["partitions"]) == {
+        "decision_log",
+        "execution_logs",
+        "feedback_data",
+        "hourly_execution_metrics",
+        "ohlcv_1m",
+        "t_ledger",
+        "tick_data",
+    }
+    assert status["aggregate_watermarks"] == {"hourly_execution_metrics": None, "ohlcv_1m": None}
+    assert db.version_and_mode() == (6, Mode.PLAIN)
+    json.dumps(status, default=str)  # what `qts db status --json` prints
+
+
+def test_timescale_mode_is_refused_where_the_extension_is_missing(schema: str) -> None:
+    with pytest.raises(StorageError, match="timescaledb extension is not available"):
+        open_database(schema, migrate=True, mode="timescale")
+    database = open_database(schema)
+    assert database.version_and_mode() == (0, None)  # nothing was applied
+    database.close()
+
+
+def test_the_recorded_mode_wins_and_another_is_refused(db: PostgresDatabase) -> None:
+    with pytest.raises(StorageError, match="created in plain mode, timescale was asked"):
+        open_database(db.schema, migrate=True, mode="timescale")
+
+
+def test_status_and_errors_never_show_the_password(schema: str) -> None:
+    dsn = make_conninfo(PG_DSN, password="s3cret-pw")
+    database = PostgresDatabase(dsn, schema=schema, migrate=True, min_size=1)
+    try:
+        assert "s3cret-pw" not in json.dumps(database.status(), default=str)
+    finally:
+        database.close()
+    with pytest.raises(StorageError) as caught:
+        PostgresDatabase(make_conninfo(dsn, port=1), schema=schema)
+    assert "s3cret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("opener", [PostgresDatabase, PostgresStore, PostgresMarketStore])
+def test_an_unreachable_server_is_one_line_storage_error(opener: Any) -> None:
+    dsn = make_conninfo(PG_DSN, port=1)  # nothing listens on port 1
+    with pytest.raises(StorageError) as caught:
+        opener(dsn, schema="qts")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("postgres ") and "cannot connect" in message
+    assert ":1/" in message  # names where it tried
+
+
+def test_durable_keeps_synchronous_commit_and_backtests_may_drop_it(schema: str) -> None:
+    for durable, expected in ((True, "on"), (False, "off")):
+        database = open_database(schema, migrate=True, durable=durable, min_size=1)
+        try:
+            with database.connection() as conn:
+                assert conn.execute("SHOW synchronous_commit").fetchone() == (expected,)
+                assert conn.execute("SHOW TimeZone").fetchone() == ("UTC",)
+        finally:
+            database.close()
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def test_migrations_are_idempotent(db: PostgresDatabase, schema: str) -> None:
+    before = catalog(schema)
+    applied = sql_rows(schema, "SELECT version, applied_at FROM schema_migrations ORDER BY 1")
+    assert [v for v, _ in applied] == [1, 2, 3, 4, 5, 6]
+    assert db.migrate() == []
+    again = open_database(schema, migrate=True, min_size=1)
+    again.close()
+    assert catalog(schema) == before
+    assert sql_rows(schema, "SELECT version, applied_at FROM schema_migrations ORDER BY 1") == (
+        applied
+    )
+
+
+def test_concurrent_first_migrations_apply_each_version_once(schema: str) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def migrate() -> None:
+        start.wait()
+        try:
+            open_database(schema, migrate=True).close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sql_rows(schema, "SELECT version FROM schema_migrations ORDER BY 1") == [
+        (v,) for v in range(1, 7)
+    ]
+
+
+def test_downgrade_and_upgrade_round_trip(db: PostgresDatabase, schema: str) -> None:
+    fresh = catalog(schema)
+    store = PostgresStore(db)
+    trader = Trader(store)
+    store.init_run(META)
+    trade_some(trader)
+    ledger = store.load_ledger()
+    # Undo the market side (0004-0006) and redo it: the trading state is untouched.
+    assert db.downgrade(3) == [6, 5, 4]
+    assert db.version_and_mode() == (3, Mode.PLAIN)
+    with pytest.raises(StorageError, match="run `qts db migrate`"):
+        PostgresStore(db)
+    with pytest.raises(StorageError, match="needs 6"):
+        PostgresMarketStore(db)
+    assert db.migrate(5) == [4, 5]
+    assert db.migrate() == [6]
+    assert catalog(schema) == fresh
+    assert PostgresStore(db).load_ledger() == ledger
+    # All the way down: only the bookkeeping table is left; all the way up: the same schema.
+    assert db.downgrade(0) == [6, 5, 4, 3, 2, 1]
+    assert [r[0] for r in catalog(schema)["relations"]] == [
+        "schema_migrations",
+        "schema_migrations_pkey",
+    ]
+    assert db.migrate() == [1, 2, 3, 4, 5, 6]
+    assert catalog(schema) == fresh
+    with pytest.raises(StorageError, match="cannot downgrade to 7"):
+        db.downgrade(7)
+    with pytest.raises(StorageError, match="no migration 9"):
+        db.migrate(9)
+
+
+def test_a_changed_released_migration_is_refused(db: PostgresDatabase, schema: str) -> None:
+    with admin() as conn:
+        conn.execute(
+            sql.SQL("UPDATE {} SET checksum = 'edited' WHERE version = 2").format(
+                sql.Identifier(schema, "schema_migrations")
+            )
+        )
+    with pytest.raises(StorageError, match="0002_trading differs from the shipped file"):
+        open_database(schema, migrate=True)
+
+
+def test_a_schema_newer_than_this_qts_is_refused(db: PostgresDatabase, schema: str) -> None:
+    with admin() as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (version, name, mode, checksum) VALUES (7, 'future', 'plain', '')"
+            ).format(sql.Identifier(schema, "schema_migrations"))
+        )
+    for open_ in (lambda: PostgresStore(db), lambda: open_database(schema, migrate=True)):
+        with pytest.raises(StorageError, match="newer than this QTS supports"):
+            open_()
+
+
+def test_the_timescale_migrations_run_against_stand_ins(schema: str) -> None:
+    """TimescaleDB is not installed here: run the timescale scripts, up and down, against
+    stand-ins for its functions (and without its WITH options), so every table, index,
+    trigger and view they declare is at least parsed and created by PostgreSQL."""
+    stubs = f"{schema}_ts"
+    ts_only = re.compile(r"ALTER TABLE \w+ SET \(timescaledb\.[^;]*;", re.S)
+    with_opts = re.compile(r"WITH \(timescaledb\.[^)]*\)", re.S)
+    with admin() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(stubs)))
+        try:
+            conn.execute(
+                sql.SQL("SET search_path TO {}, {}").format(
+                    sql.Identifier(schema), sql.Identifier(stubs)
+                )
+            )
+            conn.execute(sql.SQL(STAND_INS).format(stubs=sql.Identifier(stubs)))
+            conn.execute(
+                sql.SQL("SET search_path TO {}, {}").format(
+                    sql.Identifier(schema), sql.Identifier(stubs)
+                )
+            )
+            scripts = migrations(Mode.TIMESCALE)
+            for m in scripts:
+                up = m.up.replace("CREATE EXTENSION IF NOT EXISTS timescaledb;", "")
+                conn.execute(with_opts.sub("", ts_only.sub("", up)))
+            calls = conn.execute(f"SELECT name, args FROM {stubs}.calls ORDER BY n").fetchall()
+            for m in reversed(scripts):
+                conn.execute(m.down)
+            left = conn.execute(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s",
+                (schema,),
+            ).fetchone()
+        finally:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(stubs)))
+    assert left == (0,)
+    names = [name for name, _ in calls]
+    assert names.count("create_hypertable") == 6
+    assert names.count("add_retention_policy") == 6
+    assert names.count("add_compression_policy") == 2
+    assert names.count("add_continuous_aggregate_policy") == 3
+
+
+# Stand-ins with TimescaleDB's signatures: they record the call and do nothing else.
+STAND_INS = """
+CREATE TABLE {stubs}.calls (n serial, name text, args text);
+CREATE FUNCTION {stubs}.create_hypertable(relation regclass, time_column_name name,
+    chunk_time_interval interval DEFAULT NULL, create_default_indexes boolean DEFAULT true)
+    RETURNS void LANGUAGE sql
+    AS $$ INSERT INTO calls (name, args) VALUES ('create_hypertable', relation::text) $$;
+CREATE FUNCTION {stubs}.add_retention_policy(relation regclass, drop_after interval)
+    RETURNS void LANGUAGE sql
+    AS $$ INSERT INTO calls (name, args) VALUES ('add_retention_policy',
+          relation::text || ' ' || drop_after::text) $$;
+CREATE FUNCTION {stubs}.remove_retention_policy(relation regclass, if_exists boolean)
+    RETURNS void LANGUAGE sql AS $$ SELECT $$;
+CREATE FUNCTION {stubs}.add_compression_policy(relation regclass, compress_after interval)
+    RETURNS void LANGUAGE sql
+    AS $$ INSERT INTO calls (name, args) VALUES ('add_compression_policy', relation::text) $$;
+CREATE FUNCTION {stubs}.remove_compression_policy(relation regclass, if_exists boolean)
+    RETURNS void LANGUAGE sql AS $$ SELECT $$;
+CREATE FUNCTION {stubs}.add_continuous_aggregate_policy(relation regclass,
+    start_offset interval, end_offset interval, schedule_interval interval)
+    RETURNS void LANGUAGE sql
+    AS $$ INSERT INTO calls (name, args) VALUES ('add_continuous_aggregate_policy',
+          relation::text || ' ' || start_offset::text || ' ' || end_offset::text) $$;
+CREATE FUNCTION {stubs}.time_bucket(bucket interval, ts timestamptz) RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE AS $$ SELECT date_bin(bucket, ts, '2000-01-01') $$;
+CREATE FUNCTION {stubs}.time_bucket(bucket interval, ts timestamptz, zone text)
+    RETURNS timestamptz LANGUAGE sql STABLE AS $$ SELECT date_trunc('day', ts, zone) $$;
+CREATE FUNCTION {stubs}.keep_first(state anyelement, value anyelement, ts timestamptz)
+    RETURNS anyelement LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(state, value) $$;
+CREATE AGGREGATE {stubs}.first(anyelement, timestamptz)
+    (SFUNC = {stubs}.keep_first, STYPE = anyelement);
+CREATE AGGREGATE {stubs}.last(anyelement, timestamptz)
+    (SFUNC = {stubs}.keep_first, STYPE = anyelement);
+"""
+
+
+def test_the_timescale_policies_python_applies_match_the_migrations() -> None:
+    text = "\n".join(m.up for m in migrations(Mode.TIMESCALE))
+    retention = {
+        name: timedelta(days=int(days))
+        for name, days in re.findall(
+            r"add_retention_policy\('(\w+)', drop_after => INTERVAL '(\d+) days'\)", text
+        )
+    }
+    assert retention == TIMESCALE_RETENTION
+    units = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": DAY}
+    units |= {f"{u}s": v for u, v in units.items()}
+
+    def span(value: str) -> timedelta:
+        count, unit = value.split()
+        return int(count) * units[unit]
+
+    refresh = {
+        name: (span(start), span(end))
+        for name, start, end in re.findall(
+            r"add_continuous_aggregate_policy\('(\w+)',\s+start_offset => INTERVAL '([^']+)', "
+            r"end_offset => INTERVAL '([^']+)'",
+            text,
+        )
+    }
+    assert refresh == TIMESCALE_REFRESH
+
+
+# ---------------------------------------------------------------- partitions and retention
+
+
+def test_ticks_go_to_day_partitions_and_retention_drops_whole_partitions(
+    market: PostgresMarketStore, db: PostgresDatabase, schema: str
+) -> None:
+    days = [date(2024, 3, d) for d in range(1, 11)]
+    ticks = [
+        Tick(kst(d.year, d.month, d.day, hour), "005930", 70_000 + hour, 1)
+        for d in days
+        for hour in (9, 12, 15)
+    ]
+    market.ingest_ticks(ticks)
+    names = [f"tick_data_p{d:%Y%m%d}" for d in days]
+    assert partitions(schema, "tick_data") == sorted([*names, "tick_data_default"])
+    assert db.status()["default_partition_rows"]["tick_data_default"] == 0
+
+    now = kst(2024, 3, 10, 18, 0)  # cutoff 7 days back: 2024-03-03 18:00 KST
+    done = market.run_maintenance(now)
+    assert [n for n in done["created"] if n.startswith("tick_data")] == [
+        "tick_data_p20240311",
+        "tick_data_p20240312",
+        "tick_data_p20240313",
+    ]
+    assert [n for n in done["dropped"] if n.startswith("tick_data")] == names[:2]
+    kept = market.ticks("005930", kst(2024, 2, 1), kst(2024, 4, 1))
+    # 2024-03-03 09:00 is older than the cutoff but its partition is not wholly expired.
+    assert kept == ticks[6:]
+    assert partitions(schema, "tick_data")[0] == "tick_data_default"
+    assert "tick_data_p20240302" not in partitions(schema, "tick_data")
+
+    again = market.run_maintenance(now)
+    assert again["created"] == [] and again["dropped"] == [] and again["deleted"] == {}
+    later = market.run_maintenance(now + DAY)
+    assert [n for n in later["dropped"] if n.startswith("tick_data")] == ["tick_data_p20240303"]
+
+
+def test_rows_outside_every_partition_are_moved_or_expired_by_maintenance(
+    market: PostgresMarketStore, db: PostgresDatabase, schema: str
+) -> None:
+    now = kst(2024, 6, 1, 18, 0)
+    future, old = now + DAY, now - timedelta(days=100)
+    # One batch spanning 101 days is a back-fill: no partitions are made for it.
+    market.ingest_ticks([Tick(future, "005930", 1, 1), Tick(old, "005930", 2, 1)])
+    assert db.status()["default_partition_rows"]["tick_data_default"] == 2
+    done = market.run_maintenance(now)
+    assert "tick_data_p20240602" in done["created"]
+    assert done["deleted"]["tick_data_default"] == 1  # the old tick, past retention
+    where = sql_rows(schema, "SELECT tableoid::regclass::text, price FROM tick_data")
+    assert where == [("tick_data_p20240602", 1)]
+    assert db.status()["default_partition_rows"]["tick_data_default"] == 0
+
+
+def test_ledger_rows_move_out_of_the_default_partition_and_stay_append_only(
+    db: PostgresDatabase, schema: str
+) -> None:
+    store = PostgresStore(db)
+    trader = Trader(store)
+    trade_some(trader)  # January 2024: no monthly partition yet, so the default one
+    before = store.load_ledger()
+    assert {r[0] for r in sql_rows(schema, "SELECT tableoid::regclass::text FROM t_ledger")} == {
+        "t_ledger_default"
+    }
+    done = db.run_maintenance(kst(2024, 1, 20))
+    assert "t_ledger_p20240101" in done["created"]
+    assert {r[0] for r in sql_rows(schema, "SELECT tableoid::regclass::text FROM t_ledger")} == {
+        "t_ledger_p20240101"
+    }
+    assert store.load_ledger() == before
+    buy = trader.new_order("000660", OrderSide.BUY, 1)
+    trader.submit(buy)
+    trader.fill(buy, 1, 130_000)  # the seq check goes on where it left off
+    assert [e.seq for e in store.load_ledger()] == [1, 2, 3, 4]
+    store.record_safety_event(SafetyEventRecord(T0, "report", "FS001", "x", "NORMAL", "WARNING"))
+    for statement, message in (
+        ("UPDATE t_ledger SET pnl = 0", "t_ledger_p20240101 is append-only"),
+        ("DELETE FROM t_ledger", "append-only"),
+        ("TRUNCATE t_ledger", "append-only"),
+        ("DELETE FROM safety_events", "append-only"),
+    ):
+        with pytest.raises(psycopg.Error, match=message):
+            sql_execute(schema, statement)
+    with pytest.raises(psycopg.Error, match="ledger seq 9 does not follow the last entry"):
+        sql_execute(
+            schema,
+            "INSERT INTO t_ledger SELECT 9, ts, symbol, market, side, qty, price, amount, "
+            "commission, tax, net_amount, client_order_id, fill_id, strategy, position_after, "
+            "pnl, settle_date FROM t_ledger WHERE seq = 1",
+        )
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+def test_one_minute_bars_are_right_live_materialized_late_and_after_the_ticks_expire(
+    market: PostgresMarketStore, db: PostgresDatabase, schema: str
+) -> None:
+    rng = random.Random(42)
+    ticks = random_ticks(rng, "005930", T0, 120, 2_000) + random_ticks(rng, "000660", T0, 120, 300)
+    market.ingest_ticks(ticks)
+    lo, hi = T0 - DAY, T0 + DAY
+
+    def bars(symbol: str = "005930") -> list[Any]:
+        return market.ohlcv_1m(symbol, lo, hi)
+
+    def want(symbol: str = "005930") -> list[Any]:
+        return [b for b in expected_bars(ticks, lo, hi) if b.symbol == symbol]
+
+    def materialized() -> int:
+        return int(sql_rows(schema, "SELECT count(*) FROM ohlcv_1m")[0][0])
+
+    assert bars() == want() and materialized() == 0  # all live
+
+    refreshed = db.refresh_aggregates(T0 + timedelta(minutes=60))
+    watermark = T0 + timedelta(minutes=59)
+    assert refreshed[0]["aggregate"] == "ohlcv_1m" and refreshed[0]["end"] == watermark
+    assert materialized() == sum(1 for b in expected_bars(ticks, lo, watermark))
+    assert bars() == want() and bars("000660") == want("000660")  # materialized + live
+
+    late = random_ticks(rng, "005930", T0 + timedelta(minutes=5), 3, 50)
+    market.ingest_ticks(late)  # below the watermark: it moves back, the bars stay right
+    ticks += late
+    lowered = datetime.fromisoformat(db.status()["aggregate_watermarks"]["ohlcv_1m"])
+    assert lowered == min(t.time for t in late).replace(second=0, microsecond=0)
+    assert bars() == want()
+    db.refresh_aggregates(T0 + timedelta(minutes=60))
+    assert bars() == want()
+
+    db.refresh_aggregates(T0 + timedelta(hours=3))  # everything materialized
+    assert materialized() == len(expected_bars(ticks, lo, hi))
+    # Ticks are kept 7 days, bars 30: once the tick partitions are gone the bars remain.
+    market.run_maintenance(T0 + timedelta(days=9))
+    assert market.ticks("005930", lo, hi) == []
+    assert bars() == want() and bars("000660") == want("000660")
+    market.run_maintenance(T0 + timedelta(days=32))
+    assert bars() == []
+
+
+def test_hourly_execution_metrics_equal_a_python_computation(
+    market: PostgresMarketStore, db: PostgresDatabase
+) -> None:
+    rng = random.Random(3)
+    rows = [
+        ExecutionLog(
+            T0 + timedelta(seconds=rng.randrange(3 * 3600)),
+            f"O{i}",
+            "005930",
+            rng.choice(["PreCheck", "Send", "Monitor"]),
+            rng.random() < 0.9,
+            None if rng.random() < 0.05 else round(rng.uniform(0.1, 500.0), 3),
+        )
+        for i in range(600)
+    ]
+    market.record_execution_logs(rows)
+    groups: dict[tuple[Any, str], list[ExecutionLog]] = {}
+    for r in rows:
+        groups.setdefault((r.time.replace(minute=0, second=0, microsecond=0), r.stage), []).append(
+            r
+        )
+
+    def check() -> None:
+        got = market.hourly_execution_metrics(T0, T0 + DAY)
+        assert [(m.bucket, m.stage) for m in got] == sorted(groups)
+        for m in got:
+            group = groups[(m.bucket, m.stage)]
+            latencies = sorted(r.latency_ms for r in group if r.latency_ms is not None)
+            assert m.calls == len(group)
+            assert m.success_count == sum(r.success for r in group)
+            assert m.failure_count == sum(not r.success for r in group)
+            assert m.avg_latency_ms == pytest.approx(statistics.fmean(latencies))
+            p99 = statistics.quantiles(latencies, n=100, method="inclusive")[98]
+            assert m.p99_latency_ms == pytest.approx(p99)
+
+    check()  # live
+    db.refresh_aggregates(T0 + timedelta(hours=5))  # materialized (window ends 4 h in)
+    check()
+
+
+def test_daily_pnl_is_a_materialized_view_refreshed_on_schedule(db: PostgresDatabase) -> None:
+    store = PostgresStore(db)
+    market = PostgresMarketStore(db)
+    trader = Trader(store)
+    trade_some(trader)
+    day = T0.date()
+    assert market.daily_pnl(day, day) == []  # not refreshed yet
+    db.refresh_aggregates(T0 + DAY)
+    ledger = store.load_ledger()
+    (row,) = market.daily_pnl(day, day)
+    assert (row.day, row.symbol, row.strategy) == (day, "005930", "swing_ma")
+    assert row.realized_pnl == sum(e.pnl for e in ledger)
+    assert row.net_cash_flow == sum(e.net_amount for e in ledger)
+    assert row.fees == sum(e.commission + e.tax for e in ledger)
+    assert row.trade_count == len(ledger)
+    assert market.daily_pnl(day + DAY, day + 10 * DAY) == []
+
+
+# ---------------------------------------------------------------- connections
+
+
+def _kill(application_name: str) -> int:
+    """Terminate the backends of one application name from another connection."""
+    with admin() as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+            "WHERE application_name = %s AND state = 'idle in transaction'",
+            (application_name,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.parametrize("when", ["before-a-write", "before-commit"])
+def test_a_connection_killed_mid_transaction_writes_nothing(schema: str, when: str) -> None:
+    name = f"qts_kill_{schema}"[:63]
+    database = PostgresDatabase(
+        make_conninfo(PG_DSN, application_name=name), schema=schema, migrate=True, min_size=1
+    )
+    store = PostgresStore(database)
+    try:
+        first = Order("Q1", "005930", OrderSide.BUY, OrderType.MARKET, 1, T0)
+        store.save_order(first)
+        with pytest.raises(StorageError) as caught, store.transaction():
+            store.save_order(Order("Q2", "005930", OrderSide.BUY, OrderType.MARKET, 2, T0))
+            store.record_decisions([DecisionRecord(T0, "c1", "005930", "BUY")])
+            assert _kill(name) == 1
+            if when == "before-a-write":
+                store.save_state("checkpoint", {"cycle": "c1"})
+        assert "\n" not in str(caught.value)
+        assert ("commit" if when == "before-commit" else "save_state checkpoint") in str(
+            caught.value
+        )
+        # Nothing of the transaction is there, and the store goes on with a new connection.
+        assert store.load_orders() == [first]
+        assert store.load_decisions() == []
+        assert store.load_state("checkpoint") is None
+        store.save_state("checkpoint", {"cycle": "c2"})
+        assert store.load_state("checkpoint") == {"cycle": "c2"}
+    finally:
+        store.close()
+
+
+def test_threads_have_transactions_of_their_own(db: PostgresDatabase) -> None:
+    store = PostgresStore(db)
+    written, checked = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            with store.transaction():
+                store.save_state("a", {"from": "thread"})
+                written.set()
+                checked.wait(timeout=30)
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    assert written.wait(timeout=30)
+    with store.transaction():
+        store.save_state("b", {"from": "main"})
+        assert store.load_state("a") is None  # not committed by the other thread
+    checked.set()
+    thread.join()
+    assert outcome == []
+    assert store.load_state("a") is None
+    assert store.load_state("b") == {"from": "main"}
+
+
+def test_text_postgresql_cannot_hold_is_refused_without_aborting_the_block(
+    db: PostgresDatabase,
+) -> None:
+    store = PostgresStore(db)
+    with store.transaction():
+        store.save_state("a", {"v": 1})
+        with pytest.raises(StorageError, match="save_state"):
+            store.save_state("b", {"text": "nul \x00 inside"})
+        with pytest.raises(StorageError, match="save_order"):
+            store.save_order(Order("Q\x00", "005930", OrderSide.BUY, OrderType.MARKET, 1, T0))
+        store.save_state("c", {"v": 3})
+    assert store.load_state("a") == {"v": 1}
+    assert store.load_state("b") is None
+    assert store.load_state("c") == {"v": 3}
+
+
+def test_the_pool_is_bounded_and_reported(db: PostgresDatabase) -> None:
+    store = PostgresStore(db)
+    store.save_state("k", {"v": 1})
+    pool = db.status()["pool"]
+    assert pool["min_size"] == 1 and pool["max_size"] == 4
+    assert 1 <= pool["size"] <= 4
