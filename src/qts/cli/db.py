@@ -194,3 +194,35 @@ def maintain(
     typer.echo(f"deleted: {_text(done['deleted'])}")
     for item in done["refreshed"]:
         typer.echo(f"refreshed {item['aggregate']}: {_text(item['start'])} .. {_text(item['end'])}")
+
+
+@app.command("migrate-from-sheets")
+def migrate_from_sheets(dsn: DsnOpt = None, schema: SchemaOpt = DEFAULT_SCHEMA) -> None:
+    """Copy the trading history kept in Google Sheets into the database, then compare the two.
+
+    The spreadsheet comes from ``GOOGLE_SHEET_KEY`` and ``GOOGLE_CREDENTIALS_FILE``. Running it
+    again copies only what is new; a difference the copy cannot resolve is an error."""
+    from qts.data.hybrid.checker import compare_stores
+    from qts.data.hybrid.migrate import migrate as copy_history
+    from qts.data.postgres import PostgresStore
+    from qts.data.sheets import SheetsStore
+
+    def action() -> tuple[int, int]:
+        sheets = SheetsStore.from_env()
+        try:
+            with _database(dsn, schema, migrate=True) as db:
+                store = PostgresStore(db)
+                report = copy_history(
+                    sheets, store, progress=lambda p: typer.echo(f"  {p}", err=True)
+                )
+                check = compare_stores(sheets, store)
+                for difference in check.differences[:20]:
+                    typer.echo(f"difference: {difference}", err=True)
+                return report.total_copied, len(check.differences)
+        finally:
+            sheets.close()
+
+    copied, differences = _run(action)
+    typer.echo(f"copied {copied} row(s); {differences} difference(s) after the copy")
+    if differences:
+        raise typer.Exit(1)
