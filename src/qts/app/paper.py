@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
+from qts.app.stores import open_store
 from qts.app.wiring import Engine, build_engine
 from qts.config.models import QtsConfig
 from qts.core.clock import Pacer
@@ -123,6 +124,7 @@ def run_paper(
         max_trades_per_day=config.execution.max_trades_per_day,
         config=config.model_dump(mode="json"),
         reference_prices=dict(market.start_state().closes),
+        store_override=open_store(config.data, db, durable=db is not None),
         webhook_url=config.safety.webhook_url,
         max_data_age=timedelta(seconds=config.safety.max_data_age_s),
         # paced runs use the threaded spine (P0 thread, P1/P2 pools); "as fast as possible"

@@ -121,6 +121,7 @@ def build_engine(
     vol_index: Callable[[BarFrame], float | None] | None = None,
     wall_clock: bool = False,
     broker: Callable[[Clock], Broker] | None = None,
+    store_override: TradingStore | None = None,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
@@ -128,7 +129,9 @@ def build_engine(
     calendar = calendar or KrxCalendar()
     # threads share a store only where it takes a lock: MemoryStore belongs to one thread
     store: TradingStore = (
-        SqliteStore(str(db), durable=durable)
+        store_override
+        if store_override is not None
+        else SqliteStore(str(db), durable=durable)
         if db
         else SqliteStore(":memory:", durable=False)
         if threaded_events

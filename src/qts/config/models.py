@@ -37,6 +37,14 @@ class ExecutionSection(_Section):
     max_trades_per_day: PositiveInt | None = 50
 
 
+class DataSection(_Section):
+    backend: str = Field("sqlite", pattern="^(sqlite|postgres|sheets|hybrid)$")
+    dsn: str | None = Field(None, description="PostgreSQL DSN; default QTS_PG_DSN")
+    pg_schema: str = Field("qts", pattern="^[a-z_][a-z0-9_]*$")
+    hybrid_mode: str = Field("DUAL_WRITE", pattern="^(SHEETS_ONLY|DUAL_WRITE|DB_PRIMARY|DB_ONLY)$")
+    outbox: str | None = Field(None, description="the hybrid outbox file; default <db>.outbox")
+
+
 class RiskLoopSection(_Section):
     enabled: bool = Field(True, description="the micro risk loop protects open positions")
 
@@ -63,6 +71,7 @@ class QtsConfig(_Section):
     risk: RiskLimits = Field(default_factory=RiskLimits)
     safety: SafetySection = Field(default_factory=SafetySection)
     risk_loop: RiskLoopSection = Field(default_factory=RiskLoopSection)
+    data: DataSection = Field(default_factory=DataSection)
     fees: str = Field("krx", pattern="^(krx|none)$")
     sim: SimSection = Field(default_factory=SimSection)
     strategies: dict[str, StrategySection] = Field(default_factory=dict)

@@ -1,0 +1,43 @@
+"""Which store a run keeps its books in: the ``data`` section of the configuration.
+
+- ``sqlite`` (default): the ``--db`` file.
+- ``postgres``: the database at ``data.dsn`` (or ``QTS_PG_DSN``), schema ``data.pg_schema``.
+- ``sheets``: the Google spreadsheet of ``GOOGLE_SHEET_KEY`` / ``GOOGLE_CREDENTIALS_FILE``.
+- ``hybrid``: both, through a durable outbox; ``data.hybrid_mode`` is the migration's switch:
+  ``SHEETS_ONLY`` (also the rollback), ``DUAL_WRITE`` (reads from Sheets), ``DB_PRIMARY`` (reads
+  from the database), ``DB_ONLY`` (the cutover). Changing it is a configuration change: pending
+  writes of either side stay in the outbox and are flushed, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qts.config.models import DataSection
+from qts.data.ports import TradingStore
+
+
+def open_store(data: DataSection, db: Path | None, durable: bool) -> TradingStore | None:
+    """The configured store, or None for the caller's default (SQLite at ``db`` or memory)."""
+    if data.backend == "sqlite":
+        return None
+    if data.backend == "postgres":
+        return _postgres(data, durable)
+    if data.backend == "sheets":
+        from qts.data.sheets import SheetsStore
+
+        return SheetsStore.from_env()
+    from qts.data.hybrid import HybridStore, Outbox
+    from qts.data.sheets import SheetsStore
+
+    outbox_path = Path(data.outbox) if data.outbox else Path(f"{db or 'var/qts'}.outbox")
+    outbox_path.parent.mkdir(parents=True, exist_ok=True)
+    return HybridStore(
+        SheetsStore.from_env(), _postgres(data, durable), Outbox(outbox_path), data.hybrid_mode
+    )
+
+
+def _postgres(data: DataSection, durable: bool) -> TradingStore:
+    from qts.data.postgres import PostgresStore
+
+    return PostgresStore(data.dsn, schema=data.pg_schema, durable=durable)
