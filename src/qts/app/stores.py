@@ -6,7 +6,9 @@
 - ``hybrid``: both, through a durable outbox; ``data.hybrid_mode`` is the migration's switch:
   ``SHEETS_ONLY`` (also the rollback), ``DUAL_WRITE`` (reads from Sheets), ``DB_PRIMARY`` (reads
   from the database), ``DB_ONLY`` (the cutover). Changing it is a configuration change: pending
-  writes of either side stay in the outbox and are flushed, so nothing is lost.
+  writes of either side stay in the outbox and are flushed, so nothing is lost; a side that
+  missed writes (e.g. the database after a SHEETS_ONLY period) is refused as a write target until
+  ``qts db migrate-from-sheets`` has caught it up (docs/runbooks/migration.md).
 """
 
 from __future__ import annotations

@@ -212,10 +212,14 @@ def migrate_from_sheets(dsn: DsnOpt = None, schema: SchemaOpt = DEFAULT_SCHEMA) 
         try:
             with _database(dsn, schema, migrate=True) as db:
                 store = PostgresStore(db)
+                keys = ("cycle_checkpoint", "safety", "safety_recovery_request")
                 report = copy_history(
-                    sheets, store, progress=lambda p: typer.echo(f"  {p}", err=True)
+                    sheets,
+                    store,
+                    state_keys=keys,
+                    progress=lambda p: typer.echo(f"  {p}", err=True),
                 )
-                check = compare_stores(sheets, store)
+                check = compare_stores(sheets, store, state_keys=keys)
                 for difference in check.differences[:20]:
                     typer.echo(f"difference: {difference}", err=True)
                 return report.total_copied, len(check.differences)

@@ -386,3 +386,26 @@ def test_a_closed_store_closes_its_targets_and_outbox(rig: Rig) -> None:
         store.pending()
     with pytest.raises(StorageError, match="closed"):
         rig.sheets.inner.load_orders()
+
+
+def test_a_write_the_other_side_can_never_take_is_skipped_by_the_operator(rig: Rig) -> None:
+    """Stores that validate differently: the write lands where it was hosted, the other side
+    stops at it (alert, pending grows) until an operator skips it; the checker shows it."""
+    store = rig.store
+    store.save_state("a", {"v": 1})
+    rig.db_link.read_only = True  # stands in for "the database refuses this value"
+    store.save_state("a", {"v": 2})
+    seq = store.outbox.pending(DB)[0].seq
+    rig.db_link.read_only = False
+    rig.db_link.down = True
+    store.save_state("b", {"v": 3})
+    rig.db_link.down = False
+    store.outbox.skip(DB, seq)
+    with pytest.raises(StorageError, match="not the next pending"):
+        store.outbox.skip(DB, seq)
+    assert store.flush() == {SHEETS: 0, DB: 0}
+    diffs = compare_stores(rig.sheets.inner, rig.db.inner, state_keys=["a", "b"]).differences
+    assert [(d.table, d.key, d.left, d.right) for d in diffs] == [
+        ("state", "a", {"v": 2}, {"v": 1})
+    ]
+    assert ("unavailable", DB) in rig.alerts.kinds()

@@ -22,7 +22,7 @@ from pg_helpers import PG_DSN, SCHEMAS, admin
 from psycopg.conninfo import make_conninfo
 from storage_helpers import META, Trader, assert_store_matches
 
-from qts.data import SqliteStore
+from qts.data import SqliteStore, TradingStore
 from qts.data.hybrid import (
     DB,
     SHEETS,
@@ -33,6 +33,7 @@ from qts.data.hybrid import (
     RetryWorker,
 )
 from qts.data.postgres import PostgresStore
+from qts.data.sheets.fake.testing import open_store_at as open_sheets_store
 
 ORDERS = 60
 KILL_AT = (10, 25, 40)  # orders after which a kill starts; each lands within 10 more orders
@@ -105,13 +106,27 @@ def recover(store: HybridStore, attempts: int = 20) -> dict[str, int]:
     return pending
 
 
-@pytest.mark.parametrize("mode", [DataSourceMode.DUAL_WRITE, DataSourceMode.DB_PRIMARY])
+def open_sheets_side(kind: str, tmp_path: Path) -> TradingStore:
+    if kind == "sheets-fake":  # SheetsStore on the local Google Sheets API fake
+        return open_sheets_store(tmp_path / "spreadsheet")
+    return SqliteStore(tmp_path / "sheets.sqlite")
+
+
+@pytest.mark.parametrize(
+    ("mode", "sheets_kind"),
+    [
+        (DataSourceMode.DUAL_WRITE, "sqlite"),
+        (DataSourceMode.DB_PRIMARY, "sqlite"),
+        (DataSourceMode.DUAL_WRITE, "sheets-fake"),
+    ],
+    ids=lambda v: str(v),
+)
 def test_killing_the_database_connection_mid_burst_loses_and_doubles_nothing(
-    tmp_path: Path, schema: str, mode: DataSourceMode
+    tmp_path: Path, schema: str, mode: DataSourceMode, sheets_kind: str
 ) -> None:
     name = app_name(mode.lower())
     alerts = Alerts()
-    sheets = SqliteStore(tmp_path / "sheets.sqlite")
+    sheets = open_sheets_side(sheets_kind, tmp_path)
     db = open_pg(schema, name)
     outbox = Outbox(tmp_path / "qts.outbox")
     store = HybridStore(sheets, db, outbox, mode, on_alert=alerts, base_delay=0.01)

@@ -49,7 +49,8 @@ def test_the_retry_worker_replays_with_connections_of_its_own(tmp_path: Path) ->
         link.down = False
         worker.wake()
         assert outbox.wait_caught_up(DB, timeout=60), store.pending()
-        burst(trader, 3)  # caught up by the worker: the trading thread writes both again
+        burst(trader, 3)  # writes go on to both (inline, or by the worker if it is quicker)
+        assert outbox.wait_caught_up(DB, timeout=60), store.pending()
         assert store.pending() == {SHEETS: 0, DB: 0}
     assert worker.replayed > 0
     report = ConsistencyChecker(sheets, db.inner, outbox).check()

@@ -311,6 +311,26 @@ class Outbox:
             self._dirty.discard(name)
             self._changed.notify_all()
 
+    def skip(self, name: str, seq: int) -> None:
+        """Operator action: declare the op ``seq`` (the next one ``name`` has not applied)
+        applied without applying it, for an op that store can never take (e.g. text it cannot
+        hold). The checker then shows what differs, to be fixed by hand."""
+        with self._changed, self._guard("skip"):
+            self._check_open()
+            t = self._target(name)
+            row = self._conn.execute(
+                "SELECT min(seq) FROM ops WHERE seq > ? AND mask & ?", (t.cursor, 1 << t.bit)
+            ).fetchone()
+            if row[0] != seq:
+                raise StorageError(
+                    f"outbox {self.path}: {name}: op {seq} is not the next pending one ({row[0]})"
+                )
+            with self._txn():
+                self._conn.execute("UPDATE targets SET cursor = ? WHERE name = ?", (seq, name))
+            t.cursor = seq
+            self._dirty.discard(name)
+            self._changed.notify_all()
+
     # ------------------------------------------------------------------ ops
 
     def append(

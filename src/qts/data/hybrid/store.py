@@ -17,8 +17,11 @@ one of its own transactions; while that transaction is open the write is appende
 durable :class:`~qts.data.hybrid.outbox.Outbox`, the host's replay marker is set, and the host
 commits. Only then is the write replayed on the other target from the outbox. So:
 
-- the caller gets the host's answer: its return value, or its refusal (a StorageError from a
-  store that still answers a read is a refusal, and then nothing was written anywhere);
+- the caller gets the host's answer: its return value, or its refusal. A host that fails but
+  still answers a read may have refused the write or may have hit a passing fault (its pool
+  handed out a connection that had just been killed), so the other target referees: the write
+  is refused (the host's StorageError, nothing written anywhere) only if every target that can
+  take writes fails it; with no other target, the host gets one more try;
 - a write the caller saw succeed is in the outbox (and normally in the host) before the call
   returns, so an outage of either target loses nothing; a target that fails is left behind
   and catches up, in order, through :meth:`HybridStore.flush`, the next writes (after a
@@ -337,7 +340,12 @@ class HybridStore:
         return True
 
     def _catch_up(self, name: str, *, force: bool, wait: bool = False) -> bool:
-        """Replay what ``name`` lags behind; True if it is now readable."""
+        """Replay what ``name`` lags behind; True if it is now readable.
+
+        With ``wait`` (nothing else can serve the caller, or an explicit flush) a failed replay
+        is tried once more if the store still answers a read: a dropped connection or a lost
+        acknowledgement is not an outage, and the marker makes the second replay exact.
+        """
         outbox = self._outbox
         if outbox.caught_up(name):
             return True
@@ -347,10 +355,15 @@ class HybridStore:
         if not lock.acquire(blocking=wait):
             return False  # the retry worker is replaying it right now
         try:
-            replay_pending(outbox, name, self._stores[name], max_ops=self._replay_batch)
-        except StorageError as exc:
-            self._failed(name, exc)
-            return False
+            for attempt in (1, 2):
+                try:
+                    replay_pending(outbox, name, self._stores[name], max_ops=self._replay_batch)
+                except StorageError as exc:
+                    if attempt == 1 and wait and self._answers(name):
+                        continue
+                    self._failed(name, exc)
+                    return False
+                break
         finally:
             lock.release()
         self._health[name].ok()
