@@ -34,7 +34,7 @@ import numpy as np
 from qts.core.clock import WallClock
 from qts.market.krx.tick_size import round_down, step
 from qts.model.enums import Track
-from qts.risk import MicroRiskAction, MicroRiskLoop, RiskWarning, ShadowBook
+from qts.risk import MicroRiskAction, MicroRiskConfig, MicroRiskLoop, RiskWarning, ShadowBook
 from qts.risk.process import MicroRiskProcess
 from qts.risk.shared import SharedShadowBook
 
@@ -48,6 +48,22 @@ def spin(stop: MpEvent) -> None:
     while not stop.is_set():
         for i in range(100_000):
             x += i * i
+
+
+def control_timer(period: float, stop: MpEvent, out: mp.SimpleQueue[list[float]]) -> None:
+    """The floor: a bare timer on absolute deadlines in its own idle process. Its period spread
+    is what the OS alone adds on this machine at this moment (other sessions included)."""
+    origin = time.perf_counter()
+    k, last, periods = 0, origin, []
+    while not stop.is_set():
+        k += 1
+        delay = origin + k * period - time.perf_counter()
+        if delay > 0 and stop.wait(delay):
+            break
+        now = time.perf_counter()
+        periods.append((now - last) * 1_000.0)
+        last = now
+    out.put(periods[1:])
 
 
 class QueueSink:
@@ -157,18 +173,28 @@ def run(
     process: bool = False,
     cpu: str | None = None,
     nice: int | None = None,
+    adjustments: bool = False,
 ) -> dict[str, float]:
     """One measured run; ``cpu``: None, "bursts" (ETEDA-like) or "always" in this process."""
+    ctx = mp.get_context("spawn")
+    control_stop = ctx.Event()
+    control_out: mp.SimpleQueue[list[float]] = ctx.SimpleQueue()
+    control = ctx.Process(
+        target=control_timer, args=(period, control_stop, control_out), daemon=True
+    )
+    control.start()
+    load0 = os.getloadavg()[0]
     clock = WallClock()
     sink = QueueSink()
+    config = MicroRiskConfig(emit_adjustments=adjustments)
     book: ShadowBook
     loop: MicroRiskLoop | MicroRiskProcess
     if process:
         book = SharedShadowBook(clock, capacity=max(1_024, 2 * n))
-        loop = MicroRiskProcess(book, sink, clock, period=period, nice=nice)
+        loop = MicroRiskProcess(book, sink, clock, config, period, nice=nice)
     else:
         book = ShadowBook(clock)
-        loop = MicroRiskLoop(book, sink, clock, period=period, nice=nice)
+        loop = MicroRiskLoop(book, sink, clock, config, period, nice=nice)
     m = Market(book, clock, n, seed=n)
     stop = threading.Event()
     latencies: list[float] = []
@@ -184,14 +210,18 @@ def run(
     for t in threads:
         t.start()
     loop.wait_for_cycle(WARM + cycles, cycles * period * 10 + 60)
+    stop.set()  # feed and CPU threads first: they call into the loop
+    for t in threads[:1] + threads[2:]:
+        t.join()
     loop.stop()
     s = loop.stats()
-    stop.set()
     sink.q.put(None)
-    for t in threads:
-        t.join()
+    threads[1].join()
     if isinstance(book, SharedShadowBook):
         book.close()
+    control_stop.set()
+    floor = control_out.get()
+    control.join()
     assert s is not None
     per, comp = s.period_ms[WARM:], s.compute_ms[WARM:]
     return {
@@ -203,6 +233,9 @@ def run(
         "compute_p99_ms": pct(comp, 99),
         "compute_max_ms": round(max(comp), 3),
         "latency_p99_ms": pct(latencies, 99),
+        "control_p1_ms": pct(floor, 1),
+        "control_p99_ms": pct(floor, 99),
+        "load": round((load0 + os.getloadavg()[0]) / 2, 1),
         "missed_ticks": s.missed_ticks,
         "actions": s.actions,
         "errors": s.errors,
@@ -238,7 +271,9 @@ def line(name: str, r: dict[str, float]) -> str:
         f"{name:<34} period p1/p50/p99/max {r['period_p1_ms']:7.2f}/{r['period_p50_ms']:7.2f}/"
         f"{r['period_p99_ms']:7.2f}/{r['period_max_ms']:7.2f} ms  compute p50/p99 "
         f"{r['compute_p50_ms']:6.3f}/{r['compute_p99_ms']:7.3f} ms  latency p99 "
-        f"{r['latency_p99_ms']:6.2f} ms  missed {r['missed_ticks']}  actions {r['actions']}"
+        f"{r['latency_p99_ms']:6.2f} ms  missed {r['missed_ticks']}  actions {r['actions']}  "
+        f"[control timer p1/p99 {r['control_p1_ms']:.2f}/{r['control_p99_ms']:.2f} ms, "
+        f"load {r['load']}]"
     )
 
 
@@ -250,6 +285,11 @@ def main() -> None:
     ap.add_argument("--nice", type=int, default=None, help="nice value for the loop thread")
     ap.add_argument("--no-busy", action="store_true", help="leave the other core idle")
     ap.add_argument("--thread-only", action="store_true", help="skip the process variant")
+    ap.add_argument(
+        "--emit-adjustments",
+        action="store_true",
+        help="also send every trailing-stop ratchet to the sink (off by default, as in the app)",
+    )
     ap.add_argument(
         "--switch-interval",
         type=float,
@@ -267,21 +307,22 @@ def main() -> None:
         busy.start()
     load_before = os.getloadavg()[0]
     results: dict[str, dict[str, float]] = {}
-    c, p, nice = args.cycles, args.period, args.nice
+    c, p = args.cycles, args.period
+    kw = {"nice": args.nice, "adjustments": args.emit_adjustments}
     try:
         for n in (int(x) for x in args.sizes.split(",")):
-            results[f"thread {n}"] = run(n, c, p, nice=nice)
-        results["thread 1000 + ETEDA bursts"] = run(1_000, c, p, cpu="bursts", nice=nice)
-        results["thread 1000 + CPU thread"] = run(1_000, c, p, cpu="always", nice=nice)
+            results[f"thread {n}"] = run(n, c, p, **kw)
+        results["thread 1000 + ETEDA bursts"] = run(1_000, c, p, cpu="bursts", **kw)
+        results["thread 1000 + CPU thread"] = run(1_000, c, p, cpu="always", **kw)
         if not args.thread_only:
-            results["process 1000"] = run(1_000, c, p, process=True, nice=nice)
+            results["process 1000"] = run(1_000, c, p, process=True, **kw)
             results["process 1000 + ETEDA bursts"] = run(
-                1_000, c, p, process=True, cpu="bursts", nice=nice
+                1_000, c, p, process=True, cpu="bursts", **kw
             )
             results["process 1000 + CPU thread"] = run(
-                1_000, c, p, process=True, cpu="always", nice=nice
+                1_000, c, p, process=True, cpu="always", **kw
             )
-            results["process 10000"] = run(10_000, c, p, process=True, nice=nice)
+            results["process 10000"] = run(10_000, c, p, process=True, **kw)
         ref = reference_compute(1_000, 30)
     finally:
         busy_stop.set()
@@ -306,7 +347,8 @@ def main() -> None:
         "loadavg_1m_after": round(load_after, 2),
         "target_period_ms": target,
         "cycles_per_run": c,
-        "loop_nice": nice,
+        "loop_nice": args.nice,
+        "emit_adjustments": args.emit_adjustments,
         "switch_interval_s": sys.getswitchinterval(),
         "period_p1_ms": min(r["period_p1_ms"] for r in sizes.values()),
         "period_p50_ms": max(r["period_p50_ms"] for r in sizes.values()),
@@ -320,7 +362,13 @@ def main() -> None:
         variant, rest = name.split(" ", 1)
         suffix = rest.replace(" + ETEDA bursts", "_eteda_bursts").replace(" + CPU thread", "_cpu")
         pre = keys[variant]
-        for k in ("period_p1_ms", "period_p99_ms", "compute_p50_ms", "compute_p99_ms"):
+        for k in (
+            "period_p1_ms",
+            "period_p99_ms",
+            "compute_p50_ms",
+            "compute_p99_ms",
+            "control_p99_ms",
+        ):
             out[f"{pre}{k}_{suffix}"] = r[k]
         out[f"{pre}latency_p99_ms_{suffix}"] = r["latency_p99_ms"]
         out[f"{pre}missed_ticks_{suffix}"] = r["missed_ticks"]

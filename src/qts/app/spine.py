@@ -18,7 +18,8 @@ from qts.core.clock import Clock
 from qts.engines.contracts import CycleReport
 from qts.events import Dispatcher, Event, EventPriority, EventType, InlineDispatcher
 from qts.execution.emergency import EmergencyExecutor, TradingControls
-from qts.execution.oms import OrderManager
+from qts.execution.oms import EMERGENCY_STRATEGY, OrderManager
+from qts.model.enums import OrderStatus
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame
 from qts.model.position import Position
@@ -180,7 +181,12 @@ class RunSpine:
             self.fills.append(fill)
 
     def _on_update(self, event: Event) -> None:
-        self.oms.apply_update(event.payload)
+        update: OrderUpdate = event.payload
+        self.oms.apply_update(update)
+        order = self.oms.orders.get(update.client_order_id)
+        failed = (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+        if order is not None and order.strategy == EMERGENCY_STRATEGY and order.status in failed:
+            self.micro.on_exit_failed(order.symbol, update.reason)
 
     def _on_emergency(self, event: Event) -> None:
         self.emergency.handle(event.payload)
@@ -188,6 +194,8 @@ class RunSpine:
     def _on_tick(self, event: Event) -> None:
         symbol, price, ts = event.payload
         self.shadow.on_price(symbol, price, ts)
+        # positions reach the shadow synchronously from every fill, so it is never behind main
+        self.shadow.heartbeat(ts)
 
     def _on_index(self, event: Event) -> None:
         level, ts = event.payload

@@ -56,21 +56,23 @@ class EmergencyExecutor:
         if kind.is_exit:
             self._exit(action.symbol, action.qty, action.reason, full=kind is ActionType.FULL_EXIT)
         elif kind is ActionType.KILL_SWITCH:
+            # the loop sends a FULL_EXIT for every position itself; this is the state signal
             self.safety.report("FS104", action.reason or "volatility kill switch")
             self.controls.entries_blocked.add("ALL")
-            for pos in list(self.oms.account.open_positions()):
-                self._exit(pos.symbol, pos.qty, "kill switch: flatten", full=True)
         elif kind is ActionType.ETEDA_SUSPEND:
-            seconds = float(action.payload.get("duration_s", 60) or 60)
+            duration = action.payload.get("duration_ms")
             now = self.clock.now()
-            self.controls.suspended_until = now + _seconds(seconds)
-            self.safety.report("FS103", action.reason or f"ETEDA suspended for {seconds:g} s")
+            self.controls.suspended_until = (
+                datetime.max.replace(tzinfo=now.tzinfo)
+                if duration is None
+                else now + timedelta(milliseconds=float(duration))
+            )
+            self.safety.report("FS103", action.reason or "ETEDA suspended by the micro risk loop")
         elif kind in (ActionType.BLOCK_ENTRIES, ActionType.POSITION_FREEZE):
             self.controls.entries_blocked.add(action.symbol)
         elif kind is ActionType.REDUCE_EXPOSURE:
+            # the halving itself arrives as one PARTIAL_EXIT per position
             self.controls.entries_blocked.add("ALL")
-            for pos in list(self.oms.account.open_positions()):
-                self._exit(pos.symbol, pos.qty // 2, "volatility: halve exposure", full=False)
 
     def _exit(self, symbol: str, qty: int, reason: str, full: bool) -> None:
         with self.oms.lock:
@@ -101,7 +103,3 @@ class EmergencyExecutor:
         self.safety.report("GR074", f"emergency exit {symbol} x{qty} failed: {result.message}")
         if self.loop is not None:
             self.loop.on_exit_failed(symbol, result.message)
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)

@@ -18,6 +18,9 @@ class MicroRiskConfig:
     a second exit while its fill travels to the shadow.
     ``suspend_after_errors``: consecutive failed cycles before the loop asks ETEDA to stop
     (FS100 action "suspend ETEDA") for ``eteda_suspend_ms``.
+    ``emit_adjustments``: also send TRAILING_STOP_ADJUST actions to the sink. Off by default, as
+    in the spec ("the dispatcher just stores it in the shadow"): a ratchet is not an order, and
+    with many positions it moves dozens of stops per cycle — enough to fill a 100-place P0 queue.
     """
 
     volatility: VolatilityConfig = field(default_factory=VolatilityConfig)
@@ -29,6 +32,7 @@ class MicroRiskConfig:
     exit_done_grace_ms: int = 1_000
     suspend_after_errors: int = 3
     eteda_suspend_ms: int = 60_000
+    emit_adjustments: bool = False
 
     def __post_init__(self) -> None:
         for name in ("price_stale_ms", "exit_done_grace_ms", "eteda_suspend_ms"):

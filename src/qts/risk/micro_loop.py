@@ -371,10 +371,11 @@ class MicroRiskLoop:
         self._locals.scatter(snap, ev.local)
         with self._cond:
             self._suppressed += ev.suppressed
+        report_adjust = self.config.emit_adjustments
         for row, action in ev.actions:
             if action.action_type.is_exit:
                 self._send_exit(snap, row, action, now, now_us, cycle, emitted, warned, failing)
-            else:
+            elif report_adjust:  # the new stop is already stored in the loop's local fields
                 self._dispatch(action, now, cycle, emitted, warned, failing)
         for row, code in ev.warnings:
             self._warn(code, snap.symbol(row), now, cycle, warned)

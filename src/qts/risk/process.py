@@ -14,7 +14,9 @@ asks ETEDA to stop (FS100 action), frees the shared lock if the child held it, a
 child. The new child inherits the exits still pending (the owner keeps the latest copy the
 child shipped), so none is sent twice; its other local state starts afresh — trailing stops are
 recomputed from the highs kept in shared memory, and a once-per-position partial exit (MAE or
-volatility) that already completed could fire once more.
+volatility) that already completed could fire once more. The latest VKOSPI value is replayed to
+the new child; a latched kill switch is not (it fires again while the index stays ≥ 40; the
+LOCKDOWN it requested is held by Safety).
 """
 
 from __future__ import annotations
@@ -148,26 +150,32 @@ class MicroRiskProcess:
         self._delivered = 0
         self._stats: LoopStats | None = None
         self._pending: list[PendingExit] = []
+        self._vol: tuple[str, float, datetime] | None = None
         self._stats_ready = threading.Event()
 
     # -- inputs ----------------------------------------------------------------------------------
 
     def on_vol_index(self, value: float, ts: datetime) -> None:
-        self._send(("vol", float(value), ts))
+        """The latest VKOSPI value; also replayed to a restarted child."""
+        self._vol = ("vol", float(value), ts)
+        self._send(self._vol)
 
-    def on_exit_done(self, symbol: str) -> None:
-        self._send(("done", symbol))
+    def on_exit_done(self, symbol: str) -> bool:
+        return self._send(("done", symbol))
 
-    def on_exit_failed(self, symbol: str, note: str = "") -> None:
-        self._send(("failed", symbol, note))
+    def on_exit_failed(self, symbol: str, note: str = "") -> bool:
+        return self._send(("failed", symbol, note))
 
-    def release_kill_switch(self) -> None:
-        self._send(("release",))
+    def release_kill_switch(self) -> bool:
+        return self._send(("release",))
 
-    def _send(self, command: tuple[Any, ...]) -> None:
-        if self._cmd is None:
-            raise RuntimeError(f"{self.name} is not running")
-        self._cmd.put(command)
+    def _send(self, command: tuple[Any, ...]) -> bool:
+        """Queue a command for the child; False (dropped) when no child is running."""
+        cmd = self._cmd
+        if cmd is None:
+            return False
+        cmd.put(command)
+        return True
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -251,6 +259,8 @@ class MicroRiskProcess:
             daemon=True,
         )
         proc.start()
+        if self._vol is not None:  # a restarted child must not wait for the next index value
+            self._cmd.put(self._vol)
         with self._cond:
             self._proc = proc
             self._delivered = 0

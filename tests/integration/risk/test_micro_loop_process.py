@@ -15,7 +15,7 @@ from test_micro_loop_thread import TIMEOUT, Sink, busy_eteda, in_thread
 
 from qts.core.clock import WallClock
 from qts.model.enums import Track
-from qts.risk import ALL, ActionType, ExitReason, RiskCode
+from qts.risk import ALL, ActionType, ExitReason, MicroRiskConfig, RiskCode
 from qts.risk.process import MicroRiskProcess
 from qts.risk.shared import SharedShadowBook
 
@@ -25,7 +25,7 @@ def process_rig() -> Iterator[tuple[WallClock, SharedShadowBook, Sink, MicroRisk
     clock = WallClock()
     book = SharedShadowBook(clock, capacity=256)
     sink = Sink()
-    proc = MicroRiskProcess(book, sink, clock, period=0.1)
+    proc = MicroRiskProcess(book, sink, clock, MicroRiskConfig(emit_adjustments=True), 0.1)
     try:
         yield clock, book, sink, proc
     finally:
@@ -65,6 +65,7 @@ def test_a_killed_loop_process_is_reported_restarted_and_sends_no_duplicate() ->
     with process_rig() as (clock, book, sink, proc):
         book.on_position("005930", 100, 100 * 100, clock.now(), Track.SWING, price=100)
         proc.start()
+        proc.on_vol_index(26.0, clock.now())  # GR073 from this child …
         book.on_price("005930", 97, clock.now())  # MAE 3 %: FULL_EXIT, then pending
         sink.wait_action(is_exit("005930"))
         assert proc.wait_for_cycle(proc.delivered + 2, TIMEOUT)  # the pending copy has shipped
@@ -77,6 +78,8 @@ def test_a_killed_loop_process_is_reported_restarted_and_sends_no_duplicate() ->
         assert suspend.code is RiskCode.FS100 and suspend.payload == {"duration_ms": 60_000}
         assert proc.wait_for(lambda p: p.restarts == 1 and p.delivered >= 3, TIMEOUT)
         assert proc.pid != first  # a new child, and it runs
+        gr073 = [w for w in sink.warnings if w.code is RiskCode.GR073]
+        assert len(gr073) == 2  # … and from the new one: the index value was replayed
         assert len(sink.wait_action(is_exit("005930"))) == 1  # the pending exit survived
         book.on_position("000660", 10, 10 * 1_000, clock.now(), Track.SWING, price=1_000)
         book.on_price("000660", 970, clock.now())

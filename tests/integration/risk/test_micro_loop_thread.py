@@ -20,6 +20,7 @@ from qts.risk import (
     ActionType,
     ExitReason,
     MicroRiskAction,
+    MicroRiskConfig,
     MicroRiskLoop,
     RiskCode,
     RiskWarning,
@@ -108,7 +109,8 @@ def rig(sink: Sink | None = None) -> tuple[WallClock, ShadowBook, Sink, MicroRis
     clock = WallClock()
     book = ShadowBook(clock)
     s = sink or Sink()
-    return clock, book, s, MicroRiskLoop(book, s, clock, period=0.1)
+    config = MicroRiskConfig(emit_adjustments=True)
+    return clock, book, s, MicroRiskLoop(book, s, clock, config, period=0.1)
 
 
 def test_trailing_exit_within_two_periods_while_eteda_is_busy() -> None:

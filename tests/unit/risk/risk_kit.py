@@ -80,6 +80,7 @@ class Rig:
         self.clock = SimulatedClock(T0)
         self.book = ShadowBook(self.clock)
         self.sink = RecordingSink()
+        config = config or MicroRiskConfig(emit_adjustments=True)
         self.loop = MicroRiskLoop(self.book, self.sink, self.clock, config, vectorised=vectorised)
 
     def hold(

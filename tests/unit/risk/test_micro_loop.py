@@ -71,6 +71,17 @@ def test_trailing_alone(rig: Rig) -> None:
     assert exits(rig.step()) == [("A", FULL, 100, ExitReason.TRAILING)]
 
 
+def test_adjustments_are_kept_but_not_sent_by_default() -> None:
+    rig = Rig(MicroRiskConfig())
+    rig.hold("A", 100, 200_000)
+    rig.tick("A", 210_000)
+    assert rig.step() == []
+    view = rig.loop.position("A")
+    assert view is not None and view.trailing_stop_price == 208_500
+    rig.tick("A", 208_500)
+    assert exits(rig.step()) == [("A", FULL, 100, ExitReason.TRAILING)]
+
+
 def test_warnings_from_all_rules_are_recorded_with_an_exit(rig: Rig) -> None:
     rig.hold("A", 100, 100_000, Track.SCALP)
     rig.tick("A", 101_200)
