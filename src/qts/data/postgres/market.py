@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
@@ -34,7 +34,8 @@ from qts.data.market_ports import (
     StrategyParam,
     Tick,
 )
-from qts.data.postgres.database import DEFAULT_SCHEMA, Connection, PostgresDatabase
+from qts.data.postgres.client import SchemaClient
+from qts.data.postgres.database import Connection
 from qts.data.postgres.migration_files import Mode
 from qts.data.sqlite_market import (
     bar_row,
@@ -131,7 +132,7 @@ def _hour_ceiling(ts: datetime) -> datetime:
     return floor if floor == ts else floor + timedelta(hours=1)
 
 
-class PostgresMarketStore:
+class PostgresMarketStore(SchemaClient):
     """:class:`~qts.data.market_ports.MarketDataStore` on one schema of a PostgreSQL database.
 
     ``db`` is a :class:`PostgresDatabase` to share (left open on close) or a DSN for a
@@ -140,51 +141,12 @@ class PostgresMarketStore:
     pool connection).
     """
 
-    def __init__(
-        self,
-        db: PostgresDatabase | str | None = None,
-        *,
-        schema: str = DEFAULT_SCHEMA,
-        migrate: bool = True,
-        mode: str = "auto",
-        durable: bool = True,
-        tz: tzinfo = KST,
-        min_size: int = 5,
-        max_size: int = 20,
-    ) -> None:
-        self._tz = tz
-        self._closed = False
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Takes what :class:`~qts.data.postgres.client.SchemaClient` takes."""
         self._known_days: set[tuple[date, date]] = set()
-        if isinstance(db, PostgresDatabase):
-            self.db = db
-            self._owns_db = False
-        else:
-            self.db = PostgresDatabase(
-                db,
-                schema=schema,
-                migrate=migrate,
-                mode=mode,
-                durable=durable,
-                min_size=min_size,
-                max_size=max_size,
-            )
-            self._owns_db = True
-        try:
-            self.mode: Mode = self.db.require_current()
-        except BaseException:
-            if self._owns_db:
-                self.db.close()
-            raise
+        super().__init__(*args, **kwargs)
 
     # ------------------------------------------------------------------ plumbing
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StorageError(f"postgres {self.db.where}: store is closed")
 
     def _read(self, what: str, query: Any, params: Any = None) -> list[Any]:
         self._check_open()
@@ -523,15 +485,6 @@ class PostgresMarketStore:
     def status(self) -> dict[str, Any]:
         self._check_open()
         return self.db.status()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns_db:
-            self.db.close()
-        else:
-            self.db.abort_thread_transaction()
 
     def __enter__(self) -> PostgresMarketStore:
         return self

@@ -17,11 +17,10 @@ default). One store is one run: the schema holds one run's state, as one SQLite 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime
 from typing import Any
 
 from qts.core.errors import StorageError
-from qts.core.time import KST
 from qts.data.memory import (
     _decision_row,
     _equity_row,
@@ -46,13 +45,11 @@ from qts.data.ports import (
     SafetyEventRecord,
     TradingStore,
 )
+from qts.data.postgres.client import SchemaClient
 from qts.data.postgres.database import (
-    DEFAULT_SCHEMA,
     Connection,
-    PostgresDatabase,
     Transaction,
 )
-from qts.data.postgres.migration_files import Mode
 from qts.data.sqlite import _fill_mismatch, _json
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.model.fill import Fill
@@ -131,58 +128,13 @@ def _order_params(o: Order) -> Row:
     return (*row[:15], sorted(row[15]))
 
 
-class PostgresStore:
+class PostgresStore(SchemaClient):
     """:class:`~qts.data.ports.TradingStore` on one schema of a PostgreSQL database.
 
-    ``db`` is a :class:`PostgresDatabase` to share (the store then leaves it open on close),
-    or a DSN (``None``: ``$QTS_PG_DSN``) for a database of the store's own, migrated to the
-    latest version on open unless ``migrate=False``. A schema at another version is refused.
+    Opened as :class:`~qts.data.postgres.client.SchemaClient` is.
     """
 
-    def __init__(
-        self,
-        db: PostgresDatabase | str | None = None,
-        *,
-        schema: str = DEFAULT_SCHEMA,
-        migrate: bool = True,
-        mode: str = "auto",
-        durable: bool = True,
-        tz: tzinfo = KST,
-        min_size: int = 5,
-        max_size: int = 20,
-    ) -> None:
-        self._tz = tz
-        self._closed = False
-        if isinstance(db, PostgresDatabase):
-            self.db = db
-            self._owns_db = False
-        else:
-            self.db = PostgresDatabase(
-                db,
-                schema=schema,
-                migrate=migrate,
-                mode=mode,
-                durable=durable,
-                min_size=min_size,
-                max_size=max_size,
-            )
-            self._owns_db = True
-        try:
-            self.mode: Mode = self.db.require_current()
-        except BaseException:
-            if self._owns_db:
-                self.db.close()
-            raise
-
     # ------------------------------------------------------------------ plumbing
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StorageError(f"postgres {self.db.where}: store is closed")
 
     def _error(self, what: str, exc: BaseException | str) -> StorageError:
         return self.db.error(what, exc)
@@ -504,17 +456,6 @@ class PostgresStore:
         return value
 
     # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Roll back this thread's open transaction and release the database (closing its
-        pool if the store opened it). Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns_db:
-            self.db.close()
-        else:
-            self.db.abort_thread_transaction()
 
     def __enter__(self) -> PostgresStore:
         return self
