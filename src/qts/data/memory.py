@@ -54,7 +54,7 @@ from qts.data.ports import (
 )
 
 # Shared with SqliteStore on purpose: the same JSON spelling and the same consistency check.
-from qts.data.sqlite import _fill_mismatch, _json
+from qts.data.records import fill_mismatch, strict_json
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
@@ -532,7 +532,7 @@ def _decision_row(d: DecisionRecord) -> Row:
         bool(approved),
         _text(d.reason, "decision reason"),
         _text(d.act_status, "decision act_status"),
-        _json(d.metadata),
+        strict_json(d.metadata),
     )
 
 
@@ -567,7 +567,7 @@ def _meta_row(m: RunMeta) -> Row:
         _non_negative(m.initial_cash, "initial_cash"),
         _ts(m.started_at, "started_at"),
         _int_opt(m.seed, "seed"),
-        _json(m.config),
+        strict_json(m.config),
     )
 
 
@@ -756,7 +756,7 @@ class MemoryStore:
         pending: dict[date, int],
     ) -> bool:
         self._check()
-        mismatch = _fill_mismatch(fill, entry, order, position)
+        mismatch = fill_mismatch(fill, entry, order, position)
         if mismatch:
             raise self._error(f"record_fill {fill.fill_id}", mismatch)
         if fill.fill_id in self._fills:
@@ -947,7 +947,7 @@ class MemoryStore:
         self._check()
         try:
             name = _text(key, "state key")
-            text = _json(value)
+            text = strict_json(value)
         except _ERRORS as exc:
             raise self._error(f"save_state {key}", exc) from exc
         self._set(self._state, name, text)

@@ -41,6 +41,7 @@ from qts.data.ports import (
     SafetyEventRecord,
     TradingStore,
 )
+from qts.data.records import fill_mismatch, strict_json
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
@@ -268,13 +269,6 @@ def _ts_opt(value: datetime | None) -> str | None:
     return None if value is None else _ts(value)
 
 
-def _json(value: Any) -> str:
-    """Strict JSON (no NaN), so the same document is valid in PostgreSQL jsonb."""
-    if not value and isinstance(value, dict):
-        return "{}"
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
 def _order_row(o: Order) -> tuple[Any, ...]:
     return (
         o.client_order_id,
@@ -292,7 +286,7 @@ def _order_row(o: Order) -> tuple[Any, ...]:
         o.venue_order_id,
         o.reason,
         _ts_opt(o.updated_at),
-        _json(sorted(o.fill_ids)),
+        strict_json(sorted(o.fill_ids)),
     )
 
 
@@ -359,7 +353,7 @@ def _decision_row(d: DecisionRecord) -> tuple[Any, ...]:
         int(d.approved),
         d.reason,
         d.act_status,
-        _json(d.metadata),
+        strict_json(d.metadata),
     )
 
 
@@ -498,7 +492,7 @@ class SqliteStore:
                         meta.initial_cash,
                         meta.seed,
                         _ts(meta.started_at),
-                        _json(meta.config),
+                        strict_json(meta.config),
                     ),
                 )
                 conn.execute(
@@ -596,7 +590,7 @@ class SqliteStore:
         pending: dict[date, int],
     ) -> bool:
         what = f"record_fill {fill.fill_id}"
-        mismatch = _fill_mismatch(fill, entry, order, position)
+        mismatch = fill_mismatch(fill, entry, order, position)
         if mismatch:
             raise StorageError(f"sqlite {self.path}: {what}: {mismatch}")
         conn = self._conn
@@ -805,7 +799,7 @@ class SqliteStore:
 
     def save_state(self, key: str, value: JsonDict) -> None:
         with self._guard(f"save_state {key}"):
-            text = _json(value)
+            text = strict_json(value)
         self._execute(
             f"save_state {key}",
             "INSERT INTO state (key, value) VALUES (?, ?) "
@@ -841,21 +835,6 @@ class SqliteStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fill_mismatch(fill: Fill, entry: LedgerEntry, order: Order, position: Position) -> str:
-    """Why the four records of one fill do not describe the same execution ('' if they do)."""
-    if entry.fill_id != fill.fill_id:
-        return f"ledger entry is for fill {entry.fill_id}"
-    if order.client_order_id != fill.client_order_id:
-        return f"order {order.client_order_id} is not the fill's order {fill.client_order_id}"
-    if entry.client_order_id != fill.client_order_id:
-        return f"ledger entry is for order {entry.client_order_id}"
-    if fill.fill_id not in order.fill_ids:
-        return f"order {order.client_order_id} has not applied this fill"
-    if position.symbol != fill.symbol or entry.symbol != fill.symbol:
-        return f"position {position.symbol} / ledger {entry.symbol} is not {fill.symbol}"
-    return ""
 
 
 class _Transaction:

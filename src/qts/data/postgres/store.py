@@ -50,7 +50,7 @@ from qts.data.postgres.database import (
     Connection,
     Transaction,
 )
-from qts.data.sqlite import _fill_mismatch, _json
+from qts.data.records import fill_mismatch, strict_json
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
@@ -270,7 +270,7 @@ class PostgresStore(SchemaClient):
     ) -> bool:
         self._check_open()
         what = f"record_fill {fill.fill_id}"
-        mismatch = _fill_mismatch(fill, entry, order, position)
+        mismatch = fill_mismatch(fill, entry, order, position)
         if mismatch:
             raise self._error(what, mismatch)
 
@@ -438,7 +438,7 @@ class PostgresStore(SchemaClient):
         what = f"save_state {key}"
         with self.db.guard(what):
             name = _text(key, "state key")
-            text = _json(value)
+            text = strict_json(value)
         self._execute(
             what,
             "INSERT INTO state (key, value) VALUES (%s, %s::jsonb) "
