@@ -1,102 +1,12 @@
-"""Keep KIS secrets out of logs, including the logs of the HTTP and WebSocket libraries.
+"""KIS's use of the shared secret redaction (:mod:`qts.brokers.redact`)."""
 
-The adapter itself never formats a secret into a message. But httpx logs every request URL at
-INFO (a GET's query string holds the account number) and websockets logs frames at DEBUG (a
-subscribe frame holds the approval key). A filter on those loggers replaces every registered
-secret with ``***`` before any handler sees the record.
-"""
-
-from __future__ import annotations
-
-import logging
-import threading
-
-_MIN_LEN = 6  # shorter values ("01", "P") are not secrets and would mangle every line
-_LIBRARY_LOGGERS = (
-    "httpx",
-    "httpcore",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "websockets",
-    "websockets.client",
-    "websockets.server",
-    "qts.brokers.kis",
+from qts.brokers.redact import (
+    SECRETS,
+    RedactingFilter,
+    install,
+    logger,
+    redact,
+    register_secrets,
 )
 
-
-class _Registry:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: frozenset[str] = frozenset()
-
-    def add(self, *values: str) -> None:
-        fresh = {v for v in values if v and len(v) >= _MIN_LEN}
-        if fresh - self._values:
-            with self._lock:
-                self._values = self._values | fresh
-
-    def redact(self, text: str) -> str:
-        values = self._values
-        if not values:
-            return text
-        for value in sorted(values, key=len, reverse=True):
-            if value in text:
-                text = text.replace(value, "***")
-        return text
-
-
-SECRETS = _Registry()
-
-
-def register_secrets(*values: str) -> None:
-    """Add values (keys, tokens, account numbers) that must never be logged."""
-    SECRETS.add(*values)
-    install()
-
-
-def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
-    return SECRETS.redact(text)
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrites a record whose message contains a registered secret; never drops one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string is the caller's bug; leave it alone
-            return True
-        clean = SECRETS.redact(message)
-        if clean != message:
-            record.msg = clean
-            record.args = None
-        return True
-
-
-_FILTER = RedactingFilter()
-_installed = False
-_install_lock = threading.Lock()
-
-
-def install() -> None:
-    """Attach the filter to the library loggers (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    with _install_lock:
-        if _installed:
-            return
-        for name in _LIBRARY_LOGGERS:
-            logging.getLogger(name).addFilter(_FILTER)
-        _installed = True
-
-
-def logger(name: str) -> logging.Logger:
-    """A module logger that carries the redacting filter too (defence in depth)."""
-    log = logging.getLogger(name)
-    if _FILTER not in log.filters:
-        log.addFilter(_FILTER)
-    return log
+__all__ = ["SECRETS", "RedactingFilter", "install", "logger", "redact", "register_secrets"]
