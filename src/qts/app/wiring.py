@@ -131,7 +131,7 @@ def build_engine(
     store: TradingStore = (
         store_override
         if store_override is not None
-        else SqliteStore(str(db), durable=durable)
+        else SqliteStore(str(db), durable=durable, writer=True)
         if db
         else SqliteStore(":memory:", durable=False)
         if threaded_events

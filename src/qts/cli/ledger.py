@@ -27,7 +27,7 @@ def ledger(
     """Print every ledger row (one per execution) in booking order."""
     if not db.exists():
         raise InputError(str(db), None, "no such database")
-    store = SqliteStore(str(db))
+    store = SqliteStore(str(db), writer=False)
     try:
         rows = [e.as_row() for e in store.load_ledger()]
     finally:

@@ -10,6 +10,7 @@ import typer
 from qts.core.clock import WallClock
 from qts.core.errors import InputError
 from qts.data.sqlite import SqliteStore
+from qts.data.writer_lock import current_holder
 from qts.safety.codes import CATALOGUE
 from qts.safety.state import RecoveryRefused, SafetyStatus
 from qts.safety.supervisor import REQUEST_KEY, STATE_KEY, from_record, request_recovery
@@ -21,7 +22,7 @@ DbOpt = Annotated[Path, typer.Option(help="The run's SQLite database.")]
 def _open(db: Path) -> SqliteStore:
     if not db.exists():
         raise InputError(str(db), None, "no such database")
-    return SqliteStore(str(db))
+    return SqliteStore(str(db), writer=False)
 
 
 @app.command("status")
@@ -39,6 +40,8 @@ def status(db: DbOpt) -> None:
     if st.last_code:
         meaning = CATALOGUE[st.last_code].meaning if st.last_code in CATALOGUE else ""
         typer.echo(f"last code: {st.last_code} ({meaning}): {st.last_message}")
+    holder = current_holder(db)
+    typer.echo(f"writer: {holder.describe() if holder else 'none (no run holds the books)'}")
     typer.echo(
         f"fail-safe cycles in a row: {st.fail_cycles}; "
         f"broker failures in a row: {st.broker_failures}"

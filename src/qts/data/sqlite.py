@@ -15,7 +15,8 @@ orders.
 Threads: one connection shared by the threads of a run (the ETEDA loop, the P0 fill handler, the
 micro risk loop): every call holds the store's lock, and a transaction holds it until it ends, so
 another thread's write waits for the commit instead of joining the transaction. Other processes
-may read the file concurrently (WAL).
+may read the file concurrently (WAL); only one may write it: a run opens its books with
+``writer=True``, which holds ``<db>.lock`` (qts.data.writer_lock) and refuses a second writer.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from qts.data.ports import (
     TradingStore,
 )
 from qts.data.records import fill_mismatch, strict_json
+from qts.data.writer_lock import WriterLock
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
@@ -364,16 +366,29 @@ class SqliteStore:
     schema migrations; a file written by a newer schema is refused.
     """
 
-    def __init__(self, path: str | Path, *, durable: bool = True, tz: tzinfo = KST) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durable: bool = True,
+        tz: tzinfo = KST,
+        writer: bool = False,
+    ) -> None:
         self.path = str(path)
         self.durable = durable
         self._tz = tz
         self._depth = 0
         self._closed = False
         self._lock = threading.RLock()
+        # writer=True: this connection is the run's one writer of the file and holds its lock
+        # (qts.data.writer_lock) until close; readers and tools leave it False.
+        self.writer_lock: WriterLock | None = None
+        if writer and self.path != ":memory:" and not self.path.startswith("file:"):
+            self.writer_lock = WriterLock(self.path).acquire()
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
+            self._release_writer()
             raise StorageError(f"sqlite {self.path}: cannot open: {exc}") from exc
         try:
             with self._guard("configure"):
@@ -384,7 +399,12 @@ class SqliteStore:
             self._migrate()
         except BaseException:
             self._conn.close()
+            self._release_writer()
             raise
+
+    def _release_writer(self) -> None:
+        if self.writer_lock is not None:
+            self.writer_lock.release()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -826,9 +846,12 @@ class SqliteStore:
                 return
             self._closed = True
             self._depth = 0
-            with self._guard("close"):
-                self._rollback()
-                self._conn.close()
+            try:
+                with self._guard("close"):
+                    self._rollback()
+                    self._conn.close()
+            finally:
+                self._release_writer()
 
     def __enter__(self) -> SqliteStore:
         return self
