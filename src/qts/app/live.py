@@ -1,7 +1,8 @@
-"""Trading through a real broker adapter: ``qts run --broker kis --account paper|real``.
+"""Trading through a real broker adapter: ``qts run --broker kis|kiwoom --account paper|real``.
 
-The adapter is built from the environment (``KisConfig.from_env``). Market data comes from the
-broker too: H0STCNT0 trade prints for the universe, aggregated into one-minute bar frames
+The adapter is built from the environment (``KisConfig.from_env`` / ``KiwoomConfig.from_env``,
+:mod:`qts.app.venues`). Market data comes from the broker too: its real-time trade prints for
+the universe (KIS H0STCNT0, Kiwoom 0B), aggregated into one-minute bar frames
 (:mod:`qts.feeds.ticks_to_bars`) that drive the same ETEDA loop as every other mode. The engine
 runs on the wall clock: the micro risk loop has its own 100 ms thread and the event spine is
 threaded.
@@ -24,22 +25,20 @@ import threading
 import time as _time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
+from datetime import datetime, timedelta
 
 from qts.app.paper import session_view
+from qts.app.venues import VENUES, LiveVenue, open_venue
 from qts.app.wiring import Engine, build_engine
-from qts.brokers.kis import KisBroker, KisConfig, KisMode
-from qts.brokers.kis.mapping import TradeTick
 from qts.config.loader import live_gate_problems
 from qts.config.models import Mode, QtsConfig
-from qts.core.clock import Clock, Pacer, SimulatedClock, WallClock
+from qts.core.clock import Pacer, SimulatedClock, WallClock
 from qts.core.errors import ConfigError
 from qts.core.time import KST
 from qts.engines.contracts import CycleReport
 from qts.engines.strategy import create
 from qts.feeds.synthetic import SyntheticMarket
-from qts.feeds.ticks_to_bars import MinuteBars, Print
+from qts.feeds.ticks_to_bars import MinuteBars
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, Universe
@@ -48,7 +47,7 @@ from qts.pipeline.loop import LoopResult, TradingLoop
 
 log = logging.getLogger(__name__)
 
-BROKERS = ("sim", "kis")
+BROKERS = ("sim", *VENUES)
 ACCOUNTS = ("paper", "real")
 LATE_GRACE = timedelta(seconds=1)  # a minute closes on the clock this long after its end
 POLL_S = 0.05  # how often the feed looks at the adapter's market queue when idle
@@ -69,15 +68,6 @@ def account_problems(config: QtsConfig, account: str, env: Mapping[str, str]) ->
     problems = live_gate_problems(Mode.LIVE.value, config.execution.live_enabled, env)
     out += [str(p) for p in problems]
     return out
-
-
-def kis_config(account: str, env: Mapping[str, str]) -> KisConfig:
-    """``KisConfig.from_env`` for the chosen account: paper reads ``KIS_VTS_*``, real
-    ``KIS_REAL_*`` (``KIS_MODE`` is set from ``--account``)."""
-    mode = "KIS_VTS" if account == "paper" else "KIS_REAL"
-    config = KisConfig.from_env({**env, "KIS_MODE": mode})
-    assert config.mode is (KisMode.PAPER if account == "paper" else KisMode.REAL)
-    return config
 
 
 class VenueClock:
@@ -111,16 +101,6 @@ class VenueClock:
             self._venue, self._mono = ts, mono
 
 
-def print_time(tick: TradeTick, clock: Clock) -> datetime:
-    """The venue time of a print: its business date (or the clock's date) and its HHMMSS."""
-    if len(tick.bsop_date) == 8 and tick.bsop_date.isdigit():
-        day = date(int(tick.bsop_date[:4]), int(tick.bsop_date[4:6]), int(tick.bsop_date[6:]))
-    else:
-        day = clock.now().astimezone(KST).date()
-    hour = tick.hour.strip().zfill(6)
-    return datetime.combine(day, dtime(int(hour[:2]), int(hour[2:4]), int(hour[4:6])), tzinfo=KST)
-
-
 class StoppedBeforeData(Exception):
     """A stop came before the first trade print: nothing was started."""
 
@@ -139,14 +119,14 @@ class BrokerBars:
 
     def __init__(
         self,
-        broker: KisBroker,
+        venue: LiveVenue,
         universe: Universe,
         clock: VenueClock,
         stop: threading.Event,
         *,
         deadline: float | None = None,  # time.monotonic() at which the feed ends
     ) -> None:
-        self.broker = broker
+        self.venue = venue
         self.clock = clock
         self.stop = stop
         self.deadline = deadline
@@ -158,16 +138,14 @@ class BrokerBars:
     def poll(self) -> list[BarFrame]:
         """Take every queued print; return the frames they (or the clock) completed."""
         frames: list[BarFrame] = []
-        for ev in self.broker.drain_market():
-            if not isinstance(ev, TradeTick):
-                continue
-            ts = print_time(ev, self.clock)
+        for p in self.venue.drain_prints():
+            ts = p.ts
             self.clock.observe(ts)
             self.stats.prints += 1
-            self.stats.symbols.add(ev.symbol)
+            self.stats.symbols.add(p.symbol)
             if self.stats.first_print is None:
                 self.stats.first_print = ts
-            frames += self.bars.add(Print(ev.symbol, ts, ev.price, ev.volume))
+            frames += self.bars.add(p)
         if self.clock.anchored:
             frames += self.bars.close_until(self.clock.now() - LATE_GRACE)
         self.stats.frames += len(frames)
@@ -230,33 +208,30 @@ def run_broker(
     """Trade through ``broker`` on ``account`` until ``stop`` is set or ``duration`` (wall
     time) has passed."""
     environ = dict(os.environ if env is None else env)
-    if broker != "kis":
+    if broker not in VENUES:
         raise ConfigError("command line", "--broker", f"no live path for broker {broker!r}")
     problems = account_problems(config, account, environ)
     if problems:
         raise ConfigError("command line", "--account", "; ".join(problems))
     stop = stop or threading.Event()
     deadline = _time.monotonic() + duration.total_seconds() if duration is not None else None
-    kis = kis_config(account, environ)
     instruments = universe_of(config)
     universe = Universe(tuple(instruments))
     calendar = KrxCalendar()
     clock = VenueClock()
-    adapter = KisBroker(kis, clock=clock, instruments=instruments, calendar=calendar)
+    venue = open_venue(
+        broker, account, environ, clock=clock, instruments=instruments, calendar=calendar
+    )
+    adapter = venue.broker
     try:
-        for symbol in universe.symbols:
-            adapter.subscribe_trades(symbol)
-        echo(
-            f"connected to KIS ({kis.mode.value}, account {kis.account_masked}); "
-            f"subscribed H0STCNT0 for {len(universe)} symbols"
-        )
-        feed = BrokerBars(adapter, universe, clock, stop, deadline=deadline)
+        echo(f"{venue.describe()}; {venue.subscribe(universe.symbols)}")
+        feed = BrokerBars(venue, universe, clock, stop, deadline=deadline)
         if not feed.wait_first_print(FIRST_PRINT_TIMEOUT_S):
             if stop.is_set():
                 raise StoppedBeforeData("stopped before the first trade print")
             raise ConfigError("broker", "market data", "no trade print within 30 s")
     except BaseException:
-        adapter.close()
+        venue.close()
         raise
     echo(f"venue time {clock.now():%Y-%m-%d %H:%M:%S} (from the first trade print)")
     strategies = [
@@ -291,7 +266,7 @@ def run_broker(
         broker=lambda _wall: adapter,  # the adapter keeps the venue clock (module docstring)
         # yesterday's closes (KIS 기준가): the first day's limits and the value of positions
         # before their first print
-        reference_prices={s: adapter.quote(s).base_price for s in universe.symbols},
+        reference_prices=venue.base_prices(universe.symbols),
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch

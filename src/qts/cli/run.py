@@ -1,5 +1,5 @@
 """``qts run``: paper trading on the simulated KRX exchange with a live console, or trading
-through a broker adapter (``--broker kis --account paper|real``, see qts.app.live)."""
+through a broker adapter (``--broker kis|kiwoom --account paper|real``, see qts.app.live)."""
 
 from __future__ import annotations
 
@@ -63,15 +63,22 @@ def run(
     sheet: Annotated[list[Path] | None, typer.Option(help="Config_Scalp/Config_Swing CSV.")] = None,
     broker: Annotated[
         str,
-        typer.Option(help="sim: the simulated exchange; kis: KIS through KisConfig.from_env."),
+        typer.Option(
+            help="sim: the simulated exchange; kis / kiwoom: the broker through its "
+            "KisConfig / KiwoomConfig.from_env."
+        ),
     ] = "sim",
     account: Annotated[
-        str, typer.Option(help="With --broker kis: paper (VTS) or real (needs the live switches).")
+        str,
+        typer.Option(
+            help="With --broker kis|kiwoom: paper (VTS / mock) or real (needs the live switches)."
+        ),
     ] = "paper",
 ) -> None:
-    """Paper-trade the synthetic KRX market on the simulated exchange, or trade through KIS."""
+    """Paper-trade the synthetic KRX market on the simulated exchange, or trade through KIS or
+    Kiwoom."""
     if broker not in BROKERS:
-        raise InputError("--broker", broker, "expected sim or kis")
+        raise InputError("--broker", broker, f"expected one of {', '.join(BROKERS)}")
     if account not in ACCOUNTS:
         raise InputError("--account", account, "expected paper or real")
     pace = _speed(speed)
@@ -127,7 +134,8 @@ def run(
 
 
 def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta | None) -> None:
-    """``--broker kis``: market data and orders through the adapter; ``--for`` is wall time."""
+    """``--broker kis|kiwoom``: market data and orders through the adapter; ``--for`` is wall
+    time."""
     console = Console()
     status = StatusConsole(console)
     stop = threading.Event()

@@ -27,11 +27,15 @@ SERVERS: dict[str, str] = {
 def serve_kiwoom(
     *, host: str, port: int | None, seed: int, speed: float, day: date | None, **_: Any
 ) -> None:
-    """Kiwoom's fake (REST only: the WebSocket port, mode and day count do not apply)."""
+    """Kiwoom's fake: REST and, on the same port, the real-time WebSocket
+    (``/api/dostk/websocket``); the WebSocket port, mode and day count do not apply."""
     from qts.brokers.kiwoom.fake import serve as serve_fake
 
     def ready(url: str) -> None:
-        typer.echo(f"Kiwoom-compatible REST API on {url} (credentials: docs/brokers.md)")
+        ws = url.replace("http://", "ws://", 1) + "/api/dostk/websocket"
+        typer.echo(
+            f"Kiwoom-compatible REST API on {url}, WebSocket {ws} (credentials: docs/brokers.md)"
+        )
 
     serve_fake(host=host, port=port or 0, seed=seed, speed=speed, start=day, on_ready=ready)
 

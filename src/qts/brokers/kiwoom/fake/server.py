@@ -31,6 +31,7 @@ from aiohttp import web
 
 from qts.brokers.kiwoom import mapping as m
 from qts.brokers.kiwoom.fake.faults import Fault, FaultKind, FaultPlan, When
+from qts.brokers.kiwoom.fake.realtime import WS_PATH, RealtimeHub
 from qts.brokers.kiwoom.fake.venue import FakeVenue, Kind, KwFill, KwOrder, Refusal
 from qts.core.clock import Clock, WallClock
 from qts.core.errors import InputError
@@ -59,6 +60,7 @@ CATEGORIES: dict[str, str] = {
     m.EXECUTIONS: m.ACCOUNT_PATH,
     m.ACCOUNTS: m.ACCOUNT_PATH,
     m.STOCK_INFO: m.STOCK_INFO_PATH,
+    m.MINUTE_CHART: m.CHART_PATH,
 }
 
 
@@ -103,6 +105,7 @@ class FakeConfig:
     limits: dict[str, Limit] = field(default_factory=dict)  # per api-id overrides
     page_size: int = 50
     numbers: NumberStyle = NumberStyle.MIXED
+    ping_interval_s: float = 10.0  # WebSocket PING period
 
 
 class _Bucket:
@@ -209,13 +212,17 @@ class FakeKiwoom:
             m.EXECUTIONS: self._executions,
             m.ACCOUNTS: self._accounts,
             m.STOCK_INFO: self._stock_info,
+            m.MINUTE_CHART: self._minute_chart,
         }
+        self.realtime = RealtimeHub(self, ping_interval_s=self.config.ping_interval_s)
+        venue.frame_listeners.append(self.realtime.on_frame)
         self._lists = {
             m.BALANCE: "acnt_evlt_remn_indv_tot",
             m.ORDERS_FILLS: "acnt_ord_cntr_prst_array",
             m.OPEN_ORDERS: "oso",
             m.EXECUTIONS: "cntr",
             m.DEPOSIT: "stk_entr_prst",
+            m.MINUTE_CHART: "stk_min_pole_chart_qry",
         }
 
     # ------------------------------------------------------------------ test controls
@@ -228,6 +235,12 @@ class FakeKiwoom:
         with self._lock:
             self._tokens.clear()
 
+    def token_valid(self, token: str) -> bool:
+        """``token`` was issued here and has not expired (the WebSocket LOGIN check)."""
+        with self._lock:
+            expires = self._tokens.get(token.strip())
+        return expires is not None and self._token_clock.now() < expires
+
     def issued_tokens(self) -> list[str]:
         with self._lock:
             return list(self._issued)
@@ -236,6 +249,7 @@ class FakeKiwoom:
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post(m.TOKEN_PATH, self._wrap(self._token, token_path=True))
         app.router.add_post(m.REVOKE_PATH, self._wrap(self._revoke, token_path=True))
+        app.router.add_get(WS_PATH, self.realtime.handle)
         app.router.add_post("/api/dostk/{category}", self._wrap(self._dispatch))
         return app
 
@@ -830,6 +844,13 @@ class FakeKiwoom:
             "lst_pric": n(lower, sign=-1 if lower else 0),
             "base_pric": n(ref),
         }
+
+    def _minute_chart(self, api_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        (symbol, _scope) = self._need(api_id, body, "stk_cd", "tic_scope")
+        symbol = m.parse_symbol(symbol)
+        if symbol not in self.venue.instruments:
+            raise self._error(api_id, 1902, "종목정보가 존재하지 않습니다")
+        return {"stk_cd": symbol, "stk_min_pole_chart_qry": self.realtime.minute_bars(symbol)}
 
 
 def _direction(price: int, ref: int) -> int:

@@ -150,6 +150,8 @@ class FakeVenue:
             ref = (reference_prices or {}).get(symbol, 0)
             self.positions[symbol] = Position(qty, qty * ref)
         self.last_bar: dict[str, tuple[int, int, int, int, int]] = {}
+        # called with every frame after it matched (the fake's real-time pushes, charts)
+        self.frame_listeners: list[Callable[[BarFrame], None]] = []
 
     # ------------------------------------------------------------------ market data
 
@@ -172,6 +174,8 @@ class FakeVenue:
                     )
             if frame.end > self.clock.now():
                 self.clock.advance_to(frame.end)
+            for listener in self.frame_listeners:
+                listener(frame)
 
     def advance_time(self, ts: datetime) -> None:
         """Move the clock without market data (orders expire at the close)."""

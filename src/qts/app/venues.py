@@ -1,0 +1,228 @@
+"""The live path's view of a broker: its adapter, its trade prints, its quotes.
+
+``qts run --broker kis|kiwoom`` needs the same few things from either broker: a
+:class:`~qts.brokers.base.Broker` adapter for orders and fills, real-time trade prints stamped
+with the venue's date and time (they make the minute bars and move the venue clock), and the
+base prices (previous closes) of the universe. :func:`open_venue` builds the one chosen on the
+command line from the environment; :mod:`qts.app.live` uses nothing broker-specific beyond it.
+
+* **KIS**: H0STCNT0 prints over the KIS WebSocket carry ``BSOP_DATE`` + ``STCK_CNTG_HOUR``;
+  fills arrive as H0STCNI0/9 notices. Base prices from inquire-price (``stck_sdpr``).
+* **Kiwoom**: ``0B`` prints over Kiwoom's WebSocket carry only ``HHMMSS`` (FID 20); the date is
+  the venue's trading date, read once from ka10080 (the newest minute bar) and again when the
+  time of day steps back (a new day). Fills come from the adapter's account polling (Kiwoom's
+  ``00`` push is not used). Base prices from ka10001 (``base_pric``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Protocol
+
+from qts.brokers.base import Broker
+from qts.brokers.kis import KisBroker, KisConfig, KisMode
+from qts.brokers.kis.mapping import TradeTick
+from qts.brokers.kiwoom import KiwoomBroker, KiwoomConfig, KiwoomMode
+from qts.brokers.kiwoom.quotes import stock_info, trading_date
+from qts.brokers.kiwoom.realtime import TRADE, KiwoomRealtime, RealTrade
+from qts.core.clock import Clock
+from qts.core.errors import ConfigError
+from qts.core.time import KST
+from qts.feeds.ticks_to_bars import Print
+from qts.market.krx.calendar import KrxCalendar
+from qts.model.instrument import Instrument
+
+log = logging.getLogger(__name__)
+
+VENUES = ("kis", "kiwoom")
+NEW_DAY_STEP = timedelta(hours=1)  # a print this much earlier in the day than the last: next day
+
+
+class LiveVenue(Protocol):
+    """What the live path uses of a broker."""
+
+    name: str
+
+    @property
+    def broker(self) -> Broker:
+        """The adapter orders and fills go through."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the console: broker, account kind, masked account."""
+        ...
+
+    def subscribe(self, symbols: Sequence[str]) -> str:
+        """Ask for the real-time trade prints of ``symbols``; returns what was asked."""
+        ...
+
+    def drain_prints(self) -> list[Print]:
+        """Trade prints since the last call, stamped with the venue's date and time."""
+        ...
+
+    def base_prices(self, symbols: Sequence[str]) -> dict[str, int]:
+        """Each symbol's base price (previous close) as the broker quotes it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def hms_at(day: date, hhmmss: str) -> datetime:
+    h = hhmmss.strip().zfill(6)
+    return datetime.combine(day, time(int(h[:2]), int(h[2:4]), int(h[4:6])), tzinfo=KST)
+
+
+class KisVenue:
+    """KIS: the adapter's H0STCNT0 prints and inquire-price quotes."""
+
+    name = "kis"
+
+    def __init__(self, config: KisConfig, adapter: KisBroker, clock: Clock) -> None:
+        self.config = config
+        self.broker: KisBroker = adapter
+        self._clock = clock
+
+    def describe(self) -> str:
+        return f"connected to KIS ({self.config.mode.value}, account {self.config.account_masked})"
+
+    def subscribe(self, symbols: Sequence[str]) -> str:
+        for symbol in symbols:
+            self.broker.subscribe_trades(symbol)
+        return f"subscribed H0STCNT0 for {len(symbols)} symbols"
+
+    def drain_prints(self) -> list[Print]:
+        out = []
+        for ev in self.broker.drain_market():
+            if isinstance(ev, TradeTick):
+                out.append(Print(ev.symbol, self._time(ev), ev.price, ev.volume))
+        return out
+
+    def _time(self, tick: TradeTick) -> datetime:
+        d = tick.bsop_date
+        if len(d) == 8 and d.isdigit():
+            day = date(int(d[:4]), int(d[4:6]), int(d[6:]))
+        else:
+            day = self._clock.now().astimezone(KST).date()
+        return hms_at(day, tick.hour)
+
+    def base_prices(self, symbols: Sequence[str]) -> dict[str, int]:
+        return {s: self.broker.quote(s).base_price for s in symbols}
+
+    def close(self) -> None:
+        self.broker.close()
+
+
+class KiwoomVenue:
+    """Kiwoom: 0B prints from its WebSocket, the date from ka10080, quotes from ka10001."""
+
+    name = "kiwoom"
+
+    def __init__(self, config: KiwoomConfig, adapter: KiwoomBroker, clock: Clock) -> None:
+        self.config = config
+        self.broker: KiwoomBroker = adapter
+        self._clock = clock
+        auth = adapter.rest.auth
+        self.realtime = KiwoomRealtime(
+            config.ws_url, lambda: auth.header()[1], invalidate_token=auth.invalidate
+        )
+        self._day: date | None = None
+        self._last: datetime | None = None
+
+    def describe(self) -> str:
+        kind = "mock" if self.config.mock else "real"
+        acct = self.config.account_no.get_secret_value() if self.config.account_no else ""
+        masked = f"******{acct[-2:]}" if len(acct) >= 2 else "(from ka00001)"
+        return f"connected to Kiwoom ({kind}, account {masked})"
+
+    def subscribe(self, symbols: Sequence[str]) -> str:
+        for symbol in symbols:
+            self.realtime.register(TRADE, symbol)
+        self.realtime.start()
+        return f"subscribed 0B for {len(symbols)} symbols"
+
+    def drain_prints(self) -> list[Print]:
+        out = []
+        for rec in self.realtime.drain():
+            if isinstance(rec, RealTrade):
+                out.append(Print(rec.symbol, self._time(rec), rec.price, rec.volume))
+        return out
+
+    def _time(self, rec: RealTrade) -> datetime:
+        if self._day is not None:
+            ts = hms_at(self._day, rec.hhmmss)
+            if self._last is None or ts > self._last - NEW_DAY_STEP:
+                self._last = max(ts, self._last) if self._last is not None else ts
+                return ts
+        self._day = self._venue_date(rec.symbol)
+        ts = hms_at(self._day, rec.hhmmss)
+        self._last = ts
+        return ts
+
+    def _venue_date(self, symbol: str) -> date:
+        """The venue's trading date (ka10080), else the clock's date in KST."""
+        try:
+            found = trading_date(self.broker.rest, symbol)
+        except Exception as exc:  # a date is needed either way; the clock's is the fallback
+            log.warning("kiwoom ka10080 failed (%s); dating prints by the clock", exc)
+            found = None
+        if found is not None and (self._day is None or found >= self._day):
+            return found
+        return self._clock.now().astimezone(KST).date()
+
+    def base_prices(self, symbols: Sequence[str]) -> dict[str, int]:
+        return {s: stock_info(self.broker.rest, s).base_price for s in symbols}
+
+    def close(self) -> None:
+        self.realtime.close()
+        self.broker.close()
+
+
+def kis_config(account: str, env: Mapping[str, str]) -> KisConfig:
+    """``KisConfig.from_env`` for the chosen account: paper reads ``KIS_VTS_*``, real
+    ``KIS_REAL_*`` (``KIS_MODE`` is set from ``--account``)."""
+    mode = "KIS_VTS" if account == "paper" else "KIS_REAL"
+    config = KisConfig.from_env({**env, "KIS_MODE": mode})
+    assert config.mode is (KisMode.PAPER if account == "paper" else KisMode.REAL)
+    return config
+
+
+def kiwoom_config(account: str, env: Mapping[str, str]) -> KiwoomConfig:
+    """``KiwoomConfig.from_env`` for the chosen account: paper is Kiwoom's mock server
+    (``KIWOOM_VTS_*``), real reads ``KIWOOM_REAL_*``."""
+    mode = "KIWOOM_VTS" if account == "paper" else "KIWOOM_REAL"
+    config = KiwoomConfig.from_env({**env, "KIWOOM_MODE": mode})
+    assert config.mode is (KiwoomMode.MOCK if account == "paper" else KiwoomMode.REAL)
+    return config
+
+
+def open_venue(
+    broker: str,
+    account: str,
+    env: Mapping[str, str],
+    *,
+    clock: Clock,
+    instruments: Mapping[str, Instrument],
+    calendar: KrxCalendar,
+) -> LiveVenue:
+    """The adapter of ``broker`` for ``account``, connected (token, account check)."""
+    if broker == "kis":
+        kis = kis_config(account, env)
+        adapter = KisBroker(kis, clock=clock, instruments=dict(instruments), calendar=calendar)
+        return KisVenue(kis, adapter, clock)
+    if broker == "kiwoom":
+        kw = kiwoom_config(account, env)
+        return KiwoomVenue(kw, KiwoomBroker(kw, clock=clock), clock)
+    raise ConfigError("command line", "--broker", f"no live path for broker {broker!r}")
+
+
+__all__ = [
+    "VENUES",
+    "KisVenue",
+    "KiwoomVenue",
+    "LiveVenue",
+    "kis_config",
+    "kiwoom_config",
+    "open_venue",
+]
