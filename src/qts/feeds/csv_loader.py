@@ -242,7 +242,7 @@ def _columns(
     return {w: [r[j] for r in rows] for w, j in index.items()}
 
 
-def _raise_first(path: Path, lines: list[int], problems: list[_Bad]) -> None:
+def _raise_first(path: Path, lines: Sequence[int | str], problems: list[_Bad]) -> None:
     if problems:
         bad = min(problems, key=lambda b: b.row)
         raise DataError(f"{path}:{lines[bad.row]}", bad.field, bad.reason)
@@ -252,11 +252,26 @@ def load_csv(
     path: Path, price_scale: float | None = None, etf: bool = False, symbol: str | None = None
 ) -> BarSeries:
     """One symbol's bars from ``path``; the symbol is the file stem unless given."""
-    if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
-        raise ValueError(f"price_scale must be a positive number, got {price_scale}")
     header, rows, lines = _read_rows(path)
     cols = _columns(path, header, rows, lines, REQUIRED)
+    return series_from_cells(path, cols, lines, price_scale, etf, symbol)
 
+
+def series_from_cells(
+    path: Path,
+    cols: dict[str, list[str]],
+    lines: Sequence[int | str],
+    price_scale: float | None = None,
+    etf: bool = False,
+    symbol: str | None = None,
+) -> BarSeries:
+    """Validate the text cells of the REQUIRED columns and build the series.
+
+    Every file format ends here, so a Parquet file is refused for the same reasons, in the same
+    words, as the CSV file holding the same cells; ``lines`` names each row's place in its file.
+    """
+    if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
+        raise ValueError(f"price_scale must be a positive number, got {price_scale}")
     problems: list[_Bad] = []
     dates = _date_column(cols["date"])
     if isinstance(dates, _Bad):
@@ -325,20 +340,36 @@ def load_csv(
     )
 
 
-def csv_files(paths: Sequence[Path]) -> list[Path]:
-    """Expand folders to their ``*.csv`` files (sorted by name, not recursive); keep files."""
+DATA_SUFFIXES = (".csv", ".parquet")
+
+
+def data_files(paths: Sequence[Path]) -> list[Path]:
+    """Expand folders to their CSV and Parquet files (sorted by name, not recursive); keep files."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".csv")
+            found = sorted(
+                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in DATA_SUFFIXES
+            )
             if not found:
-                raise DataError(str(p), None, "the folder holds no *.csv files")
+                raise DataError(str(p), None, "the folder holds no *.csv or *.parquet files")
             out.extend(found)
         elif p.is_file():
             out.append(p)
         else:
             raise DataError(str(p), None, "no such file or folder")
     return out
+
+
+def load_file(
+    path: Path, price_scale: float | None = None, etf: bool = False, symbol: str | None = None
+) -> BarSeries:
+    """A ``.parquet`` file through the Parquet reader, anything else as CSV."""
+    if path.suffix.lower() == ".parquet":
+        from qts.feeds.parquet_loader import load_parquet
+
+        return load_parquet(path, price_scale, etf, symbol)
+    return load_csv(path, price_scale, etf, symbol)
 
 
 def load_paths(
@@ -352,12 +383,12 @@ def load_paths(
     """
     seen: dict[str, Path] = {}
     out: list[BarSeries] = []
-    for f in csv_files(paths):
+    for f in data_files(paths):
         if f.stem in seen:
             raise DataError(str(f), None, f"symbol {f.stem} is also loaded from {seen[f.stem]}")
         seen[f.stem] = f
         is_etf = etf if isinstance(etf, bool) else f.stem in etf
-        out.append(load_csv(f, price_scale, is_etf))
+        out.append(load_file(f, price_scale, is_etf))
     return out
 
 

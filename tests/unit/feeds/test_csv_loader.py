@@ -289,7 +289,7 @@ def test_folder_loads_every_csv_sorted_with_stem_as_symbol(tmp_path: Path) -> No
 def test_folder_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataError, match=r"no \*\.csv files"):
+    with pytest.raises(DataError, match=r"no \*\.csv or \*\.parquet files"):
         load_paths([empty])
     with pytest.raises(DataError, match="no such file or folder"):
         load_paths([tmp_path / "missing"])
