@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from qts.cli import backtest, config, db, ledger, run, safety, sim
+from qts.cli import backtest, config, db, ledger, optimize, run, safety, sim
 from qts.core.errors import QtsError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.command("run")(run.run)
 app.command("backtest")(backtest.backtest)
 app.command("ledger")(ledger.ledger)
+app.command("optimize")(optimize.optimize)
 app.add_typer(config.app, name="config")
 app.add_typer(safety.app, name="safety")
 app.add_typer(sim.app, name="sim")

@@ -59,6 +59,13 @@ class SimSection(_Section):
     latency_ms: int = Field(50, ge=0, le=60_000)
 
 
+class OptimizeSection(_Section):
+    ray_address: str | None = Field(
+        None, description="qts optimize runs trials on this Ray cluster"
+    )
+    workers: PositiveInt | None = Field(None, description="parallel trials; default all cores")
+
+
 class StrategySection(_Section):
     enabled: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
@@ -74,4 +81,5 @@ class QtsConfig(_Section):
     data: DataSection = Field(default_factory=DataSection)
     fees: str = Field("krx", pattern="^(krx|none)$")
     sim: SimSection = Field(default_factory=SimSection)
+    optimize: OptimizeSection = Field(default_factory=OptimizeSection)
     strategies: dict[str, StrategySection] = Field(default_factory=dict)

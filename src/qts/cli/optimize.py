@@ -1,0 +1,200 @@
+"""``qts optimize``: sweep a strategy's parameters with Optuna, on local workers or on Ray."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from qts import __version__
+from qts.backtest.optimize.executors import (
+    RayExecutor,
+    TrialExecutor,
+    default_workers,
+    local_executor,
+)
+from qts.backtest.optimize.output import write_outputs
+from qts.backtest.optimize.space import SearchSpace
+from qts.backtest.optimize.sweep import SweepResult, run_sweep
+from qts.backtest.optimize.trial import OBJECTIVES, BacktestSetup
+from qts.backtest.optimize.walk_forward import (
+    WalkForward,
+    make_windows,
+    parse_spec,
+    run_walk_forward,
+)
+from qts.cli.backtest import Fees, parse_params
+from qts.config.loader import load_config
+from qts.core.errors import InputError
+from qts.engines.strategy.registry import available, params_model
+from qts.feeds.csv_loader import load_paths
+
+
+class _Progress:
+    """A bar with ETA on a terminal; one line every few seconds on a pipe."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self._console, self._label = console, label
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._last = 0.0
+        if console.is_terminal:
+            self._bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            self._task = self._bar.add_task(label, total=None)
+            self._bar.start()
+
+    def __call__(self, done: int, total: int, best: float | None) -> None:
+        if self._bar is not None:
+            shown = f"{self._label} (best {best:.4g})" if best is not None else self._label
+            self._bar.update(self._task, completed=done, total=total, description=shown)
+            return
+        now = time.monotonic()
+        if done == total or now - self._last >= 5.0:
+            self._last = now
+            best_text = f", best {best:.6g}" if best is not None else ""
+            self._console.print(f"{self._label}: {done}/{total} trials{best_text}", highlight=False)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def optimize(
+    data: Annotated[list[Path], typer.Option("--data", help="CSV/Parquet file(s) or folder(s).")],
+    strategy: Annotated[str, typer.Option(help=f"Strategy name ({', '.join(available())}).")],
+    space: Annotated[
+        list[str], typer.Option("--space", help="NAME=A:B[:STEP] (inclusive) or NAME=x,y,z.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for trials.csv, best.json and report.html.")],
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Trial budget; the whole grid when it fits.")
+    ] = None,
+    objective: Annotated[
+        str, typer.Option(help=f"What to maximise ({'|'.join(OBJECTIVES)}).")
+    ] = "sharpe",
+    walk_forward: Annotated[
+        str | None, typer.Option(help="TRAIN:TEST bars: optimise, then trade the next window.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Parallel trials (default: all cores).")
+    ] = None,
+    ray: Annotated[
+        str | None, typer.Option("--ray", help="Run trials on this Ray cluster (host:port).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Sampler seed (TPE).")] = 0,
+    param: Annotated[list[str] | None, typer.Option(help="Fixed parameter KEY=VALUE.")] = None,
+    qty: Annotated[int | None, typer.Option(min=1, help="Shares per entry.")] = None,
+    cash: Annotated[int, typer.Option(min=1, help="Starting cash in KRW.")] = 100_000_000,
+    fees: Annotated[
+        Fees, typer.Option(help="krx: commission and sell tax; none: free.")
+    ] = Fees.krx,
+    price_scale: Annotated[
+        float | None, typer.Option(help="Multiply float prices by K and round to the KRX tick.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Config_Local YAML (optimize.ray_address, workers).")
+    ] = None,
+) -> None:
+    """Run many backtests over a parameter space; every trial equals a `qts backtest`."""
+    console = Console(stderr=True)
+    if objective not in OBJECTIVES:
+        raise InputError("--objective", objective, f"expected one of {', '.join(OBJECTIVES)}")
+    if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
+        raise InputError("--price-scale", str(price_scale), "expected a positive number")
+    if strategy not in available():
+        raise InputError(
+            "--strategy", strategy, f"unknown strategy (available: {', '.join(available())})"
+        )
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", str(out), "exists and is not a folder")
+    settings = None
+    if config is not None:
+        loaded = load_config(config)
+        loaded.raise_if_invalid()
+        settings = loaded.config.optimize
+    ray_address = ray or (settings.ray_address if settings else None)
+    workers = workers or (settings.workers if settings else None)
+    search = SearchSpace.parse(space)
+    fields = params_model(strategy).model_fields
+    unknown = [n for n in search.names if n not in fields]
+    if unknown:
+        raise InputError(
+            "--space", ", ".join(unknown), f"not a parameter of {strategy} ({', '.join(fields)})"
+        )
+    base = parse_params(list(param or []))
+    clash = [n for n in search.names if n in base]
+    if clash:
+        raise InputError("--param", ", ".join(clash), "also given as --space")
+    if qty is not None:
+        if "qty" not in fields:
+            raise InputError(
+                "--qty", str(qty), f"strategy {strategy} sizes by weight, not quantity"
+            )
+        base["qty"] = qty
+    windows = None
+    series = load_paths(data, price_scale=price_scale)
+    if walk_forward is not None:
+        windows = make_windows(series, *parse_spec(walk_forward))
+    setup = BacktestSetup(strategy, base, cash, fees.value, objective)
+    started = time.perf_counter()
+    executor: TrialExecutor = (
+        RayExecutor(ray_address, series, setup, workers)
+        if ray_address
+        else local_executor(series, setup, workers or default_workers())
+    )
+    progress = _Progress(console, f"{strategy} sweep")
+    sweep: SweepResult | None = None
+    wf: WalkForward | None = None
+    try:
+        if windows is not None:
+            wf = run_walk_forward(search, executor, windows, trials, seed, progress)
+        else:
+            sweep = run_sweep(search, executor, trials, seed, progress=progress)
+    finally:
+        progress.stop()
+        executor.close()
+    elapsed = time.perf_counter() - started
+    meta = {
+        "strategy": strategy,
+        "space": list(space),
+        "sampler": (
+            sweep.sampler if sweep else wf.windows[0].sweep.sampler if wf and wf.windows else None
+        ),
+        "fixed_params": base,
+        "cash": cash,
+        "fees": fees.value,
+        "price_scale": price_scale,
+        "data": [str(p) for p in data],
+        "workers": executor.capacity,
+        "ray": ray_address,
+        "seconds": round(elapsed, 3),
+        "qts_version": __version__,
+    }
+    best = write_outputs(
+        out, search, objective, sweep, wf, cash, meta, title=f"QTS optimize — {strategy}"
+    )
+    outcomes = (
+        sweep.outcomes if sweep else [o for w in wf.windows for o in w.sweep.outcomes] if wf else []
+    )
+    failed = sum(1 for o in outcomes if not o.ok)
+    console.print(
+        f"{len(outcomes)} trials ({failed} failed) in {elapsed:.1f}s on {executor.capacity} "
+        f"worker(s); best {objective} {best['value']} with {best['params']}",
+        highlight=False,
+    )
+    typer.echo(f"{out / 'best.json'}\n{out / 'trials.csv'}\n{out / 'report.html'}")
+    if best["params"] is None:
+        sys.exit(1)
