@@ -7,6 +7,7 @@ each result arrives.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -133,10 +134,10 @@ class RayExecutor:
             ) from None
         self._ray = ray
         try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise InputError("--ray", address, f"cannot join the Ray cluster ({exc})") from None
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self.capacity = max(1, workers or cpus)
         self._data = ray.put((list(series), setup))
         self._task = ray.remote(num_cpus=1, max_retries=0)(_run_on_ray)
