@@ -124,7 +124,7 @@ def folder_without_csv(tmp: Path) -> tuple[Path, list[str], list[str]]:
     folder.mkdir()
     (folder / "README.txt").write_text("prices come later\n")
     (folder / "prices.csv.bak").write_text("\n".join([HEADER, *rows()]) + "\n")
-    return folder, ["--qty", "1"], ["nodata", "no *.csv files"]
+    return folder, ["--qty", "1"], ["nodata", "no *.csv or *.parquet files"]
 
 
 BAD_DATA: dict[str, Case] = {

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from sim_kit import (
     D1,
@@ -31,8 +29,7 @@ from qts.market.krx.fees import NoFees
 from qts.market.krx.tick_size import is_on_tick
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
-from qts.model.frame import BarFrame, Universe
-from qts.model.instrument import Instrument
+from qts.model.frame import Universe
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 REF = {SAMSUNG: 70_000, HYNIX: 200_000, KAKAO: 50_000, KODEX: 35_000}
@@ -564,52 +561,6 @@ def test_universe_change_carries_prices_by_symbol() -> None:
     ex.submit(market("m", BUY, 1, HYNIX), at(D2, 9, 0, 30))
     [fill] = fills_of(ex.on_frame(frame(at(D2, 9, 1), {HYNIX: flat(201_000)}, universe=other)))
     assert fill.price == 201_000
-
-
-# ---------------------------------------------------------------- speed
-
-
-def _wide_frames(n_frames: int, n_symbols: int) -> list[BarFrame]:
-    symbols = tuple(f"{i:06d}" for i in range(n_symbols))
-    uni = Universe(symbols)
-    rng = np.random.default_rng(7)
-    out = []
-    start = at(D1, 9)
-    for k in range(n_frames):
-        close = (10_000 + rng.integers(-50, 50, n_symbols) * 10).astype(np.int64)
-        out.append(
-            BarFrame(
-                uni,
-                start + timedelta(days=k),
-                start + timedelta(days=k, hours=6, minutes=30),
-                close,
-                close + 100,
-                close - 100,
-                close,
-                np.full(n_symbols, 10_000, dtype=np.int64),
-                np.ones(n_symbols, dtype=np.bool_),
-            )
-        )
-    return out
-
-
-def test_frame_overhead_is_small() -> None:
-    """2,500 daily frames × 100 symbols with a few resting orders stay far above 100k bars/s."""
-    frames = _wide_frames(2_500, 100)
-    instruments = {s: Instrument.custom(s) for s in frames[0].universe.symbols}
-    ex = SimExchange(instruments, fees=NoFees())
-    t0 = time.perf_counter()
-    for k, f in enumerate(frames):
-        if k % 50 == 0:
-            for j in range(5):
-                ex.submit(
-                    OrderRequest(f"o{k}-{j}", f"{j:06d}", BUY, OrderType.LIMIT, 1, 9_000),
-                    f.end,
-                )
-        ex.on_frame(f)
-    elapsed = time.perf_counter() - t0
-    rate = len(frames) * 100 / elapsed
-    assert rate > 200_000, f"{rate:,.0f} symbol-bars/s"
 
 
 def test_fills_are_always_on_the_grid_and_inside_the_bar() -> None:

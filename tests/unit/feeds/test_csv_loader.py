@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -80,17 +79,6 @@ def test_sp500_without_scale_is_refused_at_line_2() -> None:
     assert err.field == "open"
     assert "1229.22998 is not a whole number of KRW" in err.reason
     assert "sp500_daily_1999_2018.csv:2: open: 1229.22998" in str(err)
-
-
-def test_loading_5031_rows_takes_well_under_100_ms() -> None:
-    best = min(_timed(lambda: load_csv(SP500, price_scale=100)) for _ in range(3))
-    assert best < 0.1, f"{best * 1000:.1f} ms"
-
-
-def _timed(fn: object) -> float:
-    start = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - start
 
 
 def test_vix_levels_with_fred_missing_markers() -> None:
