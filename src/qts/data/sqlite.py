@@ -259,6 +259,24 @@ _UPSERT_EQUITY = (
 )
 
 
+# Result codes that say the file or the disk failed, not the statement: after one of them the
+# store stops writing (see SqliteStore._check_writable).
+_ENVIRONMENT_CODES = (
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_READONLY",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PROTOCOL",
+)
+
+
+def _environment_failure(exc: BaseException) -> bool:
+    name = getattr(exc, "sqlite_errorname", None)
+    return isinstance(name, str) and name.startswith(_ENVIRONMENT_CODES)
+
+
 @lru_cache(maxsize=4096)
 def _ts(value: datetime) -> str:
     """Fixed-width UTC text, so text order is time order and one instant has one spelling.
@@ -379,6 +397,7 @@ class SqliteStore:
         self._tz = tz
         self._depth = 0
         self._closed = False
+        self._failed: StorageError | None = None  # the environment failure that stopped writes
         self._lock = threading.RLock()
         # writer=True: this connection is the run's one writer of the file and holds its lock
         # (qts.data.writer_lock) until close; readers and tools leave it False.
@@ -455,16 +474,30 @@ class SqliteStore:
                 raise self._error("rollback", exc) from exc
 
     def _error(self, what: str, exc: BaseException) -> StorageError:
-        return StorageError(f"sqlite {self.path}: {what}: {exc}")
+        error = StorageError(f"sqlite {self.path}: {what}: {exc}")
+        if self._failed is None and _environment_failure(exc):
+            self._failed = error
+        return error
 
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"sqlite {self.path}: store is closed")
 
+    def _check_writable(self) -> None:
+        """Fail-stop: after the file refused a write (disk full, I/O error, read-only), the
+        caller's memory may be ahead of the file, so no later write may land and make the books
+        disagree with themselves. The run stops; the next start resumes from what committed."""
+        self._check_open()
+        if self._failed is not None:
+            raise StorageError(
+                f"{self._failed}; nothing more is written by this process: fix the cause "
+                "(e.g. free disk space) and start the run again to resume from the last commit"
+            )
+
     def _execute(self, what: str, sql: str, params: tuple[Any, ...]) -> None:
         """One statement: SQLite makes it atomic (its own transaction, or part of the caller's)."""
         with self._lock:
-            self._check_open()
+            self._check_writable()
             try:
                 self._conn.execute(sql, params)
             except _ERRORS as exc:
@@ -877,7 +910,7 @@ class _Transaction:
         store = self._store
         store._lock.acquire()
         try:
-            store._check_open()
+            store._check_writable()
             depth = store._depth
             if depth == 0:
                 store._conn.execute("BEGIN IMMEDIATE")

@@ -172,7 +172,10 @@ class SimJournal:
                     )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # a failed COMMIT (disk full) may already have rolled back: do not let the
+                # ROLLBACK's own error hide the cause
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise StorageError(f"sim journal {self.path}: write failed: {exc}") from exc
