@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from qts.app.paper import session_view
+from qts.app.universe import resolve as resolve_universe
+from qts.app.universe import save_cache as save_instrument_cache
+from qts.app.universe import universe_symbols
 from qts.app.venues import VENUES, LiveVenue, open_venue
 from qts.app.wiring import Engine, build_engine
 from qts.config.loader import live_gate_problems
@@ -37,12 +40,10 @@ from qts.core.errors import ConfigError
 from qts.core.time import KST
 from qts.engines.contracts import CycleReport
 from qts.engines.strategy import create
-from qts.feeds.synthetic import SyntheticMarket
 from qts.feeds.ticks_to_bars import MinuteBars
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, Universe
-from qts.model.instrument import Instrument
 from qts.pipeline.loop import LoopResult, TradingLoop
 
 log = logging.getLogger(__name__)
@@ -188,11 +189,6 @@ class BrokerRun:
     stopped: str
 
 
-def universe_of(config: QtsConfig) -> dict[str, Instrument]:
-    """The run's instruments: the synthetic market's symbols (what the local fake serves)."""
-    return {i.symbol: i for i in SyntheticMarket(config.run.seed).instruments()}
-
-
 def run_broker(
     config: QtsConfig,
     *,
@@ -215,15 +211,14 @@ def run_broker(
         raise ConfigError("command line", "--account", "; ".join(problems))
     stop = stop or threading.Event()
     deadline = _time.monotonic() + duration.total_seconds() if duration is not None else None
-    instruments = universe_of(config)
-    universe = Universe(tuple(instruments))
     calendar = KrxCalendar()
     clock = VenueClock()
-    venue = open_venue(
-        broker, account, environ, clock=clock, instruments=instruments, calendar=calendar
-    )
+    venue = open_venue(broker, account, environ, clock=clock, instruments={}, calendar=calendar)
     adapter = venue.broker
     try:
+        # universe.symbols (or the synthetic market's), described by the broker (qts.app.universe)
+        instruments, _asked = resolve_universe(*universe_symbols(config), venue=venue)
+        universe = Universe(tuple(instruments))
         echo(f"{venue.describe()}; {venue.subscribe(universe.symbols)}")
         feed = BrokerBars(venue, universe, clock, stop, deadline=deadline)
         if not feed.wait_first_print(FIRST_PRINT_TIMEOUT_S):
@@ -268,6 +263,7 @@ def run_broker(
         # before their first print
         reference_prices=venue.base_prices(universe.symbols),
     )
+    save_instrument_cache(engine.store, instruments)
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch
     )

@@ -23,16 +23,17 @@ from typing import Protocol
 
 from qts.brokers.base import Broker
 from qts.brokers.kis import KisBroker, KisConfig, KisMode
+from qts.brokers.kis import info as kis_info
 from qts.brokers.kis.mapping import TradeTick
 from qts.brokers.kiwoom import KiwoomBroker, KiwoomConfig, KiwoomMode
-from qts.brokers.kiwoom.quotes import stock_info, trading_date
+from qts.brokers.kiwoom.quotes import StockInfo, stock_info, trading_date
 from qts.brokers.kiwoom.realtime import TRADE, KiwoomRealtime, RealTrade
 from qts.core.clock import Clock
 from qts.core.errors import ConfigError
 from qts.core.time import KST
 from qts.feeds.ticks_to_bars import Print
 from qts.market.krx.calendar import KrxCalendar
-from qts.model.instrument import Instrument
+from qts.model.instrument import Instrument, Market, SecurityType
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ class LiveVenue(Protocol):
 
     def base_prices(self, symbols: Sequence[str]) -> dict[str, int]:
         """Each symbol's base price (previous close) as the broker quotes it."""
+        ...
+
+    def describe_instrument(self, symbol: str) -> Instrument:
+        """The instrument as the broker names it (name, market, stock or ETF)."""
         ...
 
     def close(self) -> None: ...
@@ -110,6 +115,11 @@ class KisVenue:
     def base_prices(self, symbols: Sequence[str]) -> dict[str, int]:
         return {s: self.broker.quote(s).base_price for s in symbols}
 
+    def describe_instrument(self, symbol: str) -> Instrument:
+        inst = kis_info.instrument(self.broker.rest, symbol)
+        self.broker.instruments[symbol] = inst  # its fees (ETF tax) follow the broker's word
+        return inst
+
     def close(self) -> None:
         self.broker.close()
 
@@ -129,6 +139,7 @@ class KiwoomVenue:
         )
         self._day: date | None = None
         self._last: datetime | None = None
+        self._info: dict[str, StockInfo] = {}  # ka10001 answers of this start-up
 
     def describe(self) -> str:
         kind = "mock" if self.config.mock else "real"
@@ -171,8 +182,20 @@ class KiwoomVenue:
             return found
         return self._clock.now().astimezone(KST).date()
 
+    def _stock_info(self, symbol: str) -> StockInfo:
+        info = self._info.get(symbol)
+        if info is None:
+            info = self._info[symbol] = stock_info(self.broker.rest, symbol)
+        return info
+
     def base_prices(self, symbols: Sequence[str]) -> dict[str, int]:
-        return {s: stock_info(self.broker.rest, s).base_price for s in symbols}
+        return {s: self._stock_info(s).base_price for s in symbols}
+
+    def describe_instrument(self, symbol: str) -> Instrument:
+        """ka10001 names the stock; it carries no market, so the market is KOSPI unless the
+        code is known otherwise (docs/adr/0008-live-universe-and-kiwoom.md)."""
+        info = self._stock_info(symbol)
+        return Instrument(symbol, Market.KOSPI, SecurityType.STOCK, info.name or symbol)
 
     def close(self) -> None:
         self.realtime.close()

@@ -6,9 +6,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from qts.engines.risk import RiskLimits
+from qts.feeds.synthetic_codes import KRX_CODE
 from qts.model.enums import OrderType
 
 
@@ -66,6 +67,25 @@ class OptimizeSection(_Section):
     workers: PositiveInt | None = Field(None, description="parallel trials; default all cores")
 
 
+class UniverseSection(_Section):
+    symbols: list[str] = Field(
+        default_factory=list,
+        description="KRX short codes to trade (empty: the synthetic market's symbols)",
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _krx_codes(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        for code in v:
+            code = str(code).strip().upper()
+            if not KRX_CODE.match(code):
+                raise ValueError(f"{code!r} is not a 6-character KRX code (e.g. 005930)")
+            if code not in out:
+                out.append(code)
+        return out
+
+
 class StrategySection(_Section):
     enabled: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
@@ -83,3 +103,4 @@ class QtsConfig(_Section):
     sim: SimSection = Field(default_factory=SimSection)
     optimize: OptimizeSection = Field(default_factory=OptimizeSection)
     strategies: dict[str, StrategySection] = Field(default_factory=dict)
+    universe: UniverseSection = Field(default_factory=UniverseSection)

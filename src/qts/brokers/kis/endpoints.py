@@ -20,14 +20,16 @@ class Api:
     legacy: str = ""  # legacy real TR id
     paper_supported: bool = True
     real_supported: bool = True
+    same_on_paper: bool = False  # a quotation TR whose id the paper rule does not change
 
     def tr_id(self, paper: bool, legacy: bool = False) -> str:
         real = self.legacy if legacy and self.legacy else self.real
-        return paper_tr(real) if paper else real
+        return paper_tr(real) if paper and not self.same_on_paper else real
 
     def accepted_tr_ids(self, paper: bool) -> frozenset[str]:
         ids = {self.real} | ({self.legacy} if self.legacy else set())
-        return frozenset(paper_tr(i) if paper else i for i in ids if i)
+        same = self.same_on_paper
+        return frozenset(paper_tr(i) if paper and not same else i for i in ids if i)
 
 
 def paper_tr(tr_id: str) -> str:
@@ -63,6 +65,9 @@ ORDERBOOK = Api(
     f"{_QUOTES}/inquire-asking-price-exp-ccn",
     "FHKST01010200",
 )
+# 상품기본조회 [v1_국내주식-029]: name, English name, standard code of a product
+SEARCH_INFO = Api("search-info", "GET", f"{_QUOTES}/search-info", "CTPF1604R", same_on_paper=True)
+PRDT_TYPE_STOCK = "300"  # PRDT_TYPE_CD of KRX stocks (and ETFs)
 
 ALL_APIS = (
     ORDER_BUY,
@@ -74,6 +79,7 @@ ALL_APIS = (
     DAILY_CCLD,
     PRICE,
     ORDERBOOK,
+    SEARCH_INFO,
 )
 
 TOKEN_PATH = "/oauth2/tokenP"  # noqa: S105 - a path, not a secret

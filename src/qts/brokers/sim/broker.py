@@ -127,6 +127,11 @@ class SimBroker:
     ) -> None:
         self.close()
 
+    def add_instrument(self, instrument: Instrument, reference_price: int) -> None:
+        """List a new instrument (a venue that serves any valid code learns them as asked)."""
+        with self._lock:
+            self.exchange.add_instrument(instrument, reference_price)
+
     # ------------------------------------------------------------------ the Broker port
 
     def submit(self, request: OrderRequest) -> Ack:

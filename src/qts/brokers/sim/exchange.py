@@ -204,6 +204,18 @@ class SimExchange:
         self._limits: dict[str, PriceLimits | None] = {}
         self._settle: dict[date, date] = {}
 
+    def add_instrument(self, instrument: Instrument, reference_price: int) -> None:
+        """List ``instrument`` with ``reference_price`` as its previous close (and, until its
+        first frame of a day, its base price). Known symbols are left alone."""
+        if instrument.symbol in self.instruments:
+            return
+        if reference_price <= 0:
+            raise ValueError(f"sim exchange: reference price of {instrument.symbol} must be > 0")
+        self.instruments[instrument.symbol] = instrument
+        self._pre_close.setdefault(instrument.symbol, reference_price)
+        self._pre_base.setdefault(instrument.symbol, reference_price)
+        self._limits.pop(instrument.symbol, None)
+
     # ------------------------------------------------------------------ requests
 
     def submit(self, request: OrderRequest, now: datetime) -> Ack:

@@ -56,6 +56,11 @@ class MarketData:
             s: SymbolDay(base=p, last=p) for s, p in (reference_prices or {}).items()
         }
 
+    def add_symbol(self, instrument: Instrument, base_price: int) -> None:
+        """Serve a newly listed symbol, its previous close ``base_price``."""
+        self.instruments[instrument.symbol] = instrument
+        self.days.setdefault(instrument.symbol, SymbolDay(base=base_price, last=base_price))
+
     def on_frame(self, frame: BarFrame) -> list[str]:
         """Update from a frame; returns the symbols that traded in it."""
         start = frame.start.astimezone(KST)
@@ -110,6 +115,33 @@ class MarketData:
         return asks, bids
 
     # ------------------------------------------------------------------ REST outputs
+
+    def search_info_output(self, symbol: str) -> dict[str, str]:
+        """search-info (CTPF1604R) for a KRX stock: names and codes."""
+        inst = self.instruments.get(symbol)
+        name = (inst.name if inst is not None else "") or symbol
+        return {
+            "pdno": symbol,
+            "prdt_type_cd": "300",
+            "prdt_name": name,
+            "prdt_name120": name,
+            "prdt_abrv_name": name,
+            "prdt_eng_name": name,
+            "prdt_eng_name120": name,
+            "prdt_eng_abrv_name": name,
+            "std_pdno": f"KR7{symbol}00{0 if inst is None or not inst.is_etf else 1}",
+            "shtn_pdno": symbol,
+            "prdt_sale_stat_cd": "",
+            "prdt_risk_grad_cd": "",
+            "prdt_clsf_cd": "101210" if inst is None or not inst.is_etf else "101260",
+            "prdt_clsf_name": "주권" if inst is None or not inst.is_etf else "ETF",
+            "sale_strt_dt": "",
+            "sale_end_dt": "",
+            "wrap_asst_type_cd": "",
+            "ivst_prdt_type_cd": "",
+            "ivst_prdt_type_cd_name": "",
+            "frst_erlm_dt": "",
+        }
 
     def price_output(self, symbol: str) -> dict[str, str]:
         st = self.days.get(symbol, SymbolDay())

@@ -17,6 +17,7 @@ from qts.brokers.kis.fake.server import FakeKisOptions, FakeKisServer, PacedCloc
 from qts.core.time import KST
 from qts.feeds.replay import FrameTable
 from qts.feeds.synthetic import MarketState, SyntheticMarket
+from qts.feeds.synthetic_codes import SyntheticCatalog, catalog_frames
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.frame import BarFrame
 
@@ -60,14 +61,16 @@ def build_replay_server(
     market = SyntheticMarket(seed)
     instruments = {i.symbol: i for i in market.instruments()}
     clock = PacedClock(calendar.session(start_day).open - timedelta(minutes=1), speed)
+    catalog = SyntheticCatalog(market.universe)  # any valid code a client names joins it
     server = FakeKisServer(
         instruments,
         clock,
         options=options or FakeKisOptions(mode=mode),
         reference_prices=dict(market.start_state().closes),
         calendar=calendar,
+        catalog=catalog,
     )
-    return server, clock, synthetic_frames(market, trading, calendar)
+    return server, clock, catalog_frames(seed, catalog, trading, calendar)
 
 
 def serve_kis(

@@ -47,6 +47,7 @@ from qts.brokers.kis.fake.venue import INPUT_ERROR, ORDER_OK, FakeAccount, FakeR
 from qts.brokers.sim import SimConfig
 from qts.core.clock import Clock, SimulatedClock
 from qts.core.time import KST, require_aware
+from qts.feeds.synthetic_codes import SyntheticCatalog
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel
 from qts.model.enums import OrderSide
@@ -74,7 +75,7 @@ TOKEN_INVALID = ("EGW00121", "유효하지 않은 token 입니다.")
 TOKEN_TOO_SOON = ("EGW00133", "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)")
 BAD_APPKEY = ("EGW00103", "유효하지 않은 AppKey입니다.")
 BAD_APPSECRET = ("EGW00105", "유효하지 않은 AppSecret입니다.")
-NO_CUSTTYPE = ("IGW00002", "권한이 없습니다.")
+NO_DATA = ("KIOK0560", "조회할 내용이 없습니다")
 BAD_TR = ("EGW00204", "유효하지 않은 TR ID 입니다.")  # fake's code; KIS's is not published
 NOT_IN_PAPER = ("APBK9902", "모의투자에서는 해당업무가 제공되지 않습니다.")
 SERVER_FAULT = ("EGW00001", "일시적인 오류가 발생했습니다.")
@@ -220,8 +221,11 @@ class FakeKisServer:
         holdings: Mapping[str, Mapping[str, int]] | None = None,
         fees: FeeModel | None = None,
         calendar: KrxCalendar | None = None,
+        catalog: SyntheticCatalog | None = None,
     ) -> None:
         self.options = options or FakeKisOptions()
+        # with a catalog, every valid KRX code is served (listed on first sight)
+        self.catalog = catalog
         self.clock = clock
         self.instruments = dict(instruments)
         self.market = MarketData(instruments, reference_prices)
@@ -535,8 +539,7 @@ class FakeKisServer:
             return self._envelope({}, BAD_APPKEY, ok=False, status=403)
         if not hmac.compare_digest(h.get("appsecret", ""), app.app_secret):
             return self._envelope({}, BAD_APPSECRET, ok=False, status=403)
-        if not h.get("custtype"):
-            return self._envelope({}, NO_CUSTTYPE, ok=False, status=500)
+        # custtype (P individual / B corporate) is optional: KIS assumes P without it
         if not self._admit(app.app_key):
             self.stats.rate_limited += 1
             return self._envelope({}, RATE_LIMITED, ok=False, status=self.options.rate_limit_status)
@@ -587,12 +590,29 @@ class FakeKisServer:
         self.stats.accepted.setdefault(app_key, deque(maxlen=STATS_KEEP)).append(now)
         return True
 
+    def list_symbol(self, symbol: str) -> bool:
+        """``symbol`` is served; a valid code new to the catalog is listed on first sight
+        (instrument, quotes, every account's exchange; the replay adds its series)."""
+        if symbol in self.instruments:
+            return True
+        sym = self.catalog.add(symbol) if self.catalog is not None else None
+        if sym is None:
+            return False
+        inst = sym.instrument
+        self.instruments[symbol] = inst
+        self.market.add_symbol(inst, sym.base_price)
+        for account in self.accounts.values():
+            account.instruments[symbol] = inst
+            account.sim.add_instrument(inst, sym.base_price)
+        return True
+
     def _post(
         self, api: ep.Api, account: FakeAccount, body: dict[str, Any], tr_id: str
     ) -> web.StreamResponse:
         if any(k != k.upper() for k in body):
             raise FakeRefusal(INPUT_ERROR)  # KIS wants upper-case keys in POST bodies
         if api in (ep.ORDER_BUY, ep.ORDER_SELL):
+            self.list_symbol(str(body.get("PDNO", "")))
             side = OrderSide.BUY if api is ep.ORDER_BUY else OrderSide.SELL
             output, notices = account.order_cash(body, side)
             self.stats.orders_placed += 1
@@ -611,7 +631,7 @@ class FakeKisServer:
     ) -> web.StreamResponse:
         if api is ep.PRICE or api is ep.ORDERBOOK:
             symbol = params.get("FID_INPUT_ISCD", "")
-            if symbol not in self.instruments:
+            if not self.list_symbol(symbol):
                 raise FakeRefusal(("APBK9005", "주문종목이 존재하지 않습니다."))
             if api is ep.PRICE:
                 return self._envelope(
@@ -619,6 +639,16 @@ class FakeKisServer:
                 )
             out1, out2 = self.market.orderbook_outputs(symbol)
             return self._envelope({"output1": out1, "output2": out2}, OK_GENERIC, tr_id=tr_id)
+        if api is ep.SEARCH_INFO:
+            symbol = params.get("PDNO", "")
+            kind = params.get("PRDT_TYPE_CD", "")
+            if not symbol or not kind:
+                raise FakeRefusal(INPUT_ERROR)
+            if kind != ep.PRDT_TYPE_STOCK or not self.list_symbol(symbol):
+                return self._envelope({}, NO_DATA, ok=False, rt_cd="7", tr_id=tr_id)
+            return self._envelope(
+                {"output": self.market.search_info_output(symbol)}, OK_GENERIC, tr_id=tr_id
+            )
         if api is ep.DAILY_CCLD:
             rows, out2 = account.ccld_rows(params)
             return self._paged(
@@ -677,8 +707,10 @@ class FakeKisServer:
         status: int = 200,
         tr_id: str = "",
         tr_cont: str = "",
+        rt_cd: str | None = None,
     ) -> web.Response:
-        data = {"rt_cd": "0" if ok else "1", "msg_cd": msg[0], "msg1": self._pad(msg[1]), **body}
+        code = rt_cd if rt_cd is not None else ("0" if ok else "1")
+        data = {"rt_cd": code, "msg_cd": msg[0], "msg1": self._pad(msg[1]), **body}
         headers = {"tr_id": tr_id, "tr_cont": tr_cont}
         text = json.dumps(data, ensure_ascii=False)
         return web.Response(
@@ -910,6 +942,8 @@ class FakeKisServer:
         if len(session.regs) >= self.options.max_registrations:
             reply(("OPSP0008", "MAX SUBSCRIBE OVER"), False)
             return
+        if tr_id in (ep.WS_TRADES, ep.WS_ORDERBOOK):
+            self.list_symbol(tr_key)
         session.regs.add(reg)
         if tr_id not in session.keys:
             session.keys[tr_id] = (_ascii(32), _ascii(16))

@@ -281,6 +281,10 @@ class RealtimeHub:
         if not ok:
             await self._reply(session, _refusal(trnm, "등록 요청 형식이 올바르지 않습니다"))
             return True
+        if trnm == "REG":
+            for t, item in pairs:
+                if t in (TRADE, "0D", "0C"):
+                    self.kiwoom.venue.list_symbol(item)
         with self._lock:
             if trnm == "REG":
                 if str(msg.get("refresh", "1")) == "0":

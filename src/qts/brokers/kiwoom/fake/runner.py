@@ -25,8 +25,8 @@ from qts.brokers.kiwoom.fake.venue import FakeVenue
 from qts.brokers.sim import SimConfig
 from qts.core.clock import Clock, SimulatedClock, WallClock
 from qts.core.time import KST, at
-from qts.feeds.replay import FrameTable
 from qts.feeds.synthetic import SyntheticMarket
+from qts.feeds.synthetic_codes import CatalogMarket, SyntheticCatalog
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.frame import BarFrame
 
@@ -174,13 +174,12 @@ class MarketReplay:
         day = self.first_day
         if not cal.is_trading_day(day):
             day = cal.next_trading_day(day)
-        state = self.market.start_state()
+        catalog = self.venue.catalog or SyntheticCatalog(self.market.universe)
+        market = CatalogMarket(self.market.seed, catalog, cal)
         done = 0
         while not self.stop.is_set() and (self.days is None or done < self.days):
-            out = self.market.day(day, state)
-            table = FrameTable(list(out.bars.values()), last_end=cal.session(day).close)
             origin: tuple[float, datetime] | None = None  # closed hours pass at once
-            for frame in table.frames():
+            for frame in market.frames(day):
                 if origin is None:
                     origin = (time_mod.monotonic(), frame.start)
                 due = origin[0] + (frame.start - origin[1]).total_seconds() / self.speed
@@ -188,7 +187,6 @@ class MarketReplay:
                     return
                 self.venue.advance(frame)
                 self.frames += 1
-            state = out.end_state
             done += 1
             day = cal.next_trading_day(day)
             if self.days is None or done < self.days:
@@ -218,6 +216,7 @@ def synthetic_venue(
         reference_prices=dict(market.start_state().closes),
         names={s.symbol: s.name for s in market.universe},
     )
+    venue.catalog = SyntheticCatalog(market.universe)  # any valid code a client names
     return venue, market, day
 
 

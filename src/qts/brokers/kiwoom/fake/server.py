@@ -535,6 +535,7 @@ class FakeKiwoom:
         else:
             raise self._refused(api_id, Refusal("INVALID_REQUEST", "지원하지 않는 매매구분입니다"))
         side = OrderSide.BUY if api_id == m.BUY else OrderSide.SELL
+        self.venue.list_symbol(symbol)
         result = self.venue.place(side, symbol, qty, kind, price)
         if isinstance(result, Refusal):
             raise self._refused(api_id, result)
@@ -817,7 +818,7 @@ class FakeKiwoom:
     def _stock_info(self, api_id: str, body: dict[str, Any]) -> dict[str, Any]:
         (symbol,) = self._need(api_id, body, "stk_cd")
         symbol = m.parse_symbol(symbol)
-        if symbol not in self.venue.instruments:
+        if not self.venue.list_symbol(symbol):
             raise self._error(api_id, 1902, "종목정보가 존재하지 않습니다")
         n = self._fmt.num
         price = self.venue.price(symbol)
@@ -848,7 +849,7 @@ class FakeKiwoom:
     def _minute_chart(self, api_id: str, body: dict[str, Any]) -> dict[str, Any]:
         (symbol, _scope) = self._need(api_id, body, "stk_cd", "tic_scope")
         symbol = m.parse_symbol(symbol)
-        if symbol not in self.venue.instruments:
+        if not self.venue.list_symbol(symbol):
             raise self._error(api_id, 1902, "종목정보가 존재하지 않습니다")
         return {"stk_cd": symbol, "stk_min_pole_chart_qry": self.realtime.minute_bars(symbol)}
 

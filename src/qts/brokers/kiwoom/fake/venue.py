@@ -19,6 +19,7 @@ from qts.brokers.base import OrderRequest, OrderUpdate
 from qts.brokers.sim import SimBroker, SimConfig
 from qts.core.clock import SimulatedClock
 from qts.core.time import KST
+from qts.feeds.synthetic_codes import SyntheticCatalog
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
 from qts.model.enums import OrderSide, OrderStatus, OrderType
@@ -152,6 +153,21 @@ class FakeVenue:
         self.last_bar: dict[str, tuple[int, int, int, int, int]] = {}
         # called with every frame after it matched (the fake's real-time pushes, charts)
         self.frame_listeners: list[Callable[[BarFrame], None]] = []
+        # with a catalog, every valid KRX code is served (listed on first sight)
+        self.catalog: SyntheticCatalog | None = None
+
+    def list_symbol(self, symbol: str) -> bool:
+        """``symbol`` is served; a valid code new to the catalog is listed on first sight."""
+        with self.lock:
+            if symbol in self.instruments:
+                return True
+            sym = self.catalog.add(symbol) if self.catalog is not None else None
+            if sym is None:
+                return False
+            self.instruments[symbol] = sym.instrument
+            self.names[symbol] = sym.name
+            self.sim.add_instrument(sym.instrument, sym.base_price)
+            return True
 
     # ------------------------------------------------------------------ market data
 
