@@ -103,11 +103,8 @@ def test_the_kiwoom_fake_serves_any_valid_code_and_refuses_invalid_ones() -> Non
 
 def test_qts_run_trades_the_configured_universe(kis: FakeKisServer, tmp_path: object) -> None:
     loaded = load_config(None, [])
-    config = loaded.config.model_copy(
-        update={
-            "universe": loaded.config.universe.model_copy(update={"symbols": ["005930", "005870"]})
-        }  # fmt: skip
-    )
+    universe = loaded.config.universe.model_copy(update={"symbols": ["005930", "005870"]})
+    config = loaded.config.model_copy(update={"universe": universe})
     engines = []
     lines: list[str] = []
     result = run_broker(
