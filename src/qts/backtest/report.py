@@ -91,6 +91,25 @@ def to_jsonable(obj: Any) -> Any:
 # --- the report -------------------------------------------------------------------------------
 
 
+def json_text(doc: dict[str, Any]) -> str:
+    """A readable JSON document written by the C encoder: one line per top-level key, one line
+    per element of a top-level list (``json.dumps(indent=2)`` falls back to pure Python, which
+    took seconds for a report with thousands of trades)."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            inner = ",\n    ".join(compact(v) for v in value)
+            body = f"[\n    {inner}\n  ]"
+        else:
+            body = compact(value)
+        parts.append(f"  {compact(key)}: {body}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def write_report(
     out_dir: Path,
     summary: dict[str, Any],
@@ -111,8 +130,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "summary.json"
     html_path = out_dir / "report.html"
-    text = json.dumps(to_jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
-    _write_atomic(json_path, text + "\n")
+    _write_atomic(json_path, json_text(to_jsonable(doc)))
     _write_atomic(html_path, render_html(summary, equity, trades, report, title))
     return json_path, html_path
 

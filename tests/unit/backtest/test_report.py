@@ -9,11 +9,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qts.backtest.report import (
     MAX_CHART_POINTS,
     downsample_last,
     downsample_minmax,
+    json_text,
     price_to_json,
     render_html,
     trade_to_json,
@@ -289,3 +292,19 @@ def test_naive_timestamps_are_shown_as_given() -> None:
     eq = [EquityPoint(datetime(2024, 3, 4, 9, 0), 0, 0, 100, 0, 0, 0)]
     rep = compute(eq, [], 100)
     parse(render_html({}, eq, [], rep, "naive"))
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(), _json_values, max_size=6))
+def test_summary_json_text_is_the_same_document(doc: dict[str, object]) -> None:
+    assert json.loads(json_text(doc)) == doc
