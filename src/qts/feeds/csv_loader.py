@@ -248,9 +248,7 @@ def _columns(
     return {w: [r[j] for r in rows] for w, j in index.items()}
 
 
-def _plain_columns(
-    path: Path, wanted: Sequence[str]
-) -> tuple[dict[str, list[str]], range] | None:
+def _plain_columns(path: Path, wanted: Sequence[str]) -> tuple[dict[str, list[str]], range] | None:
     """The wanted columns of a plain file (no quotes, no CR, no blank line, every row as wide as
     the header), split in C: one join, one split and a strided slice per column. None when the
     file is anything else; the csv module then reads it and explains what is wrong."""
