@@ -122,6 +122,7 @@ def build_engine(
     wall_clock: bool = False,
     broker: Callable[[Clock], Broker] | None = None,
     store_override: TradingStore | None = None,
+    log_safety_events: bool = True,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
@@ -187,7 +188,8 @@ def build_engine(
         max_trades_per_day=max_trades_per_day,
         etf_symbols=frozenset(s for s, i in instruments.items() if i.is_etf),
     )
-    notifiers: list[Notifier] = [LogNotifier()]
+    # a backtest counts its safety events in the report instead of logging each one
+    notifiers: list[Notifier] = [LogNotifier()] if log_safety_events else []
     if webhook_url:
         notifiers.append(WebhookNotifier(webhook_url))
     safety = SafetySupervisor(store, clock, notifiers)

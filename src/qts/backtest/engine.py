@@ -6,6 +6,7 @@ memory unless a database path is given.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,7 +67,13 @@ class BacktestResult:
             "fees_paid": self.engine.oms.account.ledger.total_fees(),
             "open_positions": {p.symbol: p.qty for p in self.engine.oms.account.open_positions()},
             "trades": [trade_to_json(t) for t in self.trades],
+            "safety_events": self.safety_events(),
         }
+
+    def safety_events(self) -> dict[str, int]:
+        """How often each safety code was raised (a backtest lists them instead of logging)."""
+        counts = Counter(e.code or e.kind for e in self.engine.store.load_safety_events())
+        return dict(sorted(counts.items()))
 
 
 def _always_open(ts: datetime) -> SessionView:
@@ -92,6 +99,7 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
         participation=1.0,
         latency_ms=0,
         record_decisions=spec.record_decisions,
+        log_safety_events=False,
         calendar=BarCalendar(from_epoch(int(t)).date() for t in table.ts),
     )
     total = len(table)

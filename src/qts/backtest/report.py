@@ -91,23 +91,25 @@ def to_jsonable(obj: Any) -> Any:
 # --- the report -------------------------------------------------------------------------------
 
 
-def json_text(doc: dict[str, Any]) -> str:
-    """A readable JSON document written by the C encoder: one line per top-level key, one line
-    per element of a top-level list (``json.dumps(indent=2)`` falls back to pure Python, which
-    took seconds for a report with thousands of trades)."""
+def json_text(doc: dict[str, Any], expand: int = 2) -> str:
+    """Readable JSON written by the C encoder: the first ``expand`` levels of objects and lists
+    one member per line, anything deeper compact on its line (``json.dumps(indent=2)`` falls
+    back to pure Python, which took seconds for a report with thousands of trades)."""
 
-    def compact(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    def render(value: Any, depth: int) -> str:
+        if depth >= expand or not isinstance(value, dict | list) or not value:
+            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        pad = "  " * (depth + 1)
+        if isinstance(value, dict):
+            items = [
+                f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {render(v, depth + 1)}"
+                for k, v in value.items()
+            ]
+            return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+        items = [pad + render(v, depth + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
 
-    parts = []
-    for key, value in doc.items():
-        if isinstance(value, list) and value:
-            inner = ",\n    ".join(compact(v) for v in value)
-            body = f"[\n    {inner}\n  ]"
-        else:
-            body = compact(value)
-        parts.append(f"  {compact(key)}: {body}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    return render(doc, 0) + "\n"
 
 
 def write_report(

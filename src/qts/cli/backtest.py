@@ -103,4 +103,7 @@ def backtest(
         f"final equity {result.final_equity:,} KRW (return {perf.total_return:+.2%}, "
         f"max drawdown {perf.max_drawdown:.2%}, Sharpe {perf.sharpe:.2f}) in {elapsed:.2f}s"
     )
+    if summary["safety_events"]:
+        listed = ", ".join(f"{code} ×{n}" for code, n in summary["safety_events"].items())
+        console.print(f"safety events: {listed} (listed in summary.json)", highlight=False)
     typer.echo(f"{summary_path}\n{html}")
