@@ -113,6 +113,7 @@ class FeedStats:
     first_print: datetime | None = None
     last_frame: datetime | None = None
     symbols: set[str] = field(default_factory=set)
+    before_engine: int = 0  # prints taken before the engine (and its micro loop) existed
 
 
 class BrokerBars:
@@ -135,6 +136,9 @@ class BrokerBars:
         self.stats = FeedStats()
         self.ended = ""
         self._pending: list[BarFrame] = []
+        # every print and index value, as they come, for the micro risk loop (RunSpine)
+        self.on_print: Callable[[str, int, datetime], None] | None = None
+        self.on_index: Callable[[float, datetime], None] | None = None
 
     def poll(self) -> list[BarFrame]:
         """Take every queued print; return the frames they (or the clock) completed."""
@@ -146,7 +150,14 @@ class BrokerBars:
             self.stats.symbols.add(p.symbol)
             if self.stats.first_print is None:
                 self.stats.first_print = ts
+            if self.on_print is not None:
+                self.on_print(p.symbol, p.price, ts)
+            else:
+                self.stats.before_engine += 1
             frames += self.bars.add(p)
+        for level, ts in self.venue.drain_index():
+            if self.on_index is not None:
+                self.on_index(level, ts)
         if self.clock.anchored:
             frames += self.bars.close_until(self.clock.now() - LATE_GRACE)
         self.stats.frames += len(frames)
@@ -220,6 +231,8 @@ def run_broker(
         instruments, _asked = resolve_universe(*universe_symbols(config), venue=venue)
         universe = Universe(tuple(instruments))
         echo(f"{venue.describe()}; {venue.subscribe(universe.symbols)}")
+        vol = config.risk_loop
+        echo(f"volatility: {venue.watch_index(vol.vol_index, vol.vol_index_poll_s)}")
         feed = BrokerBars(venue, universe, clock, stop, deadline=deadline)
         if not feed.wait_first_print(FIRST_PRINT_TIMEOUT_S):
             if stop.is_set():
@@ -267,6 +280,7 @@ def run_broker(
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch
     )
+    feed.on_print, feed.on_index = engine.spine.on_print, engine.spine.on_index
     if on_cycle is not None:
         engine.spine.ui.append(on_cycle)
     if on_ready is not None:
@@ -280,5 +294,8 @@ def run_broker(
         hooks=engine.spine,
         stop=stop,
     )
-    result = loop.run()
+    try:
+        result = loop.run()
+    finally:
+        venue.close_feeds()
     return BrokerRun(engine, result, feed.stats, feed.ended or result.stopped)

@@ -77,6 +77,8 @@ class RunSpine:
         self.ui: list[Callable[[CycleReport, list[Fill]], None]] = []
         self._decision_observers = 0
         self.fills: list[Fill] = []
+        self.prints = 0  # live prints handed to the micro loop (on_print)
+        self.index_values = 0
         if protect:
             oms.position_listeners.append(self._sync_position)
             for pos in oms.account.open_positions():
@@ -152,6 +154,21 @@ class RunSpine:
             self.dispatcher.publish(
                 Event(ORDER_UPDATE, EventPriority.P0, ev, ev.client_order_id, "VENUE")
             )
+
+    def on_print(self, symbol: str, price: int, ts: datetime) -> None:
+        """A trade print from a live feed: the micro risk loop sees every one (P1), not only
+        the bar closes ``before_cycle`` publishes."""
+        self.prints += 1
+        if self.protect:
+            self.dispatcher.publish(
+                Event.of(EventType.PRICE_TICK, (symbol, price, ts), key=symbol, source="FEED")
+            )
+
+    def on_index(self, level: float, ts: datetime) -> None:
+        """A volatility index value from a live feed (the kill switch's input)."""
+        self.index_values += 1
+        if self.protect:
+            self.dispatcher.publish(Event.of(EventType.INDEX_UPDATE, (level, ts), key="VKOSPI"))
 
     def subscribe_decisions(self, handler: Callable[[Event], None]) -> None:
         """Observers of the decisions (P2), e.g. the feedback loop or a dashboard."""

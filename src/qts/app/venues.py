@@ -17,7 +17,8 @@ command line from the environment; :mod:`qts.app.live` uses nothing broker-speci
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
@@ -27,7 +28,7 @@ from qts.brokers.kis import info as kis_info
 from qts.brokers.kis.mapping import TradeTick
 from qts.brokers.kiwoom import KiwoomBroker, KiwoomConfig, KiwoomMode
 from qts.brokers.kiwoom.quotes import StockInfo, stock_info, trading_date
-from qts.brokers.kiwoom.realtime import TRADE, KiwoomRealtime, RealTrade
+from qts.brokers.kiwoom.realtime import INDEX, TRADE, KiwoomRealtime, RealTrade
 from qts.core.clock import Clock
 from qts.core.errors import ConfigError
 from qts.core.time import KST
@@ -71,6 +72,19 @@ class LiveVenue(Protocol):
         """The instrument as the broker names it (name, market, stock or ETF)."""
         ...
 
+    def watch_index(self, code: str, poll_s: float) -> str:
+        """Start reading volatility index ``code`` (polled every ``poll_s`` where the broker
+        does not push it); returns how."""
+        ...
+
+    def drain_index(self) -> list[tuple[float, datetime]]:
+        """Index values (level, venue time) since the last call."""
+        ...
+
+    def close_feeds(self) -> None:
+        """Stop the market-data and index feeds (the adapter stays for the engine to close)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -88,6 +102,8 @@ class KisVenue:
         self.config = config
         self.broker: KisBroker = adapter
         self._clock = clock
+        self._index: IndexPoller | None = None
+        self.index_poll_s = 2.0
 
     def describe(self) -> str:
         return f"connected to KIS ({self.config.mode.value}, account {self.config.account_masked})"
@@ -120,8 +136,68 @@ class KisVenue:
         self.broker.instruments[symbol] = inst  # its fees (ETF tax) follow the broker's word
         return inst
 
+    def watch_index(self, code: str, poll_s: float) -> str:
+        rest, clock = self.broker.rest, self._clock
+        self.index_poll_s = poll_s
+
+        def read() -> float:
+            return kis_info.index_value(rest, code, clock.now().astimezone(KST).strftime("%Y%m%d"))
+
+        self._index = IndexPoller(read, clock, self.index_poll_s)
+        self._index.start()
+        return f"index {code} read every {self.index_poll_s:g} s (FHKUP03500100)"
+
+    def drain_index(self) -> list[tuple[float, datetime]]:
+        return self._index.drain() if self._index is not None else []
+
+    def close_feeds(self) -> None:
+        if self._index is not None:
+            self._index.close()
+
     def close(self) -> None:
+        self.close_feeds()
         self.broker.close()
+
+
+class IndexPoller:
+    """Reads an index value every ``interval_s`` on its own thread (KIS has no index push in
+    the spec); a failed read is logged and retried at the next interval."""
+
+    def __init__(self, read: Callable[[], float], clock: Clock, interval_s: float) -> None:
+        self._read = read
+        self._clock = clock
+        self._interval = interval_s
+        self._lock = threading.Lock()
+        self._values: list[tuple[float, datetime]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="index-poller", daemon=True)
+        self.reads = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def drain(self) -> list[tuple[float, datetime]]:
+        with self._lock:
+            out, self._values = self._values, []
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                value = self._read()
+            except Exception as exc:  # the kill switch must not die with one bad answer
+                self.failures += 1
+                log.warning("index read failed: %s", exc)
+            else:
+                self.reads += 1
+                with self._lock:
+                    self._values.append((value, self._clock.now()))
+            self._stop.wait(self._interval)
 
 
 class KiwoomVenue:
@@ -140,6 +216,7 @@ class KiwoomVenue:
         self._day: date | None = None
         self._last: datetime | None = None
         self._info: dict[str, StockInfo] = {}  # ka10001 answers of this start-up
+        self._indices: list[tuple[float, datetime]] = []  # 0J values taken with the prints
 
     def describe(self) -> str:
         kind = "mock" if self.config.mock else "real"
@@ -158,6 +235,17 @@ class KiwoomVenue:
         for rec in self.realtime.drain():
             if isinstance(rec, RealTrade):
                 out.append(Print(rec.symbol, self._time(rec), rec.price, rec.volume))
+            else:
+                day = self._day or self._clock.now().astimezone(KST).date()
+                self._indices.append((rec.value, hms_at(day, rec.hhmmss)))
+        return out
+
+    def watch_index(self, code: str, poll_s: float) -> str:
+        self.realtime.register(INDEX, code)
+        return f"index {code} pushed as 0J"
+
+    def drain_index(self) -> list[tuple[float, datetime]]:
+        out, self._indices = self._indices, []
         return out
 
     def _time(self, rec: RealTrade) -> datetime:
@@ -197,8 +285,11 @@ class KiwoomVenue:
         info = self._stock_info(symbol)
         return Instrument(symbol, Market.KOSPI, SecurityType.STOCK, info.name or symbol)
 
-    def close(self) -> None:
+    def close_feeds(self) -> None:
         self.realtime.close()
+
+    def close(self) -> None:
+        self.close_feeds()
         self.broker.close()
 
 

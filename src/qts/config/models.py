@@ -48,6 +48,16 @@ class DataSection(_Section):
 
 class RiskLoopSection(_Section):
     enabled: bool = Field(True, description="the micro risk loop protects open positions")
+    vol_index: str = Field(
+        "VKOSPI",
+        min_length=1,
+        max_length=16,
+        description="live runs: the broker's code of the volatility index (VKOSPI) the kill "
+        "switch reads (KIS index chart FID_INPUT_ISCD, Kiwoom 0J item)",
+    )
+    vol_index_poll_s: float = Field(
+        2.0, gt=0, description="KIS: how often the index is read (no index push in the spec)"
+    )
 
 
 class SafetySection(_Section):

@@ -20,8 +20,12 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import date, datetime
 
+import numpy as np
+import numpy.typing as npt
+
+from qts.feeds.bars import to_epoch
 from qts.feeds.replay import FrameTable
 from qts.feeds.synthetic import DEFAULT_UNIVERSE, MarketState, SyntheticMarket, SyntheticSymbol
 from qts.market.krx.calendar import KrxCalendar
@@ -104,6 +108,15 @@ class CatalogMarket:
         self.calendar = calendar
         self._closes: dict[str, int] = {}
         self._vol_index: float | None = None
+        self._index: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
+
+    def level_at(self, ts: datetime) -> float | None:
+        """The synthetic volatility index (VKOSPI-like) at ``ts`` of the day being replayed."""
+        index = self._index
+        if index is None or not len(index[0]):
+            return None
+        i = int(np.searchsorted(index[0], to_epoch(ts), side="right")) - 1
+        return float(index[1][max(i, 0)])
 
     def frames(self, d: date) -> Iterator[BarFrame]:
         """Minute frames of trading day ``d`` (after the previous call's day); a code added
@@ -116,6 +129,7 @@ class CatalogMarket:
             start = market.start_state()
             vol = self._vol_index if self._vol_index is not None else start.vol_index
             out = market.day(d, MarketState({**start.closes, **self._closes}, vol))
+            self._index = (out.vol_index.ts, out.vol_index.value)
             table = FrameTable(list(out.bars.values()), last_end=self.calendar.session(d).close)
             grew = False
             for frame in table.frames():

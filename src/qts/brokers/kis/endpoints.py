@@ -68,6 +68,13 @@ ORDERBOOK = Api(
 # 상품기본조회 [v1_국내주식-029]: name, English name, standard code of a product
 SEARCH_INFO = Api("search-info", "GET", f"{_QUOTES}/search-info", "CTPF1604R", same_on_paper=True)
 PRDT_TYPE_STOCK = "300"  # PRDT_TYPE_CD of KRX stocks (and ETFs)
+# index daily bars over a range; output1 carries the index's current value (bstp_nmix_prpr)
+INDEX_DAILY = Api(
+    "inquire-daily-indexchartprice",
+    "GET",
+    f"{_QUOTES}/inquire-daily-indexchartprice",
+    "FHKUP03500100",
+)
 
 ALL_APIS = (
     ORDER_BUY,
@@ -80,6 +87,7 @@ ALL_APIS = (
     PRICE,
     ORDERBOOK,
     SEARCH_INFO,
+    INDEX_DAILY,
 )
 
 TOKEN_PATH = "/oauth2/tokenP"  # noqa: S105 - a path, not a secret

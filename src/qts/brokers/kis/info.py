@@ -54,4 +54,24 @@ def instrument(rest: KisRestClient, symbol: str) -> Instrument:
     return Instrument(symbol, market, kind, (info.name if info else "") or symbol)
 
 
-__all__ = ["ProductInfo", "instrument", "market_of", "product_info"]
+def index_value(rest: KisRestClient, code: str, day: str) -> float:
+    """The current value of index ``code`` (inquire-daily-indexchartprice, output1
+    ``bstp_nmix_prpr``) on trading day ``day`` (YYYYMMDD)."""
+    params = {
+        "FID_COND_MRKT_DIV_CODE": "U",
+        "FID_INPUT_ISCD": code,
+        "FID_INPUT_DATE_1": day,
+        "FID_INPUT_DATE_2": day,
+        "FID_PERIOD_DIV_CODE": "D",
+    }
+    out = rest.get(ep.INDEX_DAILY, params).body.get("output1")
+    if not isinstance(out, dict):
+        raise ProtocolError("KIS inquire-daily-indexchartprice: no output1")
+    raw = str(out.get("bstp_nmix_prpr", "")).strip()
+    try:
+        return float(raw)
+    except ValueError:
+        raise ProtocolError(f"KIS index {code}: bstp_nmix_prpr {raw!r} is not a number") from None
+
+
+__all__ = ["ProductInfo", "index_value", "instrument", "market_of", "product_info"]

@@ -310,3 +310,42 @@ class MarketData:
             "0", "0", "0", "0", "3", "0.00", str(st.volume), "0", "0", "0", "0", "00",
         ]  # fmt: skip
         return "^".join([symbol, st.hour, "0", *ap, *bp, *aq, *bq, *tail])
+
+
+def index_outputs(code: str, level: float, now: datetime) -> dict[str, object]:
+    """inquire-daily-indexchartprice for index ``code`` standing at ``level``: output1 is the
+    current quote, output2 today's daily row (the fake keeps no index history)."""
+    value = f"{level:.2f}"
+    day = now.astimezone(KST).strftime("%Y%m%d")
+    return {
+        "output1": {
+            "bstp_nmix_prdy_vrss": "0.00",
+            "prdy_vrss_sign": "3",
+            "bstp_nmix_prdy_ctrt": "0.00",
+            "prdy_nmix": value,
+            "acml_vol": "0",
+            "acml_tr_pbmn": "0",
+            "hts_kor_isnm": code,
+            "bstp_nmix_prpr": value,
+            "bstp_cls_code": code,
+            "prdy_vol": "0",
+            "bstp_nmix_oprc": value,
+            "bstp_nmix_hgpr": value,
+            "bstp_nmix_lwpr": value,
+            "futs_prdy_oprc": "0.00",
+            "futs_prdy_hgpr": "0.00",
+            "futs_prdy_lwpr": "0.00",
+        },
+        "output2": [
+            {
+                "stck_bsop_date": day,
+                "bstp_nmix_prpr": value,
+                "bstp_nmix_oprc": value,
+                "bstp_nmix_hgpr": value,
+                "bstp_nmix_lwpr": value,
+                "acml_vol": "0",
+                "acml_tr_pbmn": "0",
+                "mod_yn": "N",
+            }
+        ],
+    }

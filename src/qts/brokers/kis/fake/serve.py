@@ -17,7 +17,7 @@ from qts.brokers.kis.fake.server import FakeKisOptions, FakeKisServer, PacedCloc
 from qts.core.time import KST
 from qts.feeds.replay import FrameTable
 from qts.feeds.synthetic import MarketState, SyntheticMarket
-from qts.feeds.synthetic_codes import SyntheticCatalog, catalog_frames
+from qts.feeds.synthetic_codes import CatalogMarket, SyntheticCatalog
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.frame import BarFrame
 
@@ -70,7 +70,14 @@ def build_replay_server(
         calendar=calendar,
         catalog=catalog,
     )
-    return server, clock, catalog_frames(seed, catalog, trading, calendar)
+    market_days = CatalogMarket(seed, catalog, calendar)
+    server.index_source = market_days.level_at  # the synthetic VKOSPI of the replayed day
+
+    def frames() -> Iterator[BarFrame]:
+        for d in trading:
+            yield from market_days.frames(d)
+
+    return server, clock, frames()
 
 
 def serve_kis(

@@ -42,7 +42,7 @@ from qts.brokers.kis import endpoints as ep
 from qts.brokers.kis.config import KisMode
 from qts.brokers.kis.fake.credentials import FakeApp, default_app
 from qts.brokers.kis.fake.faults import Fault, Faults
-from qts.brokers.kis.fake.market import MarketData
+from qts.brokers.kis.fake.market import MarketData, index_outputs
 from qts.brokers.kis.fake.venue import INPUT_ERROR, ORDER_OK, FakeAccount, FakeRefusal, Notice
 from qts.brokers.sim import SimConfig
 from qts.core.clock import Clock, SimulatedClock
@@ -226,6 +226,9 @@ class FakeKisServer:
         self.options = options or FakeKisOptions()
         # with a catalog, every valid KRX code is served (listed on first sight)
         self.catalog = catalog
+        # index levels: what a test set (set_index) wins over the replay's synthetic series
+        self.indices: dict[str, float] = {}
+        self.index_source: Callable[[datetime], float | None] | None = None
         self.clock = clock
         self.instruments = dict(instruments)
         self.market = MarketData(instruments, reference_prices)
@@ -590,6 +593,17 @@ class FakeKisServer:
         self.stats.accepted.setdefault(app_key, deque(maxlen=STATS_KEEP)).append(now)
         return True
 
+    def set_index(self, code: str, value: float) -> None:
+        """Index ``code`` stands at ``value`` from now on (a test's spike)."""
+        self.call(lambda: self.indices.__setitem__(code, value))
+
+    def index_level(self, code: str) -> float:
+        """Index ``code`` now: what a test set, else the replay's synthetic VKOSPI, else 18."""
+        if code in self.indices:
+            return self.indices[code]
+        level = self.index_source(self.clock.now()) if self.index_source is not None else None
+        return level if level is not None else 18.0
+
     def list_symbol(self, symbol: str) -> bool:
         """``symbol`` is served; a valid code new to the catalog is listed on first sight
         (instrument, quotes, every account's exchange; the replay adds its series)."""
@@ -649,6 +663,12 @@ class FakeKisServer:
             return self._envelope(
                 {"output": self.market.search_info_output(symbol)}, OK_GENERIC, tr_id=tr_id
             )
+        if api is ep.INDEX_DAILY:
+            code = params.get("FID_INPUT_ISCD", "")
+            if params.get("FID_COND_MRKT_DIV_CODE", "") != "U" or not code:
+                raise FakeRefusal(INPUT_ERROR)
+            return self._envelope(index_outputs(code, self.index_level(code), self.clock.now()),
+                                  OK_GENERIC, tr_id=tr_id)  # fmt: skip
         if api is ep.DAILY_CCLD:
             rows, out2 = account.ccld_rows(params)
             return self._paged(

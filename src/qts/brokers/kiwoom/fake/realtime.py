@@ -146,6 +146,18 @@ class RealtimeHub:
             }
             pushes.append({"type": TRADE, "name": "주식체결", "item": symbol, "values": values})
         self._push(pushes)
+        for code in self._index_items():
+            self.push_index(code, self.kiwoom.venue.index_level(code), ts)
+
+    def set_index(self, code: str, value: float) -> None:
+        """Index ``code`` stands at ``value`` from now on (a test's spike); pushed at once."""
+        with self.kiwoom.venue.lock:
+            self.kiwoom.venue.indices[code] = value
+        self.push_index(code, value, self.kiwoom.venue.now())
+
+    def _index_items(self) -> set[str]:
+        with self._lock:
+            return {item for s in self._sessions for (t, item) in s.regs if t == INDEX}
 
     def push_index(self, code: str, value: float, when: datetime) -> None:
         """One 0J (업종지수) print of index ``code`` (``10`` value, ``20`` time)."""

@@ -176,6 +176,7 @@ class MarketReplay:
             day = cal.next_trading_day(day)
         catalog = self.venue.catalog or SyntheticCatalog(self.market.universe)
         market = CatalogMarket(self.market.seed, catalog, cal)
+        self.venue.index_source = market.level_at  # the synthetic VKOSPI of the replayed day
         done = 0
         while not self.stop.is_set() and (self.days is None or done < self.days):
             origin: tuple[float, datetime] | None = None  # closed hours pass at once

@@ -155,6 +155,18 @@ class FakeVenue:
         self.frame_listeners: list[Callable[[BarFrame], None]] = []
         # with a catalog, every valid KRX code is served (listed on first sight)
         self.catalog: SyntheticCatalog | None = None
+        # index levels: what a test set wins over the replay's synthetic series
+        self.indices: dict[str, float] = {}
+        self.index_source: Callable[[datetime], float | None] | None = None
+
+    def index_level(self, code: str) -> float:
+        """Index ``code`` now: what a test set, else the replay's synthetic VKOSPI, else 18."""
+        with self.lock:
+            if code in self.indices:
+                return self.indices[code]
+            source = self.index_source
+        level = source(self.clock.now()) if source is not None else None
+        return level if level is not None else 18.0
 
     def list_symbol(self, symbol: str) -> bool:
         """``symbol`` is served; a valid code new to the catalog is listed on first sight."""
