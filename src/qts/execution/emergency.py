@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from qts.core.clock import Clock
 from qts.engines.contracts import ExecutionResult, OrderDecision
+from qts.execution.exit_room import ExitPlan, pending_sells, plan_exit
 from qts.execution.oms import EMERGENCY_STRATEGY, OrderManager
 from qts.model.enums import OrderSide, OrderType
 from qts.risk import ActionType, MicroRiskAction, MicroRiskLoop
@@ -50,6 +51,7 @@ class EmergencyExecutor:
         self.controls = controls
         self.loop = loop
         self.results: list[ExecutionResult] = []
+        self.stood_aside: list[tuple[str, int, str]] = []  # (symbol, qty, why)
 
     def handle(self, action: MicroRiskAction) -> None:
         kind = action.action_type
@@ -74,12 +76,38 @@ class EmergencyExecutor:
             # the halving itself arrives as one PARTIAL_EXIT per position
             self.controls.entries_blocked.add("ALL")
 
+    def _plan(self, symbol: str, held: int, qty: int, full: bool) -> ExitPlan:
+        """The exit's room next to the open sells; cancels what the plan says to (caller holds
+        the order manager's lock)."""
+        views = [
+            (o.client_order_id, o.symbol, o.side, o.remaining, o.order_type,
+             o.strategy == EMERGENCY_STRATEGY)
+            for o in self.oms.open_orders()
+        ]  # fmt: skip
+        plan = plan_exit(held, pending_sells(views, symbol), qty, full=full)
+        for coid in plan.cancel:
+            ack = self.oms.broker.cancel(coid)
+            if not ack.accepted:
+                log.warning("cancel of %s for an emergency exit refused: %s", coid, ack.reason)
+        return plan
+
     def _exit(self, symbol: str, qty: int, reason: str, full: bool) -> None:
         with self.oms.lock:
             held = self.oms.account.held_qty(symbol)
             qty = min(qty, held)
             if qty <= 0:
                 return
+            # never sell what pending sells already hold at the venue (exit_room)
+            plan = self._plan(symbol, held, qty, full)
+            if plan.send <= 0:
+                log.info("emergency exit %s x%d stands aside: %s", symbol, qty, plan.note)
+                self.stood_aside.append((symbol, qty, plan.note))
+                if self.loop is not None:
+                    self.loop.on_exit_done(symbol)  # re-judged after the loop's grace
+                return
+            if plan.note:
+                log.info("emergency exit %s: %d of %d now; %s", symbol, plan.send, qty, plan.note)
+            qty = plan.send
             pos = self.oms.account.positions[symbol]
             now = self.clock.now()
             decision = OrderDecision(
