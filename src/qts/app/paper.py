@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
+from qts.app.datalayer import with_data_layer
 from qts.app.stores import open_store
 from qts.app.wiring import Engine, build_engine
 from qts.config.models import QtsConfig
@@ -124,7 +125,7 @@ def run_paper(
         max_trades_per_day=config.execution.max_trades_per_day,
         config=config.model_dump(mode="json"),
         reference_prices=dict(market.start_state().closes),
-        store_override=open_store(config.data, db, durable=db is not None),
+        store_override=open_store(config.data, db, durable=db is not None, now=start),
         webhook_url=config.safety.webhook_url,
         max_data_age=timedelta(seconds=config.safety.max_data_age_s),
         # paced runs use the threaded spine (P0 thread, P1/P2 pools); "as fast as possible"
@@ -143,17 +144,24 @@ def run_paper(
     checkpoint = engine.runner.checkpoint_ts
     pacer = Pacer(speed)
     until = start + duration if duration is not None else None
+    frames = synthetic_frames(market, calendar, start, pacer, vol)
+    resume_after = datetime.fromisoformat(checkpoint) if checkpoint else None
+    # books in PostgreSQL: ticks, order events, daily maintenance; hybrid: the CD-001 check
+    frames, _recorder, finish = with_data_layer(engine, frames, "paper", resume_after)
     loop = TradingLoop(
         engine.runner,
-        synthetic_frames(market, calendar, start, pacer, vol),
+        frames,
         engine.sim_clock,
         pacer,
         session_view(calendar),
         venue=engine.venue,
-        resume_after=datetime.fromisoformat(checkpoint) if checkpoint else None,
+        resume_after=resume_after,
         until=until,
         stop=stop,
         hooks=engine.spine,
     )
-    result = loop.run()
+    try:
+        result = loop.run()
+    finally:
+        finish()
     return PaperRun(engine, result, start, until)

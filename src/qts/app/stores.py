@@ -8,19 +8,25 @@
   from the database), ``DB_ONLY`` (the cutover). Changing it is a configuration change: pending
   writes of either side stay in the outbox and are flushed, so nothing is lost; a side that
   missed writes (e.g. the database after a SHEETS_ONLY period) is refused as a write target until
-  ``qts db migrate-from-sheets`` has caught it up (docs/runbooks/migration.md).
+  ``qts db migrate-from-sheets`` has caught it up (docs/runbooks/migration.md). DB_ONLY is
+  refused until the daily consistency check (which ``qts run`` runs, qts.app.cutover) has
+  recorded 14 consecutive clean days (CD-001); the refusal names the days still missing.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from qts.config.models import DataSection
 from qts.data.ports import TradingStore
 
 
-def open_store(data: DataSection, db: Path | None, durable: bool) -> TradingStore | None:
-    """The configured store, or None for the caller's default (SQLite at ``db`` or memory)."""
+def open_store(
+    data: DataSection, db: Path | None, durable: bool, now: datetime | None = None
+) -> TradingStore | None:
+    """The configured store, or None for the caller's default (SQLite at ``db`` or memory).
+    ``now``: the run's time, for the DB_ONLY gate (default: the wall clock)."""
     if data.backend == "sqlite":
         return None
     if data.backend == "postgres":
@@ -29,14 +35,20 @@ def open_store(data: DataSection, db: Path | None, durable: bool) -> TradingStor
         from qts.data.sheets import SheetsStore
 
         return SheetsStore.from_env()
+    from qts.app.cutover import check_cutover
     from qts.data.hybrid import HybridStore, Outbox
+    from qts.data.hybrid.checker import DEFAULT_REQUIRED_DAYS
     from qts.data.sheets import SheetsStore
 
     outbox_path = Path(data.outbox) if data.outbox else Path(f"{db or 'var/qts'}.outbox")
     outbox_path.parent.mkdir(parents=True, exist_ok=True)
-    return HybridStore(
-        SheetsStore.from_env(), _postgres(data, durable), Outbox(outbox_path), data.hybrid_mode
-    )
+    outbox = Outbox(outbox_path)
+    try:
+        check_cutover(outbox, data.hybrid_mode, now or datetime.now(UTC), DEFAULT_REQUIRED_DAYS)
+    except BaseException:
+        outbox.close()
+        raise
+    return HybridStore(SheetsStore.from_env(), _postgres(data, durable), outbox, data.hybrid_mode)
 
 
 def _postgres(data: DataSection, durable: bool) -> TradingStore:

@@ -125,19 +125,23 @@ def migrate(
 ) -> None:
     """Apply the missing migrations (running it twice does nothing the second time)."""
 
-    def action() -> tuple[list[int], tuple[int, Any]]:
+    def action() -> tuple[list[int], tuple[int, Any], str]:
         if mode not in ("auto", "plain", "timescale"):
             raise InputError("--mode", None, f"{mode!r} is not auto, plain or timescale")
         with _database(dsn, schema, mode=mode) as db:
             applied = db.migrate(to)
-            return applied, db.version_and_mode()
+            # auto mode fell back to plain although the server has TimescaleDB: say why
+            note = db.status().get("note", "") if db.timescale_note else ""
+            return applied, db.version_and_mode(), note
 
-    applied, (version, recorded) = _run(action)
+    applied, (version, recorded), note = _run(action)
     if applied:
         typer.echo(f"applied {', '.join(map(str, applied))}: schema {schema} at version {version}")
     else:
         typer.echo(f"nothing to do: schema {schema} at version {version}")
     typer.echo(f"mode: {recorded}")
+    if note:
+        typer.echo(f"note: {note}")
 
 
 @app.command("downgrade")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pg_helpers import SCHEMAS
+from pg_helpers import POOLS, TARGETS
 
 from qts.core.time import KST
 from qts.data.market_ports import Bar, MarketDataStore, Tick
@@ -24,7 +24,12 @@ class MarketKind:
 # Every MarketDataStore adapter: test_market_contract.py runs against each.
 MARKET_KINDS = (
     MarketKind("sqlite", lambda path: SqliteMarketStore(path.with_suffix(".sqlite"))),
-    MarketKind("postgres", SCHEMAS.open_market),
+    *(
+        MarketKind(
+            "postgres" if t.mode == "plain" else f"postgres-{t.mode}", POOLS[t.mode].open_market
+        )
+        for t in TARGETS
+    ),
 )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pg_helpers import SCHEMAS
+from pg_helpers import POOLS, TARGETS
 
 from qts.core.time import kst
 from qts.data import AccountState, MemoryStore, RunMeta, SqliteStore, TradingStore
@@ -41,8 +41,16 @@ STORE_KINDS = (
     StoreKind("sqlite", lambda path: SqliteStore(path.with_suffix(".sqlite")), reopens=True),
     StoreKind("memory", lambda path: MemoryStore(), reopens=False),
     StoreKind("hybrid", open_hybrid, reopens=False),
-    StoreKind("postgres", SCHEMAS.open_store, reopens=True),
     StoreKind("sheets", open_sheets_store, reopens=True),  # on a local Sheets API fake
+    # PostgreSQL in each storage mode the tests have a server for (pg_helpers.TARGETS)
+    *(
+        StoreKind(
+            "postgres" if t.mode == "plain" else f"postgres-{t.mode}",
+            POOLS[t.mode].open_store,
+            reopens=True,
+        )
+        for t in TARGETS
+    ),
 )
 
 

@@ -43,6 +43,7 @@ from psycopg_pool import ConnectionPool
 
 from qts.core.errors import StorageError
 from qts.core.time import require_aware
+from qts.data.postgres import timescale
 from qts.data.postgres.migration_files import Mode, latest_version, migrations
 
 T = TypeVar("T")
@@ -154,9 +155,11 @@ class PostgresDatabase:
         self._pool_lock = threading.Lock()
         self._state = _ThreadState()
         self._closed = False
-        self.timescale_note = ""  # why auto mode chose plain although the extension exists
+        self.timescale_note = ""  # what CREATE EXTENSION said when auto mode fell back to plain
+        self._extra_path: str | None = None  # the extension's schema if not public
         self.where = self._describe()
         with self._admin() as conn:  # proves the server answers
+            self._find_extension(conn)
             if migrate:
                 self._migrate(conn, None)
 
@@ -204,9 +207,22 @@ class PostgresDatabase:
 
     # ------------------------------------------------------------------ connections
 
+    def _find_extension(self, conn: Connection) -> None:
+        """TimescaleDB's functions must be on the search path: public is, another schema an
+        administrator created the extension in is added."""
+        with self.guard("timescaledb extension"):
+            where = timescale.extension_schema(conn)
+        if where in (None, "public", self.schema) or where == self._extra_path:
+            return
+        self._extra_path = where
+        self._configure(conn)
+
     def _configure(self, conn: Connection) -> None:
         """Every connection: the schema first on the search path, UTC, the durability asked."""
-        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.schema)))
+        path = [sql.Identifier(self.schema), sql.Identifier("public")]
+        if self._extra_path:
+            path.append(sql.Identifier(self._extra_path))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.SQL(", ").join(path)))
         conn.execute("SET TimeZone TO 'UTC'")
         if not self.durable:
             conn.execute("SET synchronous_commit TO off")
@@ -403,13 +419,16 @@ class PostgresDatabase:
                     "is not available on this server"
                 )
             return Mode.PLAIN
+        # On a connection of its own: where TimescaleDB is installed but not preloaded this is
+        # FATAL and closes the connection, which must not be the one migrating.
         try:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            timescale.create_extension(self._conninfo)
         except psycopg.Error as exc:
             if requested == "timescale":
                 raise self.error("create extension timescaledb", exc) from exc
-            self.timescale_note = f"timescaledb is available but cannot be created: {reason(exc)}"
+            self.timescale_note = reason(exc)
             return Mode.PLAIN
+        self._find_extension(conn)
         return Mode.TIMESCALE
 
     def _check_checksums(self, applied: list[tuple[int, str, str, str]]) -> None:
@@ -561,19 +580,26 @@ class PostgresDatabase:
             out["schema_version"] = version
             out["latest_version"] = latest_version()
             out["pending_migrations"] = max(latest_version() - version, 0)
-            if self.timescale_note:
-                out["note"] = self.timescale_note
+            if self._requested_mode != "plain":
+                note = timescale.advice(
+                    conn, out["mode"], installed, available, self.timescale_note
+                )
+                if note:
+                    out["note"] = note
             if mode is Mode.PLAIN and version >= 1:
                 out["partitions"] = _plain_partitions(conn)
                 out["default_partition_rows"] = _default_rows(conn)
             elif mode is Mode.TIMESCALE:
-                out["partitions"] = _timescale_chunks(conn, self.schema)
-            if mode is Mode.PLAIN and version >= 6:
+                out["partitions"] = timescale.chunks(conn, self.schema)
+            if version >= 6:
+                marks: dict[str, datetime | None] = (
+                    dict(conn.execute("SELECT name, watermark FROM aggregate_watermarks"))
+                    if mode is Mode.PLAIN
+                    else timescale.watermarks(conn)
+                )
                 out["aggregate_watermarks"] = {
                     name: None if wm is None else wm.isoformat()
-                    for name, wm in conn.execute(
-                        "SELECT name, watermark FROM aggregate_watermarks ORDER BY name"
-                    ).fetchall()
+                    for name, wm in sorted(marks.items())
                 }
         pool = self._pool
         if pool is not None:
@@ -646,16 +672,20 @@ class PostgresDatabase:
                 ).fetchall():
                     out.append({"aggregate": name, "start": start, "end": end, "rows": count})
             else:
-                for name, (start_offset, end_offset) in TIMESCALE_REFRESH.items():
-                    start = None if full else now - start_offset
-                    end = now - end_offset
-                    # A procedure that commits by itself: never inside a transaction block.
-                    conn.execute(
-                        "CALL refresh_continuous_aggregate(%s::regclass, %s, %s)",
-                        (name, start, end),
-                    )
-                    out.append({"aggregate": name, "start": start, "end": end, "rows": None})
+                # A procedure that commits by itself: never inside a transaction block.
+                if self.in_transaction:
+                    raise self.error("refresh_aggregates", "not inside a transaction")
+                out = timescale.refresh(conn, TIMESCALE_REFRESH, now, full)
         return out
+
+    def set_background_jobs(self, enabled: bool) -> int:
+        """TimescaleDB mode: pause (or resume) the extension's policy jobs of this schema, so
+        that only :meth:`run_maintenance` applies retention and refreshes, as of the ``now`` it
+        is given (a backtest's or a test's clock). Returns the jobs changed; 0 in plain mode."""
+        if self.require_current() is not Mode.TIMESCALE:
+            return 0
+        with self.connection() as conn, self.guard("background jobs"):
+            return timescale.set_jobs_scheduled(conn, self.schema, enabled)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -786,12 +816,3 @@ def _default_rows(conn: Connection) -> dict[str, int]:
         row = conn.execute(query).fetchone()
         out[f"{parent}_default"] = int(row[0]) if row else 0
     return out
-
-
-def _timescale_chunks(conn: Connection, schema: str) -> dict[str, int]:  # pragma: no cover
-    rows = conn.execute(
-        "SELECT hypertable_name, count(*) FROM timescaledb_information.chunks "
-        "WHERE hypertable_schema = %s GROUP BY 1 ORDER BY 1",
-        (schema,),
-    ).fetchall()
-    return {str(name): int(count) for name, count in rows}

@@ -9,8 +9,9 @@ ticks are read live at once and materialized by the next refresh.
 
 1-minute bars are read as TimescaleDB reads a real-time continuous aggregate: materialized
 buckets below the watermark, the rest aggregated from the ticks in the same query. Either way a
-bar equals what the ticks say (see :mod:`qts.data.market_ports` for the tie rule; in
-TimescaleDB mode first()/last() break ties between equal instants as the engine finds them).
+bar equals what the ticks say, in both modes the same (see :mod:`qts.data.market_ports` for the
+tie rule). In TimescaleDB mode a batch below the continuous aggregate's watermark is noted in
+``aggregate_late_rows`` and read live until :meth:`refresh_aggregates` covers it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from qts.data.market_ports import (
     StrategyParam,
     Tick,
 )
+from qts.data.postgres import timescale
 from qts.data.postgres.client import SchemaClient
 from qts.data.postgres.database import Connection
 from qts.data.postgres.migration_files import Mode
@@ -57,48 +59,50 @@ _TICK_TYPES = ["timestamptz", "text", "int8", "int8", "int8", "int8", "text"]
 # Beyond this many days a batch is a back-fill: its rows go to the default partition.
 _MAX_PARTITIONS_PER_BATCH = 62
 
-_WM_BARS = (
-    "(SELECT coalesce(watermark, '-infinity') FROM aggregate_watermarks WHERE name = 'ohlcv_1m')"
-)
-_WM_METRICS = (
-    "(SELECT coalesce(watermark, '-infinity') FROM aggregate_watermarks "
-    "WHERE name = 'hourly_execution_metrics')"
-)
-_OHLCV_1M_PLAIN = (
-    "SELECT bucket, open, high, low, close, volume FROM ohlcv_1m "
-    "WHERE symbol = %(symbol)s AND bucket >= %(lo)s AND bucket < %(hi)s "
-    f"AND bucket < {_WM_BARS} "
+# Where each mode starts computing an aggregate from the raw rows: plain mode materializes below
+# its own watermark; TimescaleDB reads its continuous aggregate (which adds the buckets above the
+# extension's watermark by itself) except from the earliest late row no refresh has covered yet.
+_RAW_FROM = {
+    Mode.PLAIN: (
+        "(SELECT coalesce(watermark, '-infinity') FROM aggregate_watermarks WHERE name = '{}')"
+    ),
+    Mode.TIMESCALE: (
+        "(SELECT coalesce(since, 'infinity') FROM aggregate_late_rows WHERE name = '{}')"
+    ),
+}
+# The same bar expressions as both modes' aggregates (see the 0006 migrations for the tie rule).
+_OHLCV_1M = (
+    "SELECT bucket, open, high, low, close, volume::bigint FROM ohlcv_1m "
+    "WHERE symbol = %(symbol)s AND bucket >= %(lo)s AND bucket < least(%(hi)s, {raw}) "
     "UNION ALL "
     "SELECT date_trunc('minute', time, 'UTC'), (array_agg(price ORDER BY time, price))[1], "
     "max(price), min(price), (array_agg(price ORDER BY time DESC, price DESC))[1], "
     "sum(volume)::bigint FROM tick_data "
-    f"WHERE symbol = %(symbol)s AND time >= greatest(%(lo)s, {_WM_BARS}) "
+    "WHERE symbol = %(symbol)s AND time >= greatest(%(lo)s, {raw}) "
     "AND time < %(hi)s GROUP BY 1 ORDER BY 1"
-)
-_OHLCV_1M_TIMESCALE = (  # pragma: no cover - no TimescaleDB here
-    "SELECT bucket, open, high, low, close, volume::bigint FROM ohlcv_1m "
-    "WHERE symbol = %(symbol)s AND bucket >= %(lo)s AND bucket < %(hi)s ORDER BY bucket"
 )
 _METRICS_COLUMNS = (
     "bucket, stage, calls, success_count, failure_count, avg_latency_ms, p99_latency_ms"
 )
-_METRICS_PLAIN = (
+_METRICS = (
     f"SELECT {_METRICS_COLUMNS} FROM ("
     f"SELECT {_METRICS_COLUMNS} FROM hourly_execution_metrics "
-    "WHERE bucket >= %(lo)s AND bucket < %(hi)s "
-    f"AND bucket < {_WM_METRICS} "
+    "WHERE bucket >= %(lo)s AND bucket < least(%(hi)s, {raw}) "
     "UNION ALL "
     "SELECT date_trunc('hour', time, 'UTC'), stage, count(*), count(*) FILTER (WHERE success), "
     "count(*) FILTER (WHERE NOT success), avg(latency_ms), "
     "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) FROM execution_logs "
-    f"WHERE time >= greatest(%(lo)s, {_WM_METRICS}) "
+    "WHERE time >= greatest(%(lo)s, {raw}) "
     "AND time < %(hi)s GROUP BY 1, 2"
     ') AS metrics ORDER BY bucket, stage COLLATE "C"'
 )
-_METRICS_TIMESCALE = (  # pragma: no cover - no TimescaleDB here
-    f"SELECT {_METRICS_COLUMNS} FROM hourly_execution_metrics "
-    'WHERE bucket >= %(lo)s AND bucket < %(hi)s ORDER BY bucket, stage COLLATE "C"'
-)
+_OHLCV_1M_QUERY = {
+    mode: _OHLCV_1M.format(raw=raw.format("ohlcv_1m")) for mode, raw in _RAW_FROM.items()
+}
+_METRICS_QUERY = {
+    mode: _METRICS.format(raw=raw.format("hourly_execution_metrics"))
+    for mode, raw in _RAW_FROM.items()
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +185,16 @@ class PostgresMarketStore(SchemaClient):
                 write = copy.write_row
                 for row in rows:
                     write(row)
+            # Ticks older than the materialized bars: read them live until re-materialized.
             if plain:
-                # Ticks older than the materialized bars: read them live until re-materialized.
                 floor = first.replace(second=0, microsecond=0)
                 conn.execute(
                     "UPDATE aggregate_watermarks SET watermark = %s "
                     "WHERE name = 'ohlcv_1m' AND watermark > %s",
                     (floor, floor),
                 )
+            else:
+                timescale.note_late_rows(conn, "ohlcv_1m", first, last)
 
         self.db.write("ingest_ticks", action)
         return len(rows)
@@ -244,8 +250,7 @@ class PostgresMarketStore(SchemaClient):
     def ohlcv_1m(self, symbol: str, start: datetime, end: datetime) -> list[Bar]:
         lo, hi = self._checked("ohlcv_1m", start, end)
         params = {"symbol": symbol, "lo": minute_ceiling(lo), "hi": minute_ceiling(hi)}
-        query = _OHLCV_1M_PLAIN if self.mode is Mode.PLAIN else _OHLCV_1M_TIMESCALE
-        rows = self._read("ohlcv_1m", query, params)
+        rows = self._read("ohlcv_1m", _OHLCV_1M_QUERY[self.mode], params)
         return [Bar(self._at(r[0]), symbol, r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def save_ohlcv_1d(self, bars: Iterable[Bar]) -> None:
@@ -284,6 +289,7 @@ class PostgresMarketStore(SchemaClient):
         if not values:
             return
         first = min(values, key=itemgetter(0))[0]
+        last = max(values, key=itemgetter(0))[0]
         plain = self.mode is Mode.PLAIN
 
         def action(conn: Connection) -> None:
@@ -299,6 +305,8 @@ class PostgresMarketStore(SchemaClient):
                     "WHERE name = 'hourly_execution_metrics' AND watermark > %s",
                     (floor, floor),
                 )
+            else:
+                timescale.note_late_rows(conn, "hourly_execution_metrics", first, last)
 
         self.db.write("record_execution_logs", action)
 
@@ -357,10 +365,9 @@ class PostgresMarketStore(SchemaClient):
         """Per hour and stage: calls, successes, failures, mean and p99 latency; hours that
         start in [start, end), materialized or computed from the logs as the bars are."""
         lo, hi = self._checked("hourly_execution_metrics", start, end)
-        query = _METRICS_PLAIN if self.mode is Mode.PLAIN else _METRICS_TIMESCALE
         rows = self._read(
             "hourly_execution_metrics",
-            query,
+            _METRICS_QUERY[self.mode],
             {"lo": _hour_ceiling(lo), "hi": _hour_ceiling(hi)},
         )
         return [

@@ -1,7 +1,9 @@
 -- 0001 (TimescaleDB): hypertables, compression, retention and continuous aggregates are the
 -- extension's own jobs, so this mode needs none of plain mode's partition machinery.
--- PostgresDatabase creates the extension when it detects it; this is a guard for psql users.
-CREATE EXTENSION IF NOT EXISTS timescaledb;
+-- PostgresDatabase creates the extension (in schema public) before this runs; this is a guard
+-- for psql users. Never in the QTS schema: the extension belongs to the whole database, and
+-- DROP SCHEMA qts CASCADE would take it (and every other schema's hypertables) with it.
+CREATE EXTENSION IF NOT EXISTS timescaledb SCHEMA public;
 
 -- Always false here: there are no default partitions to move rows out of.
 CREATE FUNCTION qts_moving_rows() RETURNS boolean

@@ -51,6 +51,8 @@ CREATE TRIGGER t_ledger_append BEFORE INSERT ON t_ledger
     FOR EACH ROW EXECUTE FUNCTION t_ledger_check_append();
 CREATE TRIGGER t_ledger_append_only BEFORE UPDATE OR DELETE ON t_ledger
     FOR EACH ROW EXECUTE FUNCTION qts_append_only();
+CREATE TRIGGER t_ledger_no_truncate BEFORE TRUNCATE ON t_ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION qts_append_only();
 
 CREATE TABLE decision_log (
     id         bigint GENERATED ALWAYS AS IDENTITY,
