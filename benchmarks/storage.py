@@ -15,8 +15,10 @@ The PostgreSQL query plans of 2 and 3 are printed: they show the indexes the sch
 them (positions: primary key; bars: (symbol, bucket) primary key of ohlcv_1m; ticks:
 (symbol, time)). Targets: >= 200,000 ticks/s into PostgreSQL; position read p99 < 2 ms.
 
-PostgreSQL: ``$QTS_PG_DSN`` (default postgresql://postgres@127.0.0.1:5432/test); a schema of
-its own is created and dropped. Last line: one JSON object.
+PostgreSQL: ``--dsn`` (default ``$QTS_PG_DSN``, else postgresql://postgres@127.0.0.1:5432/test);
+a schema of its own is created (in whatever mode auto picks there: TimescaleDB where the
+extension is preloaded, else plain) and dropped. The JSON keys are the same in either mode;
+``mode`` says which it was. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from psycopg import sql
 from qts.core.time import kst
 from qts.data import SqliteStore, TradingStore
 from qts.data.market_ports import MarketDataStore, Tick
-from qts.data.postgres import PostgresDatabase, PostgresMarketStore, PostgresStore
+from qts.data.postgres import PostgresDatabase, PostgresMarketStore, PostgresStore, timescale
 from qts.data.sqlite_market import SqliteMarketStore
 from qts.model import Position
 
@@ -93,20 +95,20 @@ def save_positions(store: TradingStore) -> None:
     )
 
 
-def settle(schema: str) -> None:
+def settle(dsn: str, schema: str) -> None:
     """After the bulk load, what autovacuum and the checkpointer would do next, done now, so
     the reads below measure the steady state rather than the load's aftermath."""
-    with psycopg.connect(DSN, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(schema, "tick_data")))
         # CHECKPOINT needs pg_checkpoint (or superuser); without it the WAL is flushed later.
         with contextlib.suppress(psycopg.Error):
             conn.execute("CHECKPOINT")
 
 
-def explain(schema: str, query: str, params: tuple[Any, ...]) -> str:
+def explain(dsn: str, schema: str, query: str, params: tuple[Any, ...]) -> str:
     """The plan's node lines, without costs."""
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
         lines = [r[0] for r in conn.execute("EXPLAIN (COSTS OFF) " + query, params)]
     return "\n".join("    " + line for line in lines)
 
@@ -117,17 +119,21 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=3_000)
     parser.add_argument("--bar-reads", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dsn", default=DSN, help="PostgreSQL (plain or with TimescaleDB)")
     args = parser.parse_args()
+    dsn: str = args.dsn
 
     ticks = build_ticks(args.ticks, args.seed)
     symbol, day_end = SYMBOLS[0], OPEN + timedelta(days=1)
     schema = f"qts_bench_{os.getpid()}"
-    db = PostgresDatabase(DSN, schema=schema, migrate=True, min_size=2, max_size=4)
+    db = PostgresDatabase(dsn, schema=schema, migrate=True, min_size=2, max_size=4)
+    mode = str(db.require_current())
+    db.set_background_jobs(False)  # TimescaleDB: no policy job runs into the measurements
     try:
         pg_market = PostgresMarketStore(db)
         pg_store = PostgresStore(db)
         pg_rate = ingest_rate(pg_market, ticks)
-        settle(schema)
+        settle(dsn, schema)
         save_positions(pg_store)
         pg_pos = latencies_ms(pg_store.load_positions, args.reads)
         live = latencies_ms(lambda: pg_market.ohlcv_1m(symbol, OPEN, day_end), args.bar_reads)
@@ -136,13 +142,17 @@ def main() -> None:
         assert pg_market.ohlcv_1m(symbol, OPEN, day_end) == bars
         pg_bars = latencies_ms(lambda: pg_market.ohlcv_1m(symbol, OPEN, day_end), args.bar_reads)
         plans = {
-            "positions": explain(schema, 'SELECT * FROM positions ORDER BY symbol COLLATE "C"', ()),
+            "positions": explain(
+                dsn, schema, 'SELECT * FROM positions ORDER BY symbol COLLATE "C"', ()
+            ),
             "ohlcv_1m (materialized)": explain(
+                dsn,
                 schema,
                 "SELECT * FROM ohlcv_1m WHERE symbol = %s AND bucket >= %s AND bucket < %s",
                 (symbol, OPEN, day_end),
             ),
             "tick_data (live bars)": explain(
+                dsn,
                 schema,
                 "SELECT * FROM tick_data WHERE symbol = %s AND time >= %s AND time < %s",
                 (symbol, OPEN, day_end),
@@ -152,7 +162,9 @@ def main() -> None:
         pg_market.close()
     finally:
         db.close()
-        with psycopg.connect(DSN, autocommit=True) as conn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            if mode == "timescale":  # its jobs first: a running one would deadlock the drop
+                timescale.delete_jobs(conn, schema)
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,6 +181,7 @@ def main() -> None:
         sqlite_store.close()
         sqlite_market.close()
 
+    print(f"PostgreSQL in {mode} mode")
     print(f"{args.ticks:,} ticks, {len(SYMBOLS)} symbols, one session; {len(bars)} bars/day")
     print(f"ingest   PostgreSQL (COPY)    {pg_rate:>12,.0f} ticks/s")
     print(f"ingest   SQLite (durable)     {sqlite_rate:>12,.0f} ticks/s")
@@ -184,6 +197,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "mode": mode,
                 "ticks": args.ticks,
                 "pg_ticks_per_s": round(pg_rate),
                 "sqlite_ticks_per_s": round(sqlite_rate),
