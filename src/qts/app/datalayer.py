@@ -14,15 +14,21 @@ from qts.model.frame import BarFrame
 
 
 def with_data_layer(
-    engine: Engine, frames: Iterable[BarFrame], source: str, after: datetime | None = None
+    engine: Engine,
+    frames: Iterable[BarFrame],
+    source: str,
+    after: datetime | None = None,
+    *,
+    record_frames: bool = True,
 ) -> tuple[Iterator[BarFrame], MarketRecorder | None, Callable[[], None]]:
     """The frames to run on, the recorder (None without PostgreSQL) and what to call when the
-    loop has ended (flushes what is buffered)."""
+    loop has ended (flushes what is buffered). ``record_frames``: the paper path records each
+    bar as its closing print; a live feed hands the recorder its real prints instead."""
     jobs: list[DailyJob] = []
     frames = iter(frames)
     recorder = attach_recorder(engine, source)
     if recorder is not None:
-        frames = recorder.frames(frames, after)
+        frames = recorder.frames(frames, after, record=record_frames)
         jobs.append(recorder.market.run_maintenance)
     check = consistency_job(engine.store)
     if check is not None:

@@ -27,7 +27,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from qts.app.datalayer import with_data_layer
 from qts.app.paper import session_view
+from qts.app.stores import open_store
 from qts.app.universe import resolve as resolve_universe
 from qts.app.universe import save_cache as save_instrument_cache
 from qts.app.universe import universe_symbols
@@ -40,7 +42,7 @@ from qts.core.errors import ConfigError
 from qts.core.time import KST
 from qts.engines.contracts import CycleReport
 from qts.engines.strategy import create
-from qts.feeds.ticks_to_bars import MinuteBars
+from qts.feeds.ticks_to_bars import MinuteBars, Print
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, Universe
@@ -139,6 +141,9 @@ class BrokerBars:
         # every print and index value, as they come, for the micro risk loop (RunSpine)
         self.on_print: Callable[[str, int, datetime], None] | None = None
         self.on_index: Callable[[float, datetime], None] | None = None
+        # every print with its volume for the data layer (tap), from the very first one
+        self._tapped: Callable[[Print], None] | None = None
+        self._early: list[Print] | None = None  # prints taken before the engine existed
 
     def poll(self) -> list[BarFrame]:
         """Take every queued print; return the frames they (or the clock) completed."""
@@ -154,6 +159,10 @@ class BrokerBars:
                 self.on_print(p.symbol, p.price, ts)
             else:
                 self.stats.before_engine += 1
+            if self._tapped is not None:
+                self._tapped(p)
+            elif self._early is not None:
+                self._early.append(p)
             frames += self.bars.add(p)
         for level, ts in self.venue.drain_index():
             if self.on_index is not None:
@@ -165,8 +174,17 @@ class BrokerBars:
             self.stats.last_frame = frames[-1].end
         return frames
 
+    def tap(self, on_print: Callable[[Print], None]) -> None:
+        """Hand every print to ``on_print`` (e.g. the data-layer recorder), from the first one
+        taken while waiting for the venue clock."""
+        early, self._early = self._early or [], None
+        for p in early:
+            on_print(p)
+        self._tapped = on_print
+
     def wait_first_print(self, timeout: float) -> bool:
         """Block until the first print has set the venue clock (buffering what it made)."""
+        self._early = []
         end = _time.monotonic() + timeout
         while not self.clock.anchored:
             if self.stop.is_set() or _time.monotonic() >= end:
@@ -177,6 +195,7 @@ class BrokerBars:
         return True
 
     def __iter__(self) -> Iterator[BarFrame]:
+        self._early = None  # untapped: nobody wants the early prints
         pending, self._pending = self._pending, []
         yield from pending
         while True:
@@ -259,6 +278,7 @@ def run_broker(
         start=clock.now(),
         db=None,
         durable=False,
+        store_override=open_store(config.data, None, durable=True, now=clock.now()),
         participation=config.sim.participation,
         latency_ms=config.sim.latency_ms,
         seed=config.run.seed,
@@ -285,9 +305,15 @@ def run_broker(
         engine.spine.ui.append(on_cycle)
     if on_ready is not None:
         on_ready(engine)
+    # books in PostgreSQL: every print and order event recorded, daily maintenance
+    frames, recorder, finish = with_data_layer(
+        engine, feed, f"{broker}-{account}", record_frames=False
+    )
+    if recorder is not None:
+        feed.tap(lambda p: recorder.record_print(p.symbol, p.ts, p.price, p.volume))
     loop = TradingLoop(
         engine.runner,
-        feed,
+        frames,
         SimulatedClock(datetime(2000, 1, 1, tzinfo=KST)),  # the end of the last bar taken
         Pacer(None),  # frames arrive in real time
         session_view(calendar),
@@ -298,4 +324,5 @@ def run_broker(
         result = loop.run()
     finally:
         venue.close_feeds()
+        finish()
     return BrokerRun(engine, result, feed.stats, feed.ended or result.stopped)

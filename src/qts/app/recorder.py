@@ -93,13 +93,13 @@ class MarketRecorder:
             self._ticks += ticks
 
     def frames(
-        self, frames: Iterable[BarFrame], after: datetime | None = None
+        self, frames: Iterable[BarFrame], after: datetime | None = None, record: bool = True
     ) -> Iterator[BarFrame]:
-        """Pass the frames through, recording each and flushing what the last one brought;
-        frames ending at or before ``after`` (a resumed run's checkpoint) were recorded by the
-        run that took them the first time."""
+        """Pass the frames through, recording each (``record``) and flushing what the last one
+        brought; frames ending at or before ``after`` (a resumed run's checkpoint) were
+        recorded by the run that took them the first time."""
         for frame in frames:
-            if after is None or frame.end > after:
+            if record and (after is None or frame.end > after):
                 self.record_frame(frame)
             self.flush()
             yield frame
