@@ -144,6 +144,27 @@ def surface_svg(space: SearchSpace, outcomes: Sequence[TrialOutcome]) -> str:
     return "".join(out) + legend
 
 
+def _windows_table(best: dict[str, Any]) -> str:
+    head = "<tr><th>window</th><th>train from</th><th>test from</th><th>test to</th>"
+    head += "<th>best parameters</th><th>train value</th><th>test return</th></tr>\n"
+    rows = []
+    for w in best.get("walk_forward", []):
+        test = w.get("test") or {}
+        ret = test.get("total_return")
+        value = w.get("train_value")
+        cells = [
+            str(w["window"]),
+            w["train_start"] or "",
+            w["test_start"] or "",
+            w["test_end"] or "end",
+            json.dumps(w["best_params"]),
+            f"{value:.4g}" if value is not None else "—",
+            f"{ret:+.2%}" if ret is not None else (w.get("test_error") or "—"),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>\n")
+    return "<table>\n" + head + "".join(rows) + "</table>\n"
+
+
 def render_html(
     title: str,
     space: SearchSpace,
@@ -160,6 +181,9 @@ def render_html(
         ("best parameters", json.dumps(best.get("params"))),
         ("best value", f"{best['value']:.6g}" if best.get("value") is not None else "—"),
     ]
+    if wf is not None:
+        rows[1] = ("trials", f"{len(outcomes):,} in the last window ({failed:,} failed)")
+        rows[2] = ("best parameters", rows[2][1] + " (last window: what to trade next)")
     parts = [
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
@@ -170,6 +194,7 @@ def render_html(
         surface_svg(space, outcomes),
     ]
     if wf is not None:
+        parts.append("<h2>Walk-forward windows</h2>\n" + _windows_table(best))
         curve = wf.equity(cash)
         values = [float(v) for _, v in curve]
         times = [datetime.fromtimestamp(t, UTC) for t, _ in curve]
@@ -205,8 +230,12 @@ def write_outputs(
     _write_atomic(out / "trials.csv", trials_csv(space, rows))
     text = json.dumps(best, indent=2, ensure_ascii=False, default=str)
     _write_atomic(out / "best.json", text + "\n")
-    html = render_html(
-        title, space, objective, best, [o for _, o in rows if _ == "train" or _ == "all"], wf, cash
-    )
+    if wf is not None:
+        last = next((w for w in reversed(wf.windows) if w.sweep.outcomes), None)
+        surface = last.sweep.outcomes if last is not None else []
+    else:
+        assert sweep is not None
+        surface = sweep.outcomes
+    html = render_html(title, space, objective, best, surface, wf, cash)
     _write_atomic(out / "report.html", html)
     return best
