@@ -10,6 +10,7 @@ runs stay reproducible; with the wall clock the micro risk loop runs on its own 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from qts.brokers.base import OrderUpdate
 from qts.core.clock import Clock
 from qts.engines.contracts import CycleReport
 from qts.events import Dispatcher, Event, EventPriority, EventType, InlineDispatcher
+from qts.events.metrics import LatencyHistogram
 from qts.execution.emergency import EmergencyExecutor, TradingControls
 from qts.execution.oms import EMERGENCY_STRATEGY, OrderManager
 from qts.model.enums import OrderStatus
@@ -79,6 +81,9 @@ class RunSpine:
         self.fills: list[Fill] = []
         self.prints = 0  # live prints handed to the micro loop (on_print)
         self.index_values = 0
+        # wall time from a bar's arrival to the end of its cycle (the loop thread alone records)
+        self.cycle_latency = LatencyHistogram()
+        self._cycle_t0 = 0
         if protect:
             oms.position_listeners.append(self._sync_position)
             for pos in oms.account.open_positions():
@@ -109,6 +114,7 @@ class RunSpine:
     def before_cycle(self, frame: BarFrame, venue_events: list[Fill | OrderUpdate]) -> list[Fill]:
         """Publish the bar and the venue's reports, let every handler finish, and (on a
         simulated clock) let the micro risk loop look at the positions once."""
+        self._cycle_t0 = time.perf_counter_ns()
         self.fills = []
         now = frame.end
         d = self.dispatcher
@@ -178,6 +184,8 @@ class RunSpine:
     def after_cycle(self, report: CycleReport, fills: list[Fill]) -> None:
         """Publish what the cycle decided (P2) and its report for the UI (P3); events nobody
         listens to are not made at all (a backtest has no console)."""
+        if self._cycle_t0:
+            self.cycle_latency.record(time.perf_counter_ns() - self._cycle_t0)
         d = self.dispatcher
         if report.decisions is not None and self._decision_observers:
             for od in report.decisions.orders:

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from qts.cli import backtest, config, db, ledger, optimize, run, safety, sim
+from qts.cli import backtest, config, dashboard, db, ledger, optimize, run, safety, sim
 from qts.core.errors import QtsError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command("run")(run.run)
 app.command("backtest")(backtest.backtest)
 app.command("ledger")(ledger.ledger)
 app.command("optimize")(optimize.optimize)
+app.command("dashboard")(dashboard.dashboard)
 app.add_typer(config.app, name="config")
 app.add_typer(safety.app, name="safety")
 app.add_typer(sim.app, name="sim")

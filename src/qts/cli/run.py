@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 
 from qts.app.live import ACCOUNTS, BROKERS, StoppedBeforeData, run_broker
+from qts.app.operator import OperatorSurface, validate
 from qts.app.paper import run_paper
+from qts.app.wiring import Engine
 from qts.cli.status import StatusConsole
 from qts.config.loader import load_config
 from qts.config.models import Mode, QtsConfig
@@ -86,6 +88,7 @@ def run(
     loaded = load_config(config, list(sheet or []))
     loaded.raise_if_invalid()
     cfg = loaded.config
+    validate(cfg)
     if broker != "sim":
         if seed is not None:
             cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
@@ -116,7 +119,17 @@ def run(
         f"QTS paper run: seed {cfg.run.seed}, start {cfg.run.start}, speed {speed}, "
         f"db {db}; Ctrl-C stops cleanly"
     )
-    result = run_paper(cfg, db, pace, duration, status.on_cycle, stop, status.attach)
+    ops = OperatorSurface(cfg, console.print)
+
+    def ready(engine: Engine) -> None:
+        status.attach(engine)
+        ops.attach(engine)
+
+    try:
+        result = run_paper(cfg, db, pace, duration, status.on_cycle, stop, ready)
+    except BaseException:
+        ops.close()
+        raise
     try:
         status.close()
         engine = result.engine
@@ -130,6 +143,7 @@ def run(
             f"{len(engine.oms.account.ledger)} ledger rows; `qts ledger --db {db}` prints them"
         )
     finally:
+        ops.close()
         result.engine.close()
 
 
@@ -146,6 +160,12 @@ def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta |
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     console.print(f"QTS {broker} run on the {account} account; Ctrl-C stops cleanly")
+    ops = OperatorSurface(cfg, console.print)
+
+    def ready(engine: Engine) -> None:
+        status.attach(engine)
+        ops.attach(engine)
+
     try:
         result = run_broker(
             cfg,
@@ -154,12 +174,16 @@ def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta |
             duration=duration,
             stop=stop,
             on_cycle=status.on_cycle,
-            on_ready=status.attach,
+            on_ready=ready,
             echo=console.print,
         )
     except StoppedBeforeData as exc:
+        ops.close()
         console.print(f"stopped: {exc}")
         return
+    except BaseException:
+        ops.close()
+        raise
     try:
         status.close()
         engine = result.engine
@@ -170,4 +194,5 @@ def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta |
             f"{len(engine.oms.account.ledger)} ledger rows"
         )
     finally:
+        ops.close()
         result.engine.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
+from qts.config.ops import AlertsSection, BackupSection, DashboardSection
 from qts.engines.risk import RiskLimits
 from qts.feeds.synthetic_codes import KRX_CODE
 from qts.model.enums import OrderType
@@ -114,3 +115,6 @@ class QtsConfig(_Section):
     optimize: OptimizeSection = Field(default_factory=OptimizeSection)
     strategies: dict[str, StrategySection] = Field(default_factory=dict)
     universe: UniverseSection = Field(default_factory=UniverseSection)
+    dashboard: DashboardSection = Field(default_factory=DashboardSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    backup: BackupSection = Field(default_factory=BackupSection)

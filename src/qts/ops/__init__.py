@@ -1,0 +1,1 @@
+"""Operations around a run: health, metrics, alerts, backups."""

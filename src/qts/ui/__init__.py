@@ -1,0 +1,1 @@
+"""The operator's web dashboard: a view of the books, served live over HTTP."""
