@@ -4,9 +4,9 @@ approval, ``/health`` and ``/metrics``.
 - ``GET /`` the page; ``GET /api/view`` the view as JSON; ``GET /api/stream`` server-sent events
   (``event: view``) whenever the view changes, and at least every ``heartbeat_s`` for the live
   timings;
-- ``POST /api/safety/approve-recovery`` (JSON or URL-encoded: operator, reason) records an approval exactly like
-  ``qts safety approve-recovery``; it needs the ``X-QTS-Request`` header, which a cross-site form
-  cannot send;
+- ``POST /api/safety/approve-recovery`` (JSON or URL-encoded: operator, reason) records an
+  approval exactly like ``qts safety approve-recovery``; it needs the ``X-QTS-Request``
+  header, which a cross-site form cannot send;
 - ``GET /health`` readiness (200 ready, 503 not, with every check), ``GET /health/live`` 200;
 - ``GET /metrics`` Prometheus text.
 
