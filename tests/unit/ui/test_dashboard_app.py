@@ -24,7 +24,7 @@ from qts.ui.server import DashboardServer, check_binding
 from qts.ui.view import ViewBuilder
 
 with warnings.catch_warnings():  # starlette prefers httpx2 for its test client; httpx works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 
