@@ -3,7 +3,8 @@ mode: the web dashboard (with ``/health`` and ``/metrics``), alerts and schedule
 
 Nothing here may stop trading: a dashboard that cannot bind, an alert service that is down or a
 backup that fails is reported and the run goes on. Only configuration that would expose the run
-(a non-loopback dashboard without a token) is refused, before the run starts.
+(a non-loopback dashboard without a token) or silence it (an alert channel without its
+credential) is refused, before the run starts.
 """
 
 from __future__ import annotations
@@ -11,18 +12,32 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from qts.app.paper import session_view
 from qts.app.wiring import Engine
 from qts.config.models import QtsConfig
+from qts.core.errors import ConfigError
+from qts.data.sqlite import SqliteStore
+from qts.ops.alerts import Alert, AlertRouter, channels_from_config
+from qts.ops.alerts.day_report import day_report
+from qts.ops.alerts.router import DayEnd, HeartbeatWatch
+from qts.ops.backup import backup_postgres, backup_sqlite, default_dir, prune
+from qts.ops.scheduler import Scheduler
+from qts.ui.live import EngineOverlay
 from qts.ui.server import TOKEN_ENV, DashboardServer, check_binding, serve_engine
+
+DAY_END_SLACK = timedelta(minutes=1)  # the last bar of a session ends a minute before its close
 
 
 def validate(config: QtsConfig) -> None:
     """Refuse what must not start (raises ConfigError)."""
     if config.dashboard.enabled:
         check_binding(config.dashboard.host, os.environ.get(TOKEN_ENV) or config.dashboard.token)
+    _, problems = channels_from_config(config.alerts)
+    if problems:
+        raise ConfigError("Config_Local", "alerts", "; ".join(problems))
 
 
 @dataclass(slots=True)
@@ -30,6 +45,7 @@ class OperatorSurface:
     config: QtsConfig
     echo: Callable[[str], None] = print
     dashboard: DashboardServer | None = None
+    alerts: AlertRouter | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def attach(self, engine: Engine) -> None:
@@ -42,6 +58,73 @@ class OperatorSurface:
             echo=self.echo,
             backend=self.config.data.backend,
         )
+        self._attach_alerts(engine, lambda ts: view(ts).open)
+        self._attach_backups(engine)
+
+    def _attach_backups(self, engine: Engine) -> None:
+        section = self.config.backup
+        if section.interval_min <= 0:
+            return
+        store = engine.store
+        job: Callable[[], object]
+        if isinstance(store, SqliteStore) and store.path != ":memory:":
+            db = Path(store.path)
+            where = Path(section.dir) if section.dir else default_dir(db)
+
+            def job() -> object:
+                made = backup_sqlite(db, where)
+                prune(where, section.keep)
+                return made
+
+        elif self.config.data.backend == "postgres":
+            data = self.config.data
+            dsn = data.dsn or os.environ.get("QTS_PG_DSN", "")
+            where = Path(section.dir or "var/postgres.backups")
+
+            def job() -> object:
+                made = backup_postgres(dsn, data.pg_schema, where)
+                prune(where, section.keep)
+                return made
+
+        else:
+            self.echo(f"scheduled backups: not available for the {self.config.data.backend} store")
+            return
+        scheduler = Scheduler(poll_s=1.0)
+        scheduler.every("backup", section.interval_min * 60.0, job)
+        self.closers.append(scheduler.start().stop)
+        self.echo(
+            f"backups: every {section.interval_min:g} min into {where}, keeping {section.keep}"
+        )
+
+    def _attach_alerts(self, engine: Engine, session_open: Callable[[datetime], bool]) -> None:
+        section = self.config.alerts
+        channels, _ = channels_from_config(section)
+        if not channels:
+            return
+        router = self.alerts = AlertRouter(channels, fills=section.fills)
+        engine.runner.safety.notifiers.append(router)
+        calendar = engine.calendar
+
+        def close_of(day: date) -> datetime | None:
+            if not calendar.is_trading_day(day):
+                return None
+            return calendar.session(day).close - DAY_END_SLACK
+
+        def report(day: date) -> Alert:
+            return day_report(engine.store, day)
+
+        day_end = DayEnd(router, close_of, report if section.end_of_day else None)
+        engine.spine.ui.append(day_end.on_cycle)
+        if section.heartbeat_s > 0:
+            overlay = EngineOverlay(engine)
+            watch = HeartbeatWatch(
+                router,
+                overlay.feed_age_s,
+                lambda: session_open(engine.clock.now()),
+                section.heartbeat_s,
+            ).start()
+            self.closers.append(watch.stop)
+        self.echo(f"alerts: {', '.join(c.name for c in channels)}")
 
     def close(self) -> None:
         for closer in reversed(self.closers):
@@ -50,3 +133,7 @@ class OperatorSurface:
         if self.dashboard is not None:
             self.dashboard.stop()
             self.dashboard = None
+        if self.alerts is not None:
+            self.alerts.flush()
+            self.alerts.close()
+            self.alerts = None

@@ -7,7 +7,18 @@ import sys
 
 import typer
 
-from qts.cli import backtest, config, dashboard, db, ledger, optimize, run, safety, sim
+from qts.cli import (
+    backtest,
+    backup,
+    config,
+    dashboard,
+    db,
+    ledger,
+    optimize,
+    run,
+    safety,
+    sim,
+)
 from qts.core.errors import QtsError
 
 app = typer.Typer(
@@ -26,6 +37,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(safety.app, name="safety")
 app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
+app.add_typer(backup.app, name="backup")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Where safety events go besides the history: the log, and a webhook (Slack/Telegram later).
+"""Where safety events go besides the history: the log, a webhook, and the alert channels of
+qts.ops.alerts (Telegram, Slack), which post through the same :class:`PostQueue`.
 
 A notifier must never stop trading: the webhook posts from its own thread and only logs failures.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -55,38 +58,86 @@ class LogNotifier:
         log.log(level, "%s", format_event(event))
 
 
-class WebhookNotifier:
-    """POSTs each event as JSON to ``url`` from a background thread, in order."""
+class PostQueue:
+    """POSTs JSON documents from one background thread, in order; used by the safety webhook and
+    by the alert channels (qts.ops.alerts). A failure is counted and logged by its type only: a
+    URL may hold a credential (a Telegram bot token, a Slack webhook path). ``check`` looks at a
+    response beyond its status (Telegram answers 200 with ``{"ok": false}`` too)."""
 
-    def __init__(self, url: str, timeout: float = 5.0, client: httpx.Client | None = None) -> None:
-        self.url = url
+    def __init__(
+        self, name: str = "webhook", timeout: float = 5.0, client: httpx.Client | None = None
+    ) -> None:
+        self.name = name
         self._client = client or httpx.Client(timeout=timeout)
-        self._queue: queue.Queue[SafetyEvent | None] = queue.Queue()
+        self._queue: queue.Queue[_Post | None] = queue.Queue()
         self.sent = 0
         self.failed = 0
-        self._thread = threading.Thread(target=self._run, name="safety-webhook", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"post-{name}", daemon=True)
         self._thread.start()
 
-    def notify(self, event: SafetyEvent) -> None:
-        self._queue.put(event)
+    def post(
+        self,
+        url: str,
+        body: dict[str, Any],
+        check: Callable[[httpx.Response], bool] | None = None,
+        label: str = "",
+    ) -> None:
+        self._queue.put(_Post(url, body, check, label or self.name))
 
     def _run(self) -> None:
-        while (event := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
             try:
-                self._client.post(self.url, json=event_json(event)).raise_for_status()
+                response = self._client.post(item.url, json=item.body)
+                response.raise_for_status()
+                if item.check is not None and not item.check(response):
+                    raise httpx.HTTPError("the service refused the message")
                 self.sent += 1
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, ValueError) as exc:
                 self.failed += 1
-                log.warning("safety webhook failed: %s", type(exc).__name__)
+                log.warning("%s failed: %s", item.label, type(exc).__name__)
             finally:
                 self._queue.task_done()
         self._queue.task_done()
 
     def flush(self) -> None:
-        """Wait until every queued event was posted (or failed)."""
+        """Wait until every queued document was posted (or failed)."""
         self._queue.join()
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
         self._client.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    url: str
+    body: dict[str, Any]
+    check: Callable[[httpx.Response], bool] | None
+    label: str
+
+
+class WebhookNotifier:
+    """POSTs each event as JSON to ``url`` from a background thread, in order."""
+
+    def __init__(self, url: str, timeout: float = 5.0, client: httpx.Client | None = None) -> None:
+        self.url = url
+        self.poster = PostQueue("safety webhook", timeout, client)
+
+    @property
+    def sent(self) -> int:
+        return self.poster.sent
+
+    @property
+    def failed(self) -> int:
+        return self.poster.failed
+
+    def notify(self, event: SafetyEvent) -> None:
+        self.poster.post(self.url, event_json(event))
+
+    def flush(self) -> None:
+        """Wait until every queued event was posted (or failed)."""
+        self.poster.flush()
+
+    def close(self) -> None:
+        self.poster.close()
