@@ -18,6 +18,7 @@ from pathlib import Path
 from qts.app.paper import session_view
 from qts.app.wiring import Engine
 from qts.config.models import QtsConfig
+from qts.core.clock import WallClock
 from qts.core.errors import ConfigError
 from qts.data.sqlite import SqliteStore
 from qts.ops.alerts import Alert, AlertRouter, channels_from_config
@@ -25,8 +26,11 @@ from qts.ops.alerts.day_report import day_report
 from qts.ops.alerts.router import DayEnd, HeartbeatWatch
 from qts.ops.backup import backup_postgres, backup_sqlite, default_dir, prune
 from qts.ops.scheduler import Scheduler
+from qts.ui.cache import ViewCache
 from qts.ui.live import EngineOverlay
+from qts.ui.report_sheets import ReportSheets
 from qts.ui.server import TOKEN_ENV, DashboardServer, check_binding, serve_engine
+from qts.ui.view import ViewBuilder
 
 DAY_END_SLACK = timedelta(minutes=1)  # the last bar of a session ends a minute before its close
 
@@ -46,6 +50,7 @@ class OperatorSurface:
     echo: Callable[[str], None] = print
     dashboard: DashboardServer | None = None
     alerts: AlertRouter | None = None
+    report_sheets: ReportSheets | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def attach(self, engine: Engine) -> None:
@@ -60,6 +65,33 @@ class OperatorSurface:
         )
         self._attach_alerts(engine, lambda ts: view(ts).open)
         self._attach_backups(engine)
+        self._attach_report_sheets(engine)
+
+    def _attach_report_sheets(self, engine: Engine) -> None:
+        section = self.config.dashboard
+        if not section.sheets:
+            return
+        from qts.data.sheets.client import SheetsClient
+
+        cache = (
+            self.dashboard.cache
+            if self.dashboard is not None
+            else ViewCache(ViewBuilder(engine.store, EngineOverlay(engine)))
+        )
+        client = SheetsClient.from_env()
+        writer = ReportSheets(client, cache, self.config.risk, WallClock().now)
+        scheduler = Scheduler(poll_s=1.0)
+        scheduler.every("report sheets", section.sheets_interval_s, writer.write)
+        scheduler.start()
+
+        def stop() -> None:
+            scheduler.stop()
+            writer.write()  # the last state, once the run stopped
+            client.close()
+
+        self.closers.append(stop)
+        self.report_sheets = writer
+        self.echo(f"report sheets: every {section.sheets_interval_s:g} s at most")
 
     def _attach_backups(self, engine: Engine) -> None:
         section = self.config.backup

@@ -20,6 +20,10 @@ class DashboardSection(_Section):
     host: str = Field("127.0.0.1", description="anything but loopback needs a token")
     port: int = Field(8765, ge=0, le=65535, description="0: any free port")
     token: str | None = Field(None, description="default QTS_DASHBOARD_TOKEN")
+    sheets: bool = Field(
+        False, description="also write Strategy/Portfolio/Performance/Dividend/R_Dash to Sheets"
+    )
+    sheets_interval_s: float = Field(10.0, ge=2.0, description="at most one Sheets write per")
 
 
 class AlertsSection(_Section):

@@ -92,6 +92,7 @@ dl.kv dt { color:var(--muted); } dl.kv dd { margin:0; font-variant-numeric:tabul
   <section class="w6"><h2>Fills</h2><div class="scroll" id="fills"></div></section>
   <section class="w6"><h2>Orders</h2><div class="scroll" id="orders"></div></section>
   <section class="w6"><h2>Decisions</h2><div class="scroll" id="decisions"></div></section>
+  <section class="w6"><h2>Strategies</h2><div class="scroll" id="strategies"></div></section>
   <section class="w6"><h2>Safety history</h2><div class="scroll" id="history"></div></section>
   <section class="w6" id="extra-card" hidden><h2>Operating state and capital</h2>
     <div id="extra"></div></section>
@@ -247,6 +248,10 @@ function render(v) {
     ["qty", d => td(won(d.qty))], ["risk", d => td(d.approved ? '<span class="ok">ok</span>' :
       '<span class="no">no</span>')], ["act", d => td(esc(d.status), "l"), 1],
     ["reason", d => td(esc(d.strategy) + ": " + esc(d.reason), "reason"), 1]], v.decisions);
+  table($("strategies"), [["strategy", s => td(esc(s.strategy), "l"), 1],
+    ["trades", s => td(won(s.trades))], ["win rate", s => td(pct(s.win_rate))],
+    ["PnL", s => td(signed(s.pnl), cls(s.pnl))], ["avg", s => td(signed(s.avg_pnl),
+      cls(s.avg_pnl))], ["fees", s => td(won(s.fees))]], v.strategies);
   extra(v.extra);
   firstRender = false;
   document.body.dataset.seq = v.seq;

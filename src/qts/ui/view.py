@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from qts.data.ports import DecisionRecord, EquityPoint, TradingStore
+from qts.model.ledger import LedgerEntry
 from qts.safety.state import SafetyState, SafetyStatus
 from qts.safety.supervisor import REQUEST_KEY, STATE_KEY
 
@@ -111,6 +112,8 @@ class ViewBuilder:
                 "cycles": len(equity),
             },
             "decisions": self._decisions(equity),
+            "strategies": _strategies(store.load_ledger()),
+            "days": _days(equity, initial),
             "safety": self._safety(),
             "extra": {k: v for k in self.extra_keys if (v := store.load_state(k)) is not None},
             "live": self.overlay.live() if self.overlay else {},
@@ -227,6 +230,57 @@ def _curve(equity: list[EquityPoint]) -> dict[str, Any]:
         "max_drawdown": round(max_dd, 6),
         "peak": peak,
     }
+
+
+def _strategies(ledger: list[LedgerEntry]) -> list[dict[str, Any]]:
+    """Per strategy: closing executions (a sell's ``pnl`` is its realized profit), wins, PnL
+    and fees, from the ledger."""
+    stats: dict[str, dict[str, Any]] = {}
+    for e in ledger:
+        s = stats.setdefault(
+            e.strategy or "-",
+            {"strategy": e.strategy or "-", "trades": 0, "wins": 0, "pnl": 0, "fees": 0},
+        )
+        s["fees"] += e.commission + e.tax
+        if e.side.value == "SELL":
+            s["trades"] += 1
+            s["wins"] += 1 if e.pnl > 0 else 0
+            s["pnl"] += e.pnl
+    out = []
+    for s in sorted(stats.values(), key=lambda x: x["strategy"]):
+        s["win_rate"] = round(s["wins"] / s["trades"], 4) if s["trades"] else None
+        s["avg_pnl"] = round(s["pnl"] / s["trades"]) if s["trades"] else None
+        out.append(s)
+    return out
+
+
+def _days(equity: list[EquityPoint], initial: int) -> list[dict[str, Any]]:
+    """One row per trading day: closing equity, day PnL, cumulative PnL, drawdown."""
+    closes: dict[date, EquityPoint] = {}
+    for p in equity:
+        closes[p.ts.date()] = p
+    rows: list[dict[str, Any]] = []
+    prev = initial
+    peak = initial
+    max_dd = 0.0
+    for d, p in sorted(closes.items()):
+        peak = max(peak, p.equity)
+        dd = (p.equity - peak) / peak if peak > 0 else 0.0
+        max_dd = min(max_dd, dd)
+        rows.append(
+            {
+                "date": d.isoformat(),
+                "equity": p.equity,
+                "day_pnl": p.equity - prev,
+                "cum_pnl": p.equity - initial,
+                "return": round((p.equity - prev) / prev, 6) if prev else 0.0,
+                "drawdown": round(dd, 6),
+                "mdd": round(max_dd, 6),
+                "exposure": round(p.market_value / p.equity, 4) if p.equity > 0 else 0.0,
+            }
+        )
+        prev = p.equity
+    return rows
 
 
 def _order_row(o: Any) -> dict[str, Any]:
