@@ -33,8 +33,8 @@ ARGS = [
 
 
 class PacedRun:
-    def __init__(self, proc: subprocess.Popen[str], url: str, out: Path) -> None:
-        self.proc, self.url, self.out = proc, url, out
+    def __init__(self, proc: subprocess.Popen[str], url: str, out: Path, db: Path) -> None:
+        self.proc, self.url, self.out, self.db = proc, url, out, db
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def paced_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PacedRun]:
             assert proc.poll() is None, out.read_text()
             assert time.monotonic() < deadline, out.read_text()
             time.sleep(0.05)
-        yield PacedRun(proc, url, out)
+        yield PacedRun(proc, url, out, tmp / "run.sqlite")
     finally:
         proc.terminate()
         proc.wait(30)
@@ -163,3 +163,57 @@ def test_health_is_ready_during_the_run(paced_run: PacedRun) -> None:
     assert r.status_code == 200, body
     assert body["ready"] and set(body["checks"]) == {"store", "safety", "broker", "feed"}
     assert httpx.get(paced_run.url + "health/live", timeout=10).json() == {"live": True}
+
+
+def test_recovery_approval_from_the_browser(paced_run: PacedRun, tmp_path: Path) -> None:
+    """A copy of the running books put in LOCKDOWN, served by ``qts dashboard --db``: the form
+    appears, and submitting it records the approval the run would apply."""
+    from playwright.sync_api import sync_playwright
+
+    from qts.data.sqlite import SqliteStore
+    from qts.ops.backup import backup_sqlite
+    from qts.safety.state import SafetyState, SafetyStatus
+    from qts.safety.supervisor import REQUEST_KEY, STATE_KEY
+
+    copy = backup_sqlite(paced_run.db, tmp_path / "b").path / "books.sqlite"
+    store = SqliteStore(str(copy))
+    store.save_state(
+        STATE_KEY, SafetyStatus(state=SafetyState.LOCKDOWN, last_code="FS080").to_json()
+    )
+    store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qts", "dashboard", "--db", str(copy), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[1]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(url)
+                page.wait_for_selector("#recovery:not([hidden])", timeout=20_000)
+                assert page.locator("#safety-badge").inner_text() == "LOCKDOWN"
+                page.fill("#recovery input[name=operator]", "kim")
+                page.fill("#recovery textarea[name=reason]", "capital checked, broker healthy")
+                page.click("#recovery button")
+                page.wait_for_function(
+                    "document.getElementById('recovery-result').textContent.includes('recorded')",
+                    timeout=20_000,
+                )
+                page.wait_for_selector("#recovery[hidden]", state="attached", timeout=20_000)
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "lockdown-approved.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    store = SqliteStore(str(copy))
+    request = store.load_state(REQUEST_KEY)
+    store.close()
+    assert request is not None and request["operator"] == "kim"
+    assert request["reason"] == "capital checked, broker healthy"
