@@ -291,6 +291,7 @@ def run_broker(
         threaded_events=True,
         protect=config.risk_loop.enabled,
         wall_clock=True,
+        scalp=True,
         broker=lambda _wall: adapter,  # the adapter keeps the venue clock (module docstring)
         # yesterday's closes (KIS 기준가): the first day's limits and the value of positions
         # before their first print

@@ -15,8 +15,9 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from qts.app.datalayer import with_data_layer
-from qts.app.stores import open_store
+from qts.app.stores import open_market_store, open_store
 from qts.app.wiring import Engine, build_engine
+from qts.brokers.sim.bar_quotes import BarBook
 from qts.config.models import QtsConfig
 from qts.core.clock import Pacer
 from qts.core.time import at
@@ -133,6 +134,8 @@ def run_paper(
         threaded_events=speed is not None,
         protect=config.risk_loop.enabled,
         vol_index=vol,
+        scalp=True,
+        market_store=open_market_store(db),
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch
@@ -154,7 +157,7 @@ def run_paper(
         engine.sim_clock,
         pacer,
         session_view(calendar),
-        venue=engine.venue,
+        venue=BarBook(engine.venue, instruments) if engine.venue is not None else None,
         resume_after=resume_after,
         until=until,
         stop=stop,

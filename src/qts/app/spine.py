@@ -84,6 +84,10 @@ class RunSpine:
         # wall time from a bar's arrival to the end of its cycle (the loop thread alone records)
         self.cycle_latency = LatencyHistogram()
         self._cycle_t0 = 0
+        # the scalp pipeline listens to fills and notices after they are booked, and to time
+        self.fill_listeners: list[Callable[[Fill], None]] = []
+        self.update_listeners: list[Callable[[OrderUpdate], None]] = []
+        self.timers: list[Callable[[datetime], None]] = []
         if protect:
             oms.position_listeners.append(self._sync_position)
             for pos in oms.account.open_positions():
@@ -139,6 +143,8 @@ class RunSpine:
         for ev in venue_events:
             self._publish_venue(ev)
         d.wait_idle()
+        if self.timers:
+            self._run_timers(now)
         if self.protect and not self.threaded:
             self.shadow.heartbeat(now)
             self.micro.run_once(now)
@@ -149,6 +155,17 @@ class RunSpine:
         """Book what the venue reported after the last cycle."""
         for ev in venue_events:
             self._publish_venue(ev)
+        self.dispatcher.wait_idle()
+        if self.timers:
+            self._run_timers(self.clock.now())
+
+    def _run_timers(self, now: datetime) -> None:
+        """Time for the scalp pipeline on a simulated clock: after the bar's reports."""
+        for timer in self.timers:
+            try:
+                timer(now)
+            except Exception:
+                log.exception("timer failed")
         self.dispatcher.wait_idle()
 
     def _publish_venue(self, ev: Fill | OrderUpdate) -> None:
@@ -206,10 +223,14 @@ class RunSpine:
         fill: Fill = event.payload
         if self.oms.book_fill(fill):
             self.fills.append(fill)
+            for listener in self.fill_listeners:
+                listener(fill)
 
     def _on_update(self, event: Event) -> None:
         update: OrderUpdate = event.payload
         self.oms.apply_update(update)
+        for listener in self.update_listeners:
+            listener(update)
         order = self.oms.orders.get(update.client_order_id)
         failed = (OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
         if order is not None and order.strategy == EMERGENCY_STRATEGY and order.status in failed:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from qts.config.models import DataSection
+from qts.data.market_ports import MarketDataStore
 from qts.data.ports import TradingStore
 
 
@@ -55,3 +56,13 @@ def _postgres(data: DataSection, durable: bool) -> TradingStore:
     from qts.data.postgres import PostgresStore
 
     return PostgresStore(data.dsn, schema=data.pg_schema, durable=durable)
+
+
+def open_market_store(db: Path | None) -> MarketDataStore | None:
+    """Where execution feedback goes: ``<db>.market`` next to a durable run's books (the
+    PostgreSQL backend has ``feedback_data`` in its own schema), nothing for a memory run."""
+    if db is None:
+        return None
+    from qts.data.sqlite_market import SqliteMarketStore
+
+    return SqliteMarketStore(Path(f"{db}.market"))

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from qts.app.scalp import ScalpWiring
 from qts.app.spine import RunSpine
 from qts.brokers.base import Broker
 from qts.brokers.sim import SimBroker, SimConfig
 from qts.core.clock import Clock, SimulatedClock, WallClock
 from qts.core.errors import StorageError
+from qts.data.market_ports import MarketDataStore
 from qts.data.memory import MemoryStore
 from qts.data.ports import RunMeta, TradingStore
 from qts.data.sqlite import SqliteStore
@@ -50,6 +52,7 @@ class Engine:
     reconcile: ReconcileReport
     resumed: bool
     spine: RunSpine
+    scalp: ScalpWiring | None = None  # the scalp execution pipeline (paper, live, tick runs)
 
     @property
     def sim_clock(self) -> SimulatedClock:
@@ -59,6 +62,8 @@ class Engine:
         return self.clock
 
     def close(self) -> None:
+        if self.scalp is not None:
+            self.scalp.close()
         self.spine.stop()
         for n in self.runner.safety.notifiers:
             if isinstance(n, WebhookNotifier):
@@ -123,6 +128,8 @@ def build_engine(
     broker: Callable[[Clock], Broker] | None = None,
     store_override: TradingStore | None = None,
     log_safety_events: bool = True,
+    scalp: bool = False,
+    market_store: MarketDataStore | None = None,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
@@ -221,10 +228,40 @@ def build_engine(
     )
     runner.controls = spine.controls
     spine.start()
+    scalp_wiring = (
+        _wire_scalp(run_id, oms, safety, spine, clock, calendar, market_store, wall_clock)
+        if scalp
+        else None
+    )
+    if scalp_wiring is not None:
+        runner.scalp = scalp_wiring.pipeline
     for symbol, price in (reference_prices or {}).items():
         if symbol in universe:
             runner.last_close[universe.index(symbol)] = price
-    return Engine(clock, store, venue, oms, runner, calendar, report, resumed, spine)
+    return Engine(clock, store, venue, oms, runner, calendar, report, resumed, spine, scalp_wiring)
+
+
+def _wire_scalp(
+    run_id: str,
+    oms: OrderManager,
+    safety: SafetySupervisor,
+    spine: RunSpine,
+    clock: Clock,
+    calendar: KrxCalendar,
+    market_store: MarketDataStore | None,
+    wall_clock: bool,
+) -> ScalpWiring:
+    """Scalp orders go through the micro-pipeline; its events ride on the run's spine."""
+    wiring = ScalpWiring(
+        run_id, oms, safety, spine.controls, spine.dispatcher, clock, calendar, market_store
+    )
+    spine.fill_listeners.append(wiring.on_fill)
+    spine.update_listeners.append(wiring.on_update)
+    if wall_clock:
+        wiring.start_timer()
+    else:
+        spine.timers.append(wiring.on_time)
+    return wiring
 
 
 def _alert_to(safety: SafetySupervisor) -> Callable[[Alert], None]:

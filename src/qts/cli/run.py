@@ -142,6 +142,9 @@ def run(
             f"stopped: {result.loop.stopped}; {result.loop.cycles} cycles, "
             f"{len(engine.oms.account.ledger)} ledger rows; `qts ledger --db {db}` prints them"
         )
+        if engine.scalp is not None:
+            engine.scalp.feedback.flush(engine.clock.now())
+            console.print(engine.scalp.day_report())
     finally:
         ops.close()
         result.engine.close()
@@ -193,6 +196,8 @@ def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta |
             f"{result.loop.cycles} cycles, {len(engine.oms.orders)} orders, "
             f"{len(engine.oms.account.ledger)} ledger rows"
         )
+        if engine.scalp is not None:
+            console.print(engine.scalp.day_report())
     finally:
         ops.close()
         result.engine.close()

@@ -98,6 +98,8 @@ class StatusConsole:
                 p.strategy,
             )
         lines = [head, table] if account.open_positions() else [head, Text("no open positions")]
+        if engine.scalp is not None:
+            lines.insert(1, Text(engine.scalp.status_line()))
         if self.decisions:
             lines.append(Text("last decisions:\n  " + "\n  ".join(self.decisions)))
         return Group(*lines)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
-from qts.brokers.base import Broker, OrderRequest, OrderUpdate
+from qts.brokers.base import Ack, Broker, OrderRequest, OrderUpdate
 from qts.core.errors import StorageError
 from qts.core.ids import client_order_id
 from qts.data.ports import TradingStore
@@ -63,6 +63,13 @@ def _locked(method: F) -> F:
             return method(self, *args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def _follow_on_slice(coid: str) -> bool:
+    """A scalp slice after the first (``<execution>.<n>``, n > 1, or an adjustment's re-send):
+    one execution is one trade however many slices it takes."""
+    base, dot, tail = coid.rpartition(".")
+    return bool(dot and base) and tail != "1"
 
 
 class OrderManager:
@@ -240,6 +247,59 @@ class OrderManager:
         )
 
     @_locked
+    def place(self, order: Order, ts: datetime) -> Ack:
+        """Send one order with a caller-chosen id (a scalp slice), persisted before sending.
+
+        A known id is not opened twice: a stored NEW order (its send failed or crashed) is sent
+        again, any other answers with the venue's first answer."""
+        known = self.orders.get(order.client_order_id)
+        if known is not None and known.status is not OrderStatus.NEW:
+            return Ack(
+                known.client_order_id,
+                known.status is not OrderStatus.REJECTED,
+                known.venue_order_id,
+                known.reason,
+                duplicate=True,
+            )
+        if known is None:
+            self.orders[order.client_order_id] = order
+            with self.store.transaction():
+                self._save(order)  # persist before acting
+            self._count_entry(order)
+        target = known or order
+        ack = self.broker.submit(
+            OrderRequest(
+                target.client_order_id,
+                target.symbol,
+                target.side,
+                target.order_type,
+                target.qty,
+                target.limit_price,
+            )
+        )
+        if ack.accepted:
+            target.submit(ack.venue_order_id or "", ts)
+        else:
+            target.reject(f"{ack.code}: {ack.reason}" if ack.code else ack.reason, ts)
+        with self.store.transaction():
+            self._save(target)
+        return ack
+
+    @_locked
+    def cancel_order(self, client_order_id: str, ts: datetime, reason: str) -> Ack:
+        """Cancel one order: a never-sent one locally, a sent one at the venue (the venue's
+        CANCELED notice closes the local record)."""
+        order = self.orders.get(client_order_id)
+        if order is None or order.status.is_terminal:
+            return Ack(client_order_id, False, None, "no open order with this id", "UNKNOWN_ORDER")
+        if order.status is OrderStatus.NEW:
+            order.cancel(reason, ts)
+            with self.store.transaction():
+                self._save(order)
+            return Ack(client_order_id, True)
+        return self.broker.cancel(client_order_id)
+
+    @_locked
     def cancel_open(self, ts: datetime, reason: str) -> None:
         for order in self.open_orders():
             if order.status is OrderStatus.NEW:
@@ -320,7 +380,7 @@ class OrderManager:
 
     def _count_entry(self, order: Order) -> None:
         """Entries (buys) per trading day, for the daily trade limit; exits are never limited."""
-        if order.side is OrderSide.BUY:
+        if order.side is OrderSide.BUY and not _follow_on_slice(order.client_order_id):
             day = order.created_at.date()
             self.entries_by_day[day] = self.entries_by_day.get(day, 0) + 1
 

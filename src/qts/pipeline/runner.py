@@ -24,7 +24,7 @@ from qts.execution.emergency import TradingControls
 from qts.execution.oms import OrderManager
 from qts.model.enums import OrderSide
 from qts.model.frame import BarFrame
-from qts.pipeline.act import act
+from qts.pipeline.act import ScalpRoute, act
 from qts.pipeline.decide import DecidePolicy, decide
 from qts.pipeline.evaluate import evaluate
 from qts.pipeline.extract import MarketState, extract
@@ -79,6 +79,7 @@ class EtedaRunner:
         self.safety = safety
         self.guard = guard or GuardPolicy()
         self.controls: TradingControls | None = None
+        self.scalp: ScalpRoute | None = None  # the scalp execution pipeline, when wired
         width = len(oms.universe)
         self.bank = IndicatorBank([s for st in self.strategies for s in st.indicators()], width)
         self.last_close = np.zeros(width, dtype=np.int64)
@@ -186,7 +187,7 @@ class EtedaRunner:
             decisions = self._apply_controls(decide(ev, self.policy, safety.state.value), ts)
             self._report(check_decisions(decisions))
             stage = Stage.ACT
-            executions = act(decisions, self.oms, cycle_id, ts)
+            executions = act(decisions, self.oms, cycle_id, ts, self.scalp)
             findings, accepted = check_act(executions)
             if accepted:
                 safety.broker_ok()

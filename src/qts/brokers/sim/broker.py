@@ -193,6 +193,36 @@ class SimBroker:
             self._commit()
             return events
 
+    def on_quotes(
+        self, symbol: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]]
+    ) -> list[BrokerEvent]:
+        """A quote snapshot at the clock's time: the symbol trades on its order book."""
+        with self._lock:
+            now = self._sync()
+            events = self.exchange.on_quotes(symbol, bids, asks, now)
+            self._commit()
+            return events
+
+    def on_print(self, symbol: str, price: int, volume: int) -> list[BrokerEvent]:
+        """A trade print at the clock's time (fills resting book orders it reaches)."""
+        with self._lock:
+            now = self._sync()
+            events = self.exchange.on_print(symbol, price, volume, now)
+            self._commit()
+            return events
+
+    def last_frame_start(self) -> datetime | None:
+        with self._lock:
+            return self.exchange.last_frame_start
+
+    def depth(
+        self, symbol: str, levels: int = 10
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+        """The symbol's book (bids, asks; best first, our orders included), None without one."""
+        with self._lock:
+            book = self.exchange.lob.book(symbol)
+            return book.depth(levels) if book is not None else None
+
     # ------------------------------------------------------------------ internals
 
     def _check(self) -> None:

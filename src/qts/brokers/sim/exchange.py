@@ -30,7 +30,9 @@ import numpy as np
 
 from qts.brokers.base import Ack, BrokerEvent, OrderRequest, OrderUpdate, VenueOrder
 from qts.brokers.sim.account import SimAccount
+from qts.brokers.sim.book import Level
 from qts.brokers.sim.config import MarketBuyHold, RejectCode, SimConfig
+from qts.brokers.sim.lob import BookMatcher
 from qts.core.time import KST, require_aware
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
@@ -203,6 +205,7 @@ class SimExchange:
         self._next_midnight: datetime | None = None
         self._limits: dict[str, PriceLimits | None] = {}
         self._settle: dict[date, date] = {}
+        self.lob = BookMatcher(self)  # symbols with quotes trade on a limit order book
 
     def add_instrument(self, instrument: Instrument, reference_price: int) -> None:
         """List ``instrument`` with ``reference_price`` as its previous close (and, until its
@@ -230,11 +233,15 @@ class SimExchange:
             return self._reject(request, now, refusal.code, refusal.reason)
         self._orders[order.client_order_id] = order
         self._open[order.client_order_id] = order
-        self._waiting.append(order)
+        in_book = self.lob.active(order.symbol)
+        if not in_book:
+            self._waiting.append(order)
         self._set_hold(order)
         if self._next_expiry is None or order.expires_at < self._next_expiry:
             self._next_expiry = order.expires_at
         self._touch(order)
+        if in_book:
+            self._events.extend(self.lob.submit(order, now))
         return order.ack()
 
     def _admit(self, request: OrderRequest, now: datetime) -> SimOrder:
@@ -335,6 +342,8 @@ class SimExchange:
         order.updated_at = now
         self._set_hold(order)
         self._touch(order)
+        if self.lob.owns(order):
+            self._events.extend(self.lob.replaced(order, keeps_priority, now))
         return Ack(client_order_id, True, order.venue_order_id)
 
     def _check_replace(
@@ -405,6 +414,41 @@ class SimExchange:
         if events:
             self._events.extend(events)
         return events
+
+    def on_quotes(
+        self, symbol: str, bids: Iterable[Level], asks: Iterable[Level], ts: datetime
+    ) -> list[BrokerEvent]:
+        """A quote snapshot (best first per side): the symbol trades on its book from now on."""
+        self.advance(ts)
+        events = self.lob.on_quotes(symbol, bids, asks, ts)
+        self._events.extend(events)
+        return events
+
+    def on_print(self, symbol: str, price: int, volume: int, ts: datetime) -> list[BrokerEvent]:
+        """A trade of other participants in a book-mode symbol."""
+        self.advance(ts)
+        events = self.lob.on_print(symbol, price, volume, ts)
+        self._events.extend(events)
+        return events
+
+    def note_price(self, symbol: str, price: int) -> None:
+        """The last traded price of a book-mode symbol (market-buy holds, tomorrow's base)."""
+        i = self._col.get(symbol)
+        if i is not None:
+            self._last_close[i] = price
+        else:
+            self._pre_close[symbol] = price
+        if self._record:
+            self._changes.market = True
+
+    def affordable(self, order: SimOrder, qty: int, price: int) -> int:
+        assert self.account is not None
+        return self._affordable(order, qty, price, self.instruments[order.symbol], self.account)
+
+    def book_fill(
+        self, order: SimOrder, qty: int, price: int, ts: datetime, events: list[BrokerEvent]
+    ) -> None:
+        self._fill(order, qty, price, ts, self.instruments[order.symbol], events)
 
     def advance(self, now: datetime) -> list[BrokerEvent]:
         """Apply what time alone changes (DAY orders expiring at the close); returns the events."""
@@ -654,6 +698,7 @@ class SimExchange:
         order.code = code
         order.updated_at = ts
         del self._open[order.client_order_id]
+        self.lob.closed(order)
         if order.active:
             book = self._book.get(order.symbol)
             if book is not None:
