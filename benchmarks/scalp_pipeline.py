@@ -2,7 +2,8 @@
 
 Each order: a fresh quote ladder around a seeded random-walk price, a scalp decision (buys and
 sells alternate, 10–600 shares, so SINGLE, ICEBERG and TWAP all occur; 15 % of the buys decided
-on a stale price three ticks below, so they rest and go through AdaptiveAdjust), ``execute`` (PreCheck →
+on a stale price three ticks below, so they rest and go through AdaptiveAdjust), ``execute``
+(PreCheck →
 OrderSplit → AsyncSend), the venue's fills booked and handed to the pipeline, then time passing
 in 250 ms steps with prints until the execution ends (monitor, adjustments, escape).
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SCALP_TIMER = "SCALP_TIMER"
 TIMER_PERIOD = timedelta(milliseconds=100)
 ETEDA_SUSPEND = timedelta(seconds=60)
+RETRY_EXIT = timedelta(seconds=1)
 
 
 class RunPreCheckInputs:
@@ -134,11 +135,31 @@ class SpineEscape:
         self.safety = safety
         self.controls = controls
         self.clock = clock
+        # symbols an escape must flatten, until they are flat: an exit the venue did not take
+        # (broker down) is sent again once a second while nothing is open for the symbol
+        self.pending: dict[str, str] = {}
+        self.last_sent: dict[str, datetime] = {}
+
+    def retry(self, now: datetime) -> None:
+        for symbol, reason in list(self.pending.items()):
+            if self.oms.account.held_qty(symbol) <= 0:
+                del self.pending[symbol]
+                continue
+            if any(o.symbol == symbol and o.side is OrderSide.SELL for o in self.oms.open_orders()):
+                continue
+            last = self.last_sent.get(symbol)
+            if last is None or now - last >= RETRY_EXIT:
+                self.publish_exit(symbol, reason)
 
     def flatten(self, symbol: str, reason: str) -> None:
+        self.pending[symbol] = reason
+        self.publish_exit(symbol, reason)
+
+    def publish_exit(self, symbol: str, reason: str) -> None:
         qty = self.oms.account.held_qty(symbol)
         if qty <= 0:
             return
+        self.last_sent[symbol] = self.clock.now()
         action = MicroRiskAction(ActionType.FULL_EXIT, symbol, qty, reason)
         self.dispatcher.publish(
             Event.of(EventType.EMERGENCY_ORDER, action, key=symbol, source="SCALP_ESCAPE")
@@ -172,6 +193,8 @@ class ScalpWiring:
         self.clock = clock
         self.dispatcher = dispatcher
         self.inputs = RunPreCheckInputs(oms, safety, controls, calendar)
+        self.escape = SpineEscape(dispatcher, oms, safety, controls, clock)
+        self._was_connected = True
         self.feedback = FeedbackLoop(market_store)
         self.feedback.load(clock.now())
         self.pipeline = ScalpPipeline(
@@ -179,7 +202,7 @@ class ScalpWiring:
             oms,
             oms.store,
             self.inputs,
-            SpineEscape(dispatcher, oms, safety, controls, clock),
+            self.escape,
             clock.now,
             market=BrokerMarketView(oms),
             feedback=self.feedback,
@@ -204,7 +227,17 @@ class ScalpWiring:
         self.pipeline.on_update(update)
 
     def on_time(self, now: datetime) -> None:
+        connected = self.inputs.broker_connected()
+        if self._was_connected and not connected and self.pipeline.live:
+            log.error(
+                "broker connection lost with %d scalp execution(s) running: escape",
+                len(self.pipeline.live),
+            )
+            self.pipeline.escape("BROKER_DISCONNECT")
+        self._was_connected = connected
         self.pipeline.on_timer(now)
+        if self.escape.pending:
+            self.escape.retry(now)
         self.feedback.tick(now)
 
     def _on_timer_event(self, event: Event) -> None:
@@ -249,7 +282,7 @@ class ScalpWiring:
 
     def _tick(self) -> None:
         while not self._stop.wait(TIMER_PERIOD.total_seconds()):
-            if self.pipeline.live or self.feedback.pending:
+            if self.pipeline.live or self.feedback.pending or self.escape.pending:
                 self.dispatcher.publish(
                     Event(SCALP_TIMER, EventPriority.P0, None, "scalp", "SCALP_TIMER")
                 )

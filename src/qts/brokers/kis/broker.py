@@ -166,6 +166,10 @@ class KisBroker:
             self.config.account_masked,
         )
 
+    def connected(self) -> bool:
+        """The real-time session (fill notices) is up; without one, REST alone counts."""
+        return self.ws is None or self.ws.connected
+
     def close(self) -> None:
         """Stop the WebSocket thread and release the HTTP client and the order map."""
         if self._closed:

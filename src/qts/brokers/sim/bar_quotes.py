@@ -46,9 +46,18 @@ class BarBook:
         self.etf = {s for s, i in instruments.items() if i.is_etf}
 
     def on_frame(self, frame: BarFrame) -> list[BrokerEvent]:
-        last = self.venue.last_frame_start()
-        fresh = last is None or frame.start > last  # a replayed bar printed already
+        fresh = self.fresh(frame)
         events = self.venue.on_frame(frame)
+        return events + self.feed(frame, prints=fresh)
+
+    def fresh(self, frame: BarFrame) -> bool:
+        """False for a bar the venue has seen already (a replay printed once)."""
+        last = self.venue.last_frame_start()
+        return last is None or frame.start > last
+
+    def feed(self, frame: BarFrame, prints: bool = True) -> list[BrokerEvent]:
+        """The bar's prints (unless ``prints`` is False) and then its closing ladder."""
+        events: list[BrokerEvent] = []
         active = frame.active.tolist()
         o, h, lo, c, v = (
             frame.open.tolist(),
@@ -60,7 +69,7 @@ class BarBook:
         for i, symbol in enumerate(frame.universe.symbols):
             if not active[i] or c[i] <= 0:
                 continue
-            if fresh:
+            if prints:
                 quarter = max(1, v[i] // 4)
                 for price in bar_path(o[i], h[i], lo[i], c[i]):
                     events += self.venue.on_print(symbol, price, quarter)

@@ -8,7 +8,7 @@ synthetic — the simulator has no depth — and says so in docs/brokers.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -43,6 +43,9 @@ def _sign(last: int, base: int, upper: int, lower: int) -> str:
     return "2" if last > base else "5"
 
 
+Depth = tuple[list[tuple[int, int]], list[tuple[int, int]]]  # (bids, asks), best first
+
+
 class MarketData:
     """Per-symbol state of the current day, fed by frames."""
 
@@ -52,6 +55,8 @@ class MarketData:
         reference_prices: Mapping[str, int] | None = None,
     ) -> None:
         self.instruments = dict(instruments)
+        # the order book to show (bids, asks), set by the server: the first account's venue
+        self.depth: Callable[[str], Depth | None] | None = None
         self.days: dict[str, SymbolDay] = {
             s: SymbolDay(base=p, last=p) for s, p in (reference_prices or {}).items()
         }
@@ -95,6 +100,10 @@ class MarketData:
         return bool(inst and inst.is_etf)
 
     def _levels(self, symbol: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(asks, bids), best first: the simulated exchange's order book when it has one."""
+        book = self.depth(symbol) if self.depth is not None else None
+        if book is not None and (book[0] or book[1]):
+            return book[1], book[0]
         st = self.days.get(symbol, SymbolDay())
         etf = self._etf(symbol)
         asks: list[tuple[int, int]] = []

@@ -252,6 +252,8 @@ class FakeKisServer:
             )
             for a in apps
         }
+        if self.accounts:  # quotes (H0STASP0, inquire-asking-price) show the venue's book
+            self.market.depth = next(iter(self.accounts.values())).sim.depth
         self._tokens: dict[str, _Token] = {}
         self._last_token_call: dict[str, float] = {}
         self._approvals: dict[str, str] = {}  # approval key -> app key
@@ -453,10 +455,13 @@ class FakeKisServer:
         if move_clock and isinstance(clock, SimulatedClock) and frame.start > clock.now():
             clock.advance_to(frame.start)
         traded = self.market.on_frame(frame)
+        fresh = {name: account.book.fresh(frame) for name, account in self.accounts.items()}
         for account in self.accounts.values():
             account.sim.on_frame(frame)
         if move_clock and isinstance(clock, SimulatedClock) and frame.end > clock.now():
             clock.advance_to(frame.end)
+        for name, account in self.accounts.items():  # the bar's prints, then its order book
+            account.book.feed(frame, prints=fresh[name])
         self._push_market(traded, frame.end)  # the print first, then the fills it made
         for account in self.accounts.values():
             account.sim.open_orders()  # lets time act (expiry at the close)

@@ -27,6 +27,7 @@ from qts.brokers.base import Ack, OrderRequest, OrderUpdate
 from qts.brokers.kis.endpoints import ORD_DVSN_LIMIT, ORD_DVSN_MARKET, ORD_DVSN_NAMES
 from qts.brokers.kis.fake.credentials import FakeApp
 from qts.brokers.sim import RejectCode, SimBroker, SimConfig
+from qts.brokers.sim.bar_quotes import BarBook
 from qts.core.clock import Clock
 from qts.core.time import KST
 from qts.market.krx.calendar import KrxCalendar
@@ -152,6 +153,7 @@ class FakeAccount:
             calendar=calendar,
             reference_prices=reference_prices,
         )
+        self.book = BarBook(self.sim, instruments)  # quotes and prints for the order book
         self.orders: dict[str, KisOrder] = {}  # by ODNO, in order of creation
         self.live: dict[str, str] = {}  # sim order id -> the ODNO its fills are reported under
         self.positions: dict[str, Position] = {

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from qts.brokers.base import OrderRequest, OrderUpdate
 from qts.brokers.sim import SimBroker, SimConfig
+from qts.brokers.sim.bar_quotes import BarBook
 from qts.core.clock import SimulatedClock
 from qts.core.time import KST
 from qts.feeds.synthetic_codes import SyntheticCatalog
@@ -130,7 +131,7 @@ class FakeVenue:
         self.clock = clock
         self.instruments = dict(instruments)
         self.names = {s: (names or {}).get(s) or i.name or s for s, i in instruments.items()}
-        self.sim = SimBroker(
+        self.sim = sim = SimBroker(
             instruments,
             clock,
             initial_cash=initial_cash,
@@ -140,6 +141,7 @@ class FakeVenue:
             calendar=calendar,
             reference_prices=reference_prices,
         )
+        self.book = BarBook(sim, instruments)  # quotes and prints for the order book
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified on every order or fill
         self.orders: dict[str, KwOrder] = {}
@@ -189,6 +191,7 @@ class FakeVenue:
         with self.lock:
             if frame.start > self.clock.now():
                 self.clock.advance_to(frame.start)
+            fresh = self.book.fresh(frame)
             self.sim.on_frame(frame)
             self._absorb()
             for i, symbol in enumerate(frame.universe.symbols):
@@ -202,6 +205,8 @@ class FakeVenue:
                     )
             if frame.end > self.clock.now():
                 self.clock.advance_to(frame.end)
+            self.book.feed(frame, prints=fresh)  # the bar's prints, then its order book
+            self._absorb()
             for listener in self.frame_listeners:
                 listener(frame)
 
