@@ -152,6 +152,7 @@ def run(orders: int, seed: int) -> dict[str, Any]:
                 sim.on_print(SYM, price + drift, rng.randint(10, 300))
             pump()
             pipe.on_timer(clock.now())
+            feedback.tick(clock.now())
             pump()
         clock.advance(timedelta(seconds=1))
     rows = list(feedback.rows)

@@ -35,7 +35,6 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def backtest(
-    data: Annotated[list[Path], typer.Option("--data", help="CSV file(s) or folder(s) of them.")],
     strategy: Annotated[str, typer.Option(help=f"Strategy name ({', '.join(available())}).")],
     out: Annotated[Path, typer.Option(help="Folder for report.html and summary.json.")],
     more_data: Annotated[list[Path] | None, typer.Argument(help="More data paths.")] = None,
@@ -52,9 +51,28 @@ def backtest(
     db: Annotated[
         Path | None, typer.Option(help="Keep the run's books in this SQLite file.")
     ] = None,
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="Bar CSV file(s) or folder(s) of them.")
+    ] = None,
+    ticks: Annotated[
+        Path | None,
+        typer.Option(
+            "--ticks",
+            help="Tick CSV (time,symbol,price,volume,bid,ask,bid_qty,ask_qty): orders trade "
+            "on the simulated order book; scalp orders go through the execution pipeline.",
+        ),
+    ] = None,
 ) -> None:
     """Backtest on a simulated clock through the full ETEDA pipeline, as fast as possible."""
     console = Console(stderr=True)
+    if ticks is not None:
+        if data or more_data:
+            raise InputError("--ticks", str(ticks), "use either --ticks or --data, not both")
+        _tick_backtest(console, ticks, strategy, out, param, qty, cash, fees, db)
+        return
+    if not data and not more_data:
+        raise InputError("--data", None, "give bar data (--data PATH) or tick data (--ticks PATH)")
+    data = list(data or [])
     if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
         raise InputError("--price-scale", str(price_scale), "expected a positive number")
     if strategy not in available():
@@ -106,4 +124,50 @@ def backtest(
     if summary["safety_events"]:
         listed = ", ".join(f"{code} ×{n}" for code, n in summary["safety_events"].items())
         console.print(f"safety events: {listed} (listed in summary.json)", highlight=False)
+    typer.echo(f"{summary_path}\n{html}")
+
+
+def _tick_backtest(
+    console: Console,
+    ticks: Path,
+    strategy: str,
+    out: Path,
+    param: list[str] | None,
+    qty: int | None,
+    cash: int,
+    fees: Fees,
+    db: Path | None,
+) -> None:
+    """``--ticks``: the order book and the scalp execution pipeline, on recorded ticks."""
+    from qts.backtest.report import write_report
+    from qts.backtest.ticks import load_ticks, run_tick_backtest
+
+    if strategy not in available():
+        raise InputError(
+            "--strategy", strategy, f"unknown strategy (available: {', '.join(available())})"
+        )
+    params = parse_params(list(param or []))
+    if qty is not None:
+        params["qty"] = qty
+    started = time.perf_counter()
+    rows = load_ticks(ticks)
+    result = run_tick_backtest(rows, strategy, params, cash, fees.value, db=db)
+    summary = result.summary()
+    summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+    summary_path, html = write_report(
+        out,
+        summary,
+        result.engine.store.load_equity(),
+        result.trades,
+        result.performance,
+        title=f"QTS tick backtest — {strategy}",
+    )
+    scalp_line = result.engine.scalp.day_report() if result.engine.scalp else ""
+    result.engine.close()
+    console.print(
+        f"{result.ticks:,} ticks, {result.cycles} one-minute cycles, {len(result.trades)} "
+        f"trades, final equity {result.final_equity:,} KRW"
+    )
+    if scalp_line:
+        console.print(scalp_line)
     typer.echo(f"{summary_path}\n{html}")

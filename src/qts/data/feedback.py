@@ -1,10 +1,13 @@
 """The feedback loop's adapter (spec §8.5): collects execution measures, writes them to
-``feedback_data`` in a batch every 60 s, and serves the means the next decisions read.
+``feedback_data`` and serves the means the next decisions read.
 
-Means are per (symbol, strategy) over the look-back window (30 days, spec §8.4), from the rows
-of this process plus what the store held at start. A failure to store or to read is logged and
-counted; it never reaches the caller (feedback must never stop trading, §12.8 #63) and the rows
-stay buffered for the next flush.
+Each measure is stored when its execution ends (so a restart finds it). The means the decisions
+read are aggregated in 60 s batches: a row becomes visible at the first minute boundary after
+its time, so what a decision at a given instant sees depends only on the executions before it,
+not on when the process started — a run resumed after a crash decides exactly as before. Means
+are per (symbol, strategy) over the look-back window (30 days, spec §8.4). A failure to store or
+to read is logged and counted; it never reaches the caller (feedback must never stop trading,
+§12.8 #63) and unstored rows are retried at the next batch.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class FeedbackLoop:
         self.failures = 0
         self.stored = 0
         self._last_flush: datetime | None = None
+        self.visible_until: datetime | None = None  # rows before this instant are aggregated
         self._summaries: dict[tuple[str, str], FeedbackSummary] = {}
 
     def load(self, now: datetime) -> None:
@@ -47,7 +51,7 @@ class FeedbackLoop:
         if self.store is None:
             return
         try:
-            rows = self.store.feedback(now - self.lookback, now + timedelta(seconds=1))
+            rows = self.store.feedback(now - self.lookback, now + timedelta(days=3_650))
         except Exception:
             self.failures += 1
             log.exception("feedback: reading the history failed; using the defaults")
@@ -72,19 +76,27 @@ class FeedbackLoop:
     # --- the pipeline's port -----------------------------------------------------------------
 
     def record(self, measure: ExecutionMeasure) -> None:
+        """Keep the row and store it now (a failed write waits for the next batch)."""
         with self.lock:
             self.rows.append(measure)
             self.pending.append(measure)
-            self._summaries.pop((measure.symbol, measure.strategy), None)
             self._summaries.pop(("", ""), None)
+        self._store_pending()
 
     def summary(self, symbol: str, strategy: str) -> FeedbackSummary:
+        """Means of the rows aggregated so far (the last batch), for this symbol and strategy."""
         key = (symbol, strategy)
         with self.lock:
             cached = self._summaries.get(key)
             if cached is None:
+                until = self.visible_until
                 cached = self._summaries[key] = summarise(
-                    r for r in self.rows if r.symbol == symbol and r.strategy == strategy
+                    r
+                    for r in self.rows
+                    if r.symbol == symbol
+                    and r.strategy == strategy
+                    and until is not None
+                    and r.time < until
                 )
             return cached
 
@@ -103,17 +115,21 @@ class FeedbackLoop:
     # --- the 60 s batch ----------------------------------------------------------------------
 
     def tick(self, now: datetime) -> None:
-        """Flush when a batch period has passed since the last one."""
-        if self._last_flush is None:
-            self._last_flush = now
-        if now - self._last_flush >= self.batch_every:
+        """The 60 s batch: at each minute boundary the rows before it become visible to the
+        decisions, old rows leave the window and unstored rows are written again."""
+        step = int(self.batch_every.total_seconds())
+        epoch = int(now.timestamp())
+        boundary = datetime.fromtimestamp(epoch - epoch % step, tz=now.tzinfo)
+        if self.visible_until is None or boundary > self.visible_until:
+            with self.lock:
+                self.visible_until = boundary
+                self._summaries = {k: v for k, v in self._summaries.items() if k == ("", "")}
             self.flush(now)
 
     def flush(self, now: datetime) -> int:
         """Store the pending rows and drop rows older than the window; returns rows stored."""
         self._last_flush = now
         with self.lock:
-            batch, self.pending = self.pending, []
             horizon = now - self.lookback
             dropped = False
             while self.rows and self.rows[0].time < horizon:
@@ -121,6 +137,11 @@ class FeedbackLoop:
                 dropped = True
             if dropped:
                 self._summaries.clear()
+        return self._store_pending()
+
+    def _store_pending(self) -> int:
+        with self.lock:
+            batch, self.pending = self.pending, []
         if not batch or self.store is None:
             return 0
         try:

@@ -3,9 +3,11 @@ broker fakes): each bar is replayed as four prints along its path (open, the ext
 open, the other extreme, close — a quarter of the volume each) and then a quote ladder around
 its close (:func:`qts.brokers.sim.quotes.synthetic_depth`, ``volume // 5`` shares a step).
 
-Quotes are set again for a replayed bar (a restarted run needs its books), prints are not.
-So an order sent after a bar trades at once against that ladder (a buy at the close plus one
-tick, a sell at the close), and a resting limit fills when a later bar's path reaches it.
+Prints are fed only for symbols where one of our orders waits in the book (the ladder that
+follows replaces the depth anyway). Quotes are set again for a replayed bar (a restarted run
+needs its books), prints are not. So an order sent after a bar trades at once against that
+ladder (a buy at the close plus one tick, a sell at the close), and a resting limit fills when
+a later bar's path reaches it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ DEPTH_DIVISOR = 5
 
 class BookVenue(Protocol):
     def last_frame_start(self) -> datetime | None: ...
+
+    def has_book_orders(self, symbol: str) -> bool: ...
 
     def on_frame(self, frame: BarFrame) -> list[BrokerEvent]: ...
 
@@ -69,7 +73,7 @@ class BarBook:
         for i, symbol in enumerate(frame.universe.symbols):
             if not active[i] or c[i] <= 0:
                 continue
-            if prints:
+            if prints and self.venue.has_book_orders(symbol):  # the ladder replaces the depth
                 quarter = max(1, v[i] // 4)
                 for price in bar_path(o[i], h[i], lo[i], c[i]):
                     events += self.venue.on_print(symbol, price, quarter)

@@ -211,6 +211,10 @@ class SimBroker:
             self._commit()
             return events
 
+    def has_book_orders(self, symbol: str) -> bool:
+        with self._lock:
+            return self.exchange.lob.resting(symbol)
+
     def last_frame_start(self) -> datetime | None:
         with self._lock:
             return self.exchange.last_frame_start

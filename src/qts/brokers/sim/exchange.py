@@ -438,8 +438,6 @@ class SimExchange:
             self._last_close[i] = price
         else:
             self._pre_close[symbol] = price
-        if self._record:
-            self._changes.market = True
 
     def affordable(self, order: SimOrder, qty: int, price: int) -> int:
         assert self.account is not None

@@ -37,6 +37,10 @@ class BookMatcher:
         self.books: dict[str, OrderBook] = {}
         self.orders: dict[str, SimOrder] = {}  # open orders living in a book
 
+    def resting(self, symbol: str) -> bool:
+        """Any of our orders waits in the symbol's book (prints can only matter then)."""
+        return any(o.symbol == symbol for o in self.orders.values())
+
     def active(self, symbol: str) -> bool:
         return symbol in self.books
 

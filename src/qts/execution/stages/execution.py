@@ -89,6 +89,7 @@ class Execution:
             "kind": self.kind.value,
             "state": self.state.value,
             "rounds": self.rounds,
+            "monitor_until": self.monitor_until.isoformat() if self.monitor_until else None,
             "slices": [
                 {
                     "seq": s.spec.sequence,
@@ -120,6 +121,8 @@ class Execution:
             SplitKind(plan["kind"]),
         )
         ex.rounds = int(plan.get("rounds", 0))
+        until = plan.get("monitor_until")
+        ex.monitor_until = datetime.fromisoformat(until) if until else None
         for s in plan["slices"]:
             spec = SliceSpec(
                 int(s["seq"]),

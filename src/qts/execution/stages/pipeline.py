@@ -553,8 +553,10 @@ class ScalpPipeline:
                     for cid in (s.client_order_id, *s.replaced):
                         self.by_slice[cid] = ex
                 # NEW slices (stored, never acknowledged) go out with the next timer tick or
-                # the re-run cycle, once the venue has its market data again
-                self._arm_monitor(ex, self.config.monitor_timeout, now)
+                # the re-run cycle, once the venue has its market data again; the monitor keeps
+                # the deadline it had
+                if ex.monitor_until is None:
+                    self._arm_monitor(ex, self.config.monitor_timeout, now)
                 if ex.filled >= ex.qty:
                     self._complete(ex, "filled", now)
             self._persist()

@@ -9,7 +9,19 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from kis_kit import CASH, INSTRUMENTS, SAMSUNG, UNIVERSE, WAIT, Tape
+import pytest
+from kis_kit import (
+    CASH,
+    INSTRUMENTS,
+    SAMSUNG,
+    UNIVERSE,
+    WAIT,
+    Tape,
+    buy,
+    collect,
+    filled_qty,
+    fills_of,
+)
 
 from qts.app.scalp import ScalpWiring
 from qts.app.spine import RunSpine
@@ -27,7 +39,27 @@ from qts.model.account import Account
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.safety.supervisor import SafetySupervisor
 
+BOOK = pytest.mark.parametrize("fake_options", [{"order_book": True}], indirect=True)
 
+
+@BOOK
+def test_fake_trades_on_the_book_and_shows_it_over_rest(
+    fake: FakeKisServer, connect: Callable[..., KisBroker]
+) -> None:
+    broker = connect()
+    fake.advance(Tape().frame(volume=100))  # a ladder around 70,000: 20 shares a step
+    book = broker.order_book(SAMSUNG)
+    assert book.bids[:2] == ((70_000, 20), (69_900, 40))
+    assert book.asks[:2] == ((70_100, 20), (70_200, 40))
+    assert broker.submit(buy("m1", 30)).accepted  # a MARKET buy fills at once: 20 + 10
+    events = collect(broker, lambda ev: filled_qty(ev, "m1") == 30)
+    assert [(f.qty, f.price) for f in fills_of(events)] == [(20, 70_100), (10, 70_200)]
+    assert broker.order_book(SAMSUNG).asks[0] == (70_200, 30)  # the depth we took is gone
+    assert broker.submit(buy("l1", 5, 69_900)).accepted  # rests behind the 40 shown
+    assert broker.order_book(SAMSUNG).bids[1] == (69_900, 45)
+
+
+@BOOK
 def test_escape_on_disconnect_flattens_the_position(
     fake: FakeKisServer, connect: Callable[..., KisBroker], clock: SimulatedClock
 ) -> None:
@@ -55,8 +87,15 @@ def test_escape_on_disconnect_flattens_the_position(
             broker.wait_events(1, 0.2)
 
     decision = OrderDecision(
-        SAMSUNG, OrderSide.BUY, 50, OrderType.LIMIT, None, "dip", "scalp_reversion",
-        Track.SCALP, 70_000,
+        SAMSUNG,
+        OrderSide.BUY,
+        50,
+        OrderType.LIMIT,
+        None,
+        "dip",
+        "scalp_reversion",
+        Track.SCALP,
+        70_000,
     )
     result = scalp.pipeline.execute(decision, "c1", clock.now())
     assert result.status == "submitted"

@@ -65,7 +65,7 @@ def build_replay_server(
     server = FakeKisServer(
         instruments,
         clock,
-        options=options or FakeKisOptions(mode=mode),
+        options=options or FakeKisOptions(mode=mode, order_book=True),
         reference_prices=dict(market.start_state().closes),
         calendar=calendar,
         catalog=catalog,

@@ -104,6 +104,9 @@ class FakeKisOptions:
     accept_legacy_tr: bool = True
     sim_config: SimConfig | None = None
     pad_msg1: bool = True
+    # trade on the simulated exchange's order book (quotes and prints from each bar) and show
+    # it in H0STASP0 / inquire-asking-price; off: the documented bar-fill model
+    order_book: bool = False
 
     @property
     def paper(self) -> bool:
@@ -249,10 +252,13 @@ class FakeKisServer:
                 calendar=calendar,
                 reference_prices=reference_prices,
                 holdings=(holdings or {}).get(a.app_key),
+                order_book=self.options.order_book,
             )
             for a in apps
         }
-        if self.accounts:  # quotes (H0STASP0, inquire-asking-price) show the venue's book
+        if (
+            self.accounts and self.options.order_book
+        ):  # quotes (H0STASP0, inquire-asking-price) show the venue's book
             self.market.depth = next(iter(self.accounts.values())).sim.depth
         self._tokens: dict[str, _Token] = {}
         self._last_token_call: dict[str, float] = {}
@@ -455,13 +461,14 @@ class FakeKisServer:
         if move_clock and isinstance(clock, SimulatedClock) and frame.start > clock.now():
             clock.advance_to(frame.start)
         traded = self.market.on_frame(frame)
-        fresh = {name: account.book.fresh(frame) for name, account in self.accounts.items()}
+        fresh = {n: a.book.fresh(frame) for n, a in self.accounts.items() if a.book is not None}
         for account in self.accounts.values():
             account.sim.on_frame(frame)
         if move_clock and isinstance(clock, SimulatedClock) and frame.end > clock.now():
             clock.advance_to(frame.end)
         for name, account in self.accounts.items():  # the bar's prints, then its order book
-            account.book.feed(frame, prints=fresh[name])
+            if account.book is not None:
+                account.book.feed(frame, prints=fresh[name])
         self._push_market(traded, frame.end)  # the print first, then the fills it made
         for account in self.accounts.values():
             account.sim.open_orders()  # lets time act (expiry at the close)

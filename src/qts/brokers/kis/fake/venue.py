@@ -139,6 +139,7 @@ class FakeAccount:
         calendar: KrxCalendar | None = None,
         reference_prices: Mapping[str, int] | None = None,
         holdings: Mapping[str, int] | None = None,
+        order_book: bool = False,
     ) -> None:
         self.app = app
         self.clock = clock
@@ -153,7 +154,8 @@ class FakeAccount:
             calendar=calendar,
             reference_prices=reference_prices,
         )
-        self.book = BarBook(self.sim, instruments)  # quotes and prints for the order book
+        # quotes and prints for the order book (FakeKisOptions.order_book)
+        self.book = BarBook(self.sim, instruments) if order_book else None
         self.orders: dict[str, KisOrder] = {}  # by ODNO, in order of creation
         self.live: dict[str, str] = {}  # sim order id -> the ODNO its fills are reported under
         self.positions: dict[str, Position] = {

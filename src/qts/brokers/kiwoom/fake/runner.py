@@ -201,6 +201,7 @@ def synthetic_venue(
     initial_cash: int = 100_000_000,
     sim_config: SimConfig | None = None,
     calendar: KrxCalendar | None = None,
+    order_book: bool = False,
 ) -> tuple[FakeVenue, SyntheticMarket, date]:
     """A venue over the seeded synthetic market's instruments, its clock at the pre-open of
     the first trading day on or after ``first_day``."""
@@ -216,6 +217,7 @@ def synthetic_venue(
         calendar=cal,
         reference_prices=dict(market.start_state().closes),
         names={s.symbol: s.name for s in market.universe},
+        order_book=order_book,
     )
     venue.catalog = SyntheticCatalog(market.universe)  # any valid code a client names
     return venue, market, day
@@ -242,7 +244,7 @@ def serve(
     """
     check_loopback(host)
     first = start or WallClock().now().astimezone(KST).date()
-    venue, market, day = synthetic_venue(seed, first, initial_cash=initial_cash)
+    venue, market, day = synthetic_venue(seed, first, initial_cash=initial_cash, order_book=True)
     stop = stop or threading.Event()
     server = FakeKiwoomServer(venue, config, host=host, port=port).start()
     replay = MarketReplay(venue, market, day, speed, stop=stop).start() if speed else None

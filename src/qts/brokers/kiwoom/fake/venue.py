@@ -127,6 +127,7 @@ class FakeVenue:
         reference_prices: Mapping[str, int] | None = None,
         names: Mapping[str, str] | None = None,
         first_ord_no: int = 1,
+        order_book: bool = False,
     ) -> None:
         self.clock = clock
         self.instruments = dict(instruments)
@@ -141,7 +142,8 @@ class FakeVenue:
             calendar=calendar,
             reference_prices=reference_prices,
         )
-        self.book = BarBook(sim, instruments)  # quotes and prints for the order book
+        # quotes and prints for the simulated exchange's order book; off: bar fills
+        self.book = BarBook(sim, instruments) if order_book else None
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified on every order or fill
         self.orders: dict[str, KwOrder] = {}
@@ -191,7 +193,7 @@ class FakeVenue:
         with self.lock:
             if frame.start > self.clock.now():
                 self.clock.advance_to(frame.start)
-            fresh = self.book.fresh(frame)
+            fresh = self.book.fresh(frame) if self.book is not None else False
             self.sim.on_frame(frame)
             self._absorb()
             for i, symbol in enumerate(frame.universe.symbols):
@@ -205,8 +207,9 @@ class FakeVenue:
                     )
             if frame.end > self.clock.now():
                 self.clock.advance_to(frame.end)
-            self.book.feed(frame, prints=fresh)  # the bar's prints, then its order book
-            self._absorb()
+            if self.book is not None:  # the bar's prints, then its order book
+                self.book.feed(frame, prints=fresh)
+                self._absorb()
             for listener in self.frame_listeners:
                 listener(frame)
 
@@ -227,8 +230,8 @@ class FakeVenue:
             self._n.sim += 1
             coid = f"KWSIM{self._n.sim:010d}"
             ack = self.sim.submit(OrderRequest(coid, symbol, side, order_type, qty, price))
-            self._absorb()
             if not ack.accepted:
+                self._absorb()
                 return refusal(ack.code, ack.reason)
             order = KwOrder(
                 ord_no=self._next_ord_no(),
@@ -245,6 +248,7 @@ class FakeVenue:
             )
             self.orders[order.ord_no] = order
             self._live[coid] = order.ord_no
+            self._absorb()  # on the order book it may have traded at once
             self.changed.notify_all()
             return order
 
@@ -266,8 +270,8 @@ class FakeVenue:
             sim_order = self.sim.order(old.sim_coid)
             assert sim_order is not None
             ack = self.sim.replace(old.sim_coid, sim_order.filled_qty + qty, price)
-            self._absorb()
             if not ack.accepted:
+                self._absorb()
                 return refusal(ack.code, ack.reason)
             new = KwOrder(
                 ord_no=self._next_ord_no(),
@@ -287,6 +291,7 @@ class FakeVenue:
             old.state = "확인"
             self.orders[new.ord_no] = new
             self._live[old.sim_coid] = new.ord_no
+            self._absorb()  # a marketable new price trades at once on the order book
             self.changed.notify_all()
             return new
 
