@@ -212,3 +212,36 @@ def test_persist_before_act_no_slice_lost_across_a_crash(tmp_path, state_after: 
     ]
     assert set(venue_ids) == {f"{eid}.1"}
     assert k2.oms.orders[f"{eid}.1"].status is not OrderStatus.NEW
+
+
+def test_sending_watchdog_fails_the_execution_and_cancels_what_was_sent() -> None:
+    k = Kit(failures=2)
+    k.quotes(bid=74_000, ask=76_000)  # the slice will rest once accepted
+    k.pipeline.sleep = lambda s: k.clock.advance(timedelta(seconds=6))  # a very slow link
+    _, status = k.decide(BUY, 10, price=74_500)
+    assert status == "error"
+    ex = k.pipeline.finished[-1]
+    assert ex.state is ExecState.FAILED and ex.outcome == "SENDING watchdog (10 s)"
+    assert k.sim.open_orders() == []  # accepted on the third attempt, then cancelled
+
+
+def test_every_finished_execution_is_measured_and_feedback_failure_never_stops() -> None:
+    class Broken:
+        calls = 0
+
+        def summary(self, symbol: str, strategy: str) -> object:
+            raise RuntimeError("feedback store down")
+
+        def record(self, measure: object) -> None:
+            Broken.calls += 1
+            raise RuntimeError("feedback store down")
+
+    k = Kit()
+    k.pipeline.feedback = Broken()  # type: ignore[assignment]
+    for n in range(3):
+        k.quotes()
+        _, status = k.decide(BUY, 10, cycle=f"c{n}")
+        assert status == "submitted"
+    assert [e.state for e in k.pipeline.finished] == [ExecState.COMPLETE] * 3
+    assert Broken.calls == 3  # one measure per execution (coverage), each failure swallowed
+    assert k.account.held_qty(SYM) == 30

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -168,6 +168,8 @@ class ScalpPipeline:
             cost_per_share=price + max(1, price // 2_000),  # commission margin (< 0.05 %)
         )
         self._stop("precheck", t0, ex)
+        if result.passed and m.expired(self.now()):
+            result = replace(result, passed=False, reason="PRECHECK watchdog (5 s)")
         if not result.passed:
             m.move(ExecState.FAILED, self.now())
             ex.outcome = result.reason
@@ -205,11 +207,19 @@ class ScalpPipeline:
             self.by_slice[s.client_order_id] = ex
         self._persist()  # the plan is on disk before anything is sent
         self._stop("split", t0, ex)
+        if m.expired(self.now()):
+            m.move(ExecState.FAILED, self.now())
+            return self._finish(ex, "rejected", "SPLITTING watchdog (1 s)")
         # Stage 3 — AsyncSend (only the acknowledgement is awaited)
         t0 = self._start()
         m.move(ExecState.SENDING, self.now())
         self._send_due(ex, ts)
         self._stop("send", t0, ex)
+        if m.expired(self.now()):
+            # the watchdog (10 s) ends the execution: what was sent is cancelled, fills stay
+            self._cancel_open(ex, self.now(), "SENDING watchdog")
+            m.move(ExecState.FAILED, self.now())
+            return self._finish(ex, "error", "SENDING watchdog (10 s)")
         sent = [s for s in ex.slices if s.sent]
         if not sent and all(s.failed for s in ex.slices):
             m.move(ExecState.FAILED, self.now())
