@@ -44,6 +44,9 @@ class FeedbackLoop:
         self.stored = 0
         self._last_flush: datetime | None = None
         self.visible_until: datetime | None = None  # rows before this instant are aggregated
+        # stores are used from the thread that opened them (SQLite); rows measured on another
+        # thread (the P0 handler of a threaded run) wait for the owner's next batch
+        self._owner = threading.get_ident()
         self._summaries: dict[tuple[str, str], FeedbackSummary] = {}
 
     def load(self, now: datetime) -> None:
@@ -81,7 +84,8 @@ class FeedbackLoop:
             self.rows.append(measure)
             self.pending.append(measure)
             self._summaries.pop(("", ""), None)
-        self._store_pending()
+        if threading.get_ident() == self._owner:
+            self._store_pending()
 
     def summary(self, symbol: str, strategy: str) -> FeedbackSummary:
         """Means of the rows aggregated so far (the last batch), for this symbol and strategy."""
@@ -140,6 +144,8 @@ class FeedbackLoop:
         return self._store_pending()
 
     def _store_pending(self) -> int:
+        if threading.get_ident() != self._owner:
+            return 0
         with self.lock:
             batch, self.pending = self.pending, []
         if not batch or self.store is None:
