@@ -49,7 +49,7 @@ def first_bar_time() -> datetime:
     return cal.session(cal.next_trading_day(today)).open
 
 
-T0 = first_bar_time()
+T0 = first_bar_time()  # set again by the fixture: a long test session outlives a minute
 
 
 class Stuck:
@@ -80,6 +80,8 @@ def bar(minute: int, price: int) -> BarFrame:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[tuple[Engine, Stuck]]:
+    global T0
+    T0 = first_bar_time()
     strategy = Stuck()
     e = build_engine(
         run_id="stalled",
