@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from qts.app.adoption import adopter
+from qts.app.adoption import check_policy as check_adoption
 from qts.app.datalayer import with_data_layer
 from qts.app.paper import session_view
 from qts.app.stores import open_store
@@ -246,10 +248,19 @@ def run_broker(
     venue = open_venue(broker, account, environ, clock=clock, instruments={}, calendar=calendar)
     adapter = venue.broker
     try:
-        # universe.symbols (or the synthetic market's), described by the broker (qts.app.universe)
-        instruments, _asked = resolve_universe(*universe_symbols(config), venue=venue)
+        # the account as the broker has it (qts.app.adoption): cash, and holdings to adopt
+        snapshot = venue.account_snapshot()
+        check_adoption(snapshot, config.live.adopt_holdings)
+        # universe.symbols (or the synthetic market's) and the holdings, described by the broker
+        symbols, known = universe_symbols(config)
+        symbols += [s for s in sorted(snapshot.holdings) if s not in symbols]
+        instruments, _asked = resolve_universe(symbols, known, venue=venue)
         universe = Universe(tuple(instruments))
         echo(f"{venue.describe()}; {venue.subscribe(universe.symbols)}")
+        echo(
+            f"account: cash {snapshot.cash:,} KRW, {len(snapshot.holdings)} holding(s) "
+            f"adopted at the broker's average price"
+        )
         vol = config.risk_loop
         echo(f"volatility: {venue.watch_index(vol.vol_index, vol.vol_index_poll_s)}")
         feed = BrokerBars(venue, universe, clock, stop, deadline=deadline)
@@ -272,7 +283,7 @@ def run_broker(
         universe=universe,
         instruments=instruments,
         strategies=strategies,
-        initial_cash=config.run.initial_cash,
+        initial_cash=snapshot.cash + snapshot.cost,  # the broker's cash and holdings at cost
         fees=config.fees,
         limits=config.risk,
         start=clock.now(),
@@ -296,6 +307,7 @@ def run_broker(
         # yesterday's closes (KIS 기준가): the first day's limits and the value of positions
         # before their first print
         reference_prices=venue.base_prices(universe.symbols),
+        adopt=adopter(snapshot, clock.now()),
     )
     save_instrument_cache(engine.store, instruments)
     engine.runner.trading_enabled = (

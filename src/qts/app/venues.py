@@ -22,12 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
+from qts.app.adoption import AccountSnapshot, Held
 from qts.brokers.base import Broker
 from qts.brokers.kis import KisBroker, KisConfig, KisMode
 from qts.brokers.kis import info as kis_info
 from qts.brokers.kis.mapping import TradeTick
 from qts.brokers.kiwoom import KiwoomBroker, KiwoomConfig, KiwoomMode
-from qts.brokers.kiwoom.quotes import StockInfo, stock_info, trading_date
+from qts.brokers.kiwoom.quotes import StockInfo, average_prices, stock_info, trading_date
 from qts.brokers.kiwoom.realtime import INDEX, TRADE, KiwoomRealtime, RealTrade
 from qts.core.clock import Clock
 from qts.core.errors import ConfigError
@@ -70,6 +71,10 @@ class LiveVenue(Protocol):
 
     def describe_instrument(self, symbol: str) -> Instrument:
         """The instrument as the broker names it (name, market, stock or ETF)."""
+        ...
+
+    def account_snapshot(self) -> AccountSnapshot:
+        """Cash and holdings (with the broker's average price) as the broker reports them."""
         ...
 
     def watch_index(self, code: str, poll_s: float) -> str:
@@ -135,6 +140,15 @@ class KisVenue:
         inst = kis_info.instrument(self.broker.rest, symbol)
         self.broker.instruments[symbol] = inst  # its fees (ETF tax) follow the broker's word
         return inst
+
+    def account_snapshot(self) -> AccountSnapshot:
+        _summary, holdings = self.broker.account()
+        held = {
+            h.symbol: Held(h.qty, round(h.avg_price) or (h.purchase_amount // h.qty))
+            for h in holdings
+            if h.qty > 0
+        }
+        return AccountSnapshot(self.broker.balance().cash, held)
 
     def watch_index(self, code: str, poll_s: float) -> str:
         rest, clock = self.broker.rest, self._clock
@@ -239,6 +253,11 @@ class KiwoomVenue:
                 day = self._day or self._clock.now().astimezone(KST).date()
                 self._indices.append((rec.value, hms_at(day, rec.hhmmss)))
         return out
+
+    def account_snapshot(self) -> AccountSnapshot:
+        cash = self.broker.balance().cash
+        rows = average_prices(self.broker.rest, self.config.exchange)
+        return AccountSnapshot(cash, {s: Held(q, p) for s, (q, p) in rows.items()})
 
     def watch_index(self, code: str, poll_s: float) -> str:
         self.realtime.register(INDEX, code)

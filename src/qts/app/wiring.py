@@ -130,6 +130,7 @@ def build_engine(
     log_safety_events: bool = True,
     scalp: bool = False,
     market_store: MarketDataStore | None = None,
+    adopt: Callable[[OrderManager], None] | None = None,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
@@ -176,7 +177,7 @@ def build_engine(
             calendar=calendar,
             reference_prices=reference_prices,
         )
-    account = restore_account(store, initial_cash)
+    account = restore_account(store, meta.initial_cash)  # the books' own, on a resume too
     oms = OrderManager(
         run_id,
         adapter,
@@ -186,6 +187,8 @@ def build_engine(
         instruments,
         lambda d: calendar.add_trading_days(d, 2),
     )
+    if adopt is not None and not resumed:
+        adopt(oms)  # a fresh live run books the broker's holdings before reconciling
     report = oms.reconcile(clock.now())
     if not report.clean:
         log.error("reconciliation with the venue found problems: %s", "; ".join(report.problems))

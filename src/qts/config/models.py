@@ -97,6 +97,15 @@ class UniverseSection(_Section):
         return out
 
 
+class LiveSection(_Section):
+    adopt_holdings: str = Field(
+        "adopt",
+        pattern="^(adopt|refuse)$",
+        description="holdings found at the broker on a fresh start: adopt them (tagged "
+        "'adopted', protected by the micro risk loop) or refuse to start",
+    )
+
+
 class StrategySection(_Section):
     enabled: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
@@ -118,3 +127,4 @@ class QtsConfig(_Section):
     dashboard: DashboardSection = Field(default_factory=DashboardSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     backup: BackupSection = Field(default_factory=BackupSection)
+    live: LiveSection = Field(default_factory=LiveSection)

@@ -24,7 +24,7 @@ from qts.core.ids import client_order_id
 from qts.data.ports import TradingStore
 from qts.engines.contracts import ExecutionResult, HoldingView, OrderDecision
 from qts.model.account import Account
-from qts.model.enums import OrderSide, OrderStatus
+from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
 from qts.model.frame import Universe
 from qts.model.instrument import Instrument
@@ -32,6 +32,7 @@ from qts.model.order import Order
 from qts.model.position import Position
 
 log = logging.getLogger(__name__)
+ADOPTED = "adopted"  # the strategy tag of positions adopted from the broker at start-up
 EMERGENCY_STRATEGY = "micro_risk"  # orders of the micro risk loop, not of a strategy
 IntArray = npt.NDArray[np.int64]
 
@@ -358,6 +359,22 @@ class OrderManager:
         for listener in self.position_listeners:
             listener(pos)
         return True
+
+    @_locked
+    def adopt(self, symbol: str, qty: int, price: int, ts: datetime) -> bool:
+        """Book a holding found at the broker (start-up adoption): a filled order and a
+        zero-fee fill at the broker's average ``price``, tagged ``adopted`` (the position's
+        strategy), persisted like any fill. False if this day's adoption was booked before."""
+        coid = f"ADOPT-{ts:%Y%m%d}-{symbol}"
+        if coid in self.orders:
+            return False
+        order = Order(coid, symbol, OrderSide.BUY, OrderType.MARKET, qty, ts, None, ADOPTED)
+        self.orders[coid] = order
+        self._open[coid] = order
+        order.submit(f"adopted:{symbol}", ts)
+        self._save(order)
+        return self.book_fill(Fill(f"adopt-{ts:%Y%m%d}-{symbol}", coid, symbol, OrderSide.BUY,
+                                   qty, price, ts))  # fmt: skip
 
     @_locked
     def apply_update(self, update: OrderUpdate) -> None:

@@ -55,4 +55,21 @@ def trading_date(rest: KiwoomRestClient, symbol: str) -> date | None:
     return date(int(newest[:4]), int(newest[4:6]), int(newest[6:8]))
 
 
-__all__ = ["StockInfo", "stock_info", "trading_date"]
+def average_prices(rest: KiwoomRestClient, exchange: str) -> dict[str, tuple[int, int]]:
+    """kt00018: symbol → (shares held, average purchase price ``pur_pric``, KRW rounded)."""
+    _, rows = rest.call_all(
+        m.ACCOUNT_PATH, m.BALANCE, m.balance_query(exchange), "acnt_evlt_remn_indv_tot"
+    )
+    out: dict[str, tuple[int, int]] = {}
+    try:
+        for row in rows:
+            qty = m.parse_amount(row.get("rmnd_qty"), "rmnd_qty")
+            if qty:
+                price = abs(m.parse_amount(row.get("pur_pric"), "pur_pric"))
+                out[m.parse_symbol(row.get("stk_cd"))] = (qty, price)
+    except InputError as exc:
+        raise KiwoomProtocolError(f"kiwoom kt00018: {exc}", api_id=m.BALANCE) from exc
+    return out
+
+
+__all__ = ["StockInfo", "average_prices", "stock_info", "trading_date"]

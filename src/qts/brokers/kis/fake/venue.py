@@ -159,7 +159,10 @@ class FakeAccount:
         self.orders: dict[str, KisOrder] = {}  # by ODNO, in order of creation
         self.live: dict[str, str] = {}  # sim order id -> the ODNO its fills are reported under
         self.positions: dict[str, Position] = {
-            s: Position(q, 0) for s, q in (holdings or {}).items() if q
+            # holdings bought before the fake started: at their reference price
+            s: Position(q, q * (reference_prices or {}).get(s, 0))
+            for s, q in (holdings or {}).items()
+            if q
         }
         self.totals = DayTotals()
         self._odno_seq = 0
