@@ -1,5 +1,6 @@
 """`qts run` with its books in PostgreSQL fills the data layer: every print it receives in
-``tick_data``, every order event with its latency in ``execution_logs``, and ``ohlcv_1m`` gives
+``tick_data``, every order event with its latency in ``execution_logs``, the feedback loop's
+rows in ``feedback_data``, and ``ohlcv_1m`` gives
 back, for the day, the 1-minute bars of those ticks. In each storage mode the tests have a server
 for: plain PostgreSQL always, TimescaleDB when ``$QTS_TEST_TSDB_DSN`` names one (auto mode picks
 it there)."""
@@ -141,6 +142,12 @@ def test_every_order_event_is_logged_with_its_latency(run: tuple[str, str, str])
         assert sorted(by_stage.get("expired", [])) == sorted(expired)
         assert all(r.latency_ms is not None and r.latency_ms >= 0 for r in logs)
         assert all(r.success for r in logs if r.stage == "fill")
+        # the feedback loop (scalp executions) writes feedback_data into the same schema
+        feedback = market.feedback(DAY - timedelta(days=1), DAY + timedelta(days=3))
+        assert feedback
+        # an execution's id, whose child orders are <id>.<n> in the books
+        parents = {o.client_order_id.split(".")[0] for o in orders}
+        assert {r.order_id for r in feedback} <= parents
     finally:
         market.close()
         store.close()

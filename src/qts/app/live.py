@@ -31,7 +31,7 @@ from qts.app.adoption import adopter
 from qts.app.adoption import check_policy as check_adoption
 from qts.app.datalayer import with_data_layer
 from qts.app.paper import session_view
-from qts.app.stores import open_store
+from qts.app.stores import open_market_store, open_store
 from qts.app.universe import resolve as resolve_universe
 from qts.app.universe import save_cache as save_instrument_cache
 from qts.app.universe import universe_symbols
@@ -277,6 +277,7 @@ def run_broker(
         for name, section in config.strategies.items()
         if section.enabled
     ]
+    books = open_store(config.data, None, durable=True, now=clock.now())
     engine = build_engine(
         run_id=f"{broker}-{account}-{clock.now():%Y%m%d}",
         mode=account,
@@ -289,7 +290,8 @@ def run_broker(
         start=clock.now(),
         db=None,
         durable=False,
-        store_override=open_store(config.data, None, durable=True, now=clock.now()),
+        store_override=books,
+        market_store=open_market_store(None, books),  # feedback_data with books in PostgreSQL
         participation=config.sim.participation,
         latency_ms=config.sim.latency_ms,
         seed=config.run.seed,

@@ -106,6 +106,7 @@ def run_paper(
         for name, section in config.strategies.items()
         if section.enabled
     ]
+    books = open_store(config.data, db, durable=db is not None, now=start)
     engine = build_engine(
         run_id=f"paper-seed{config.run.seed}-{config.run.start.isoformat()}",
         mode="paper",
@@ -126,7 +127,7 @@ def run_paper(
         max_trades_per_day=config.execution.max_trades_per_day,
         config=config.model_dump(mode="json"),
         reference_prices=dict(market.start_state().closes),
-        store_override=open_store(config.data, db, durable=db is not None, now=start),
+        store_override=books,
         webhook_url=config.safety.webhook_url,
         max_data_age=timedelta(seconds=config.safety.max_data_age_s),
         # paced runs use the threaded spine (P0 thread, P1/P2 pools); "as fast as possible"
@@ -135,7 +136,7 @@ def run_paper(
         protect=config.risk_loop.enabled,
         vol_index=vol,
         scalp=True,
-        market_store=open_market_store(db),
+        market_store=open_market_store(db, books),
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch

@@ -58,9 +58,18 @@ def _postgres(data: DataSection, durable: bool) -> TradingStore:
     return PostgresStore(data.dsn, schema=data.pg_schema, durable=durable)
 
 
-def open_market_store(db: Path | None) -> MarketDataStore | None:
-    """Where execution feedback goes: ``<db>.market`` next to a durable run's books (the
-    PostgreSQL backend has ``feedback_data`` in its own schema), nothing for a memory run."""
+def open_market_store(db: Path | None, books: TradingStore | None = None) -> MarketDataStore | None:
+    """Where execution feedback goes: ``feedback_data`` in the schema of books kept in
+    PostgreSQL (``books``: the run's configured store), else ``<db>.market`` next to a durable
+    run's books, nothing for a memory run."""
+    if books is not None:
+        from qts.app.recorder import postgres_database
+
+        database = postgres_database(books)
+        if database is not None:
+            from qts.data.postgres import PostgresMarketStore
+
+            return PostgresMarketStore(database)
     if db is None:
         return None
     from qts.data.sqlite_market import SqliteMarketStore
