@@ -299,6 +299,7 @@ def run_broker(
         limit_offset_ticks=config.execution.limit_offset_ticks,
         max_trades_per_day=config.execution.max_trades_per_day,
         config=config.model_dump(mode="json"),
+        cache=config.cache,
         webhook_url=config.safety.webhook_url,
         max_data_age=timedelta(seconds=config.safety.max_data_age_s),
         threaded_events=True,

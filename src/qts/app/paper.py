@@ -126,6 +126,7 @@ def run_paper(
         limit_offset_ticks=config.execution.limit_offset_ticks,
         max_trades_per_day=config.execution.max_trades_per_day,
         config=config.model_dump(mode="json"),
+        cache=config.cache,
         reference_prices=dict(market.start_state().closes),
         store_override=books,
         webhook_url=config.safety.webhook_url,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from qts.app.cache import CachedShadow, EngineCache
 from qts.brokers.base import OrderUpdate
 from qts.core.clock import Clock
 from qts.engines.contracts import CycleReport
@@ -62,6 +63,7 @@ class RunSpine:
         threaded_micro_loop: bool = False,
         micro_config: MicroRiskConfig | None = None,
         vol_index: Callable[[BarFrame], float | None] | None = None,
+        cache: EngineCache | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.oms = oms
@@ -72,9 +74,12 @@ class RunSpine:
         self.vol_index = vol_index
         self.controls = TradingControls()
         self.shadow = ShadowBook(clock)
+        self.cache = cache
+        # with a cache, the loop's sync step reads the held symbols' prices through it
+        book = self.shadow if cache is None else CachedShadow(self.shadow, cache)
         # nice -10 is best effort (ADR 0006): with the dispatcher's 0.2 ms switch interval it
         # keeps the 100 ms period within ±5 ms while the other core is busy
-        self.micro = MicroRiskLoop(self.shadow, _Sink(dispatcher), clock, micro_config, nice=-10)
+        self.micro = MicroRiskLoop(book, _Sink(dispatcher), clock, micro_config, nice=-10)
         self.emergency = EmergencyExecutor(oms, safety, clock, self.controls, self.micro)
         self.ui: list[Callable[[CycleReport, list[Fill]], None]] = []
         self._decision_observers = 0
@@ -88,6 +93,8 @@ class RunSpine:
         self.fill_listeners: list[Callable[[Fill], None]] = []
         self.update_listeners: list[Callable[[OrderUpdate], None]] = []
         self.timers: list[Callable[[datetime], None]] = []
+        if cache is not None:  # write-through before anyone reads the position
+            oms.position_listeners.append(cache.on_position)
         if protect:
             oms.position_listeners.append(self._sync_position)
             for pos in oms.account.open_positions():
@@ -100,6 +107,8 @@ class RunSpine:
         d.subscribe(EventType.INDEX_UPDATE, self._on_index)
         d.subscribe(RISK_WARNING, self._on_warning)
         d.subscribe(EventType.DASHBOARD_UPDATE, self._on_dashboard)
+        if cache is not None:
+            cache.attach(d, safety)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -122,6 +131,8 @@ class RunSpine:
         self.fills = []
         now = frame.end
         d = self.dispatcher
+        if self.cache is not None:
+            self.cache.on_frame(frame)
         if self.protect:
             held = [p.symbol for p in self.oms.account.open_positions()]
             universe = frame.universe
@@ -241,7 +252,8 @@ class RunSpine:
 
     def _on_tick(self, event: Event) -> None:
         symbol, price, ts = event.payload
-        self.shadow.on_price(symbol, price, ts)
+        if self.cache is None:  # with a cache the loop's sync step reads the price through it
+            self.shadow.on_price(symbol, price, ts)
         # positions reach the shadow synchronously from every fill, so it is never behind main
         self.shadow.heartbeat(ts)
 
@@ -263,6 +275,19 @@ class RunSpine:
 
     def _sync_position(self, pos: Position) -> None:
         inst = self.oms.instruments.get(pos.symbol)
+        if self.cache is not None:  # read back through the cache (written through just before)
+            cp = self.cache.hot.position(pos.symbol)
+            self.shadow.on_position(
+                cp.symbol,
+                cp.qty,
+                cp.cost_basis,
+                cp.opened_at,
+                cp.track,
+                price=cp.last_price or None,
+                etf=bool(inst and inst.is_etf),
+                ts=self.clock.now(),
+            )
+            return
         self.shadow.on_position(
             pos.symbol,
             pos.qty,

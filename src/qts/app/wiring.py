@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from qts.app.cache import EngineCache
 from qts.app.scalp import ScalpWiring
 from qts.app.spine import RunSpine
 from qts.brokers.base import Broker
 from qts.brokers.sim import SimBroker, SimConfig
+from qts.config.models import CacheSection
 from qts.core.clock import Clock, SimulatedClock, WallClock
 from qts.core.errors import StorageError
 from qts.data.market_ports import MarketDataStore
@@ -52,6 +54,7 @@ class Engine:
     reconcile: ReconcileReport
     resumed: bool
     spine: RunSpine
+    cache: EngineCache
     scalp: ScalpWiring | None = None  # the scalp execution pipeline (paper, live, tick runs)
 
     @property
@@ -65,6 +68,7 @@ class Engine:
         if self.scalp is not None:
             self.scalp.close()
         self.spine.stop()
+        self.cache.close()
         for n in self.runner.safety.notifiers:
             if isinstance(n, WebhookNotifier):
                 n.flush()
@@ -131,6 +135,7 @@ def build_engine(
     scalp: bool = False,
     market_store: MarketDataStore | None = None,
     adopt: Callable[[OrderManager], None] | None = None,
+    cache: CacheSection | None = None,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
@@ -215,6 +220,9 @@ def build_engine(
         record_decisions,
         GuardPolicy(max_data_age=max_data_age),
     )
+    hot = EngineCache.open(cache, run_id=run_id, clock=clock, store=store, oms=oms, limits=limits)
+    runner.cache = hot
+    runner.gate.view = hot
     dispatcher: Dispatcher = (
         EventDispatcher(on_alert=_alert_to(safety))
         if threaded_events
@@ -228,6 +236,7 @@ def build_engine(
         protect=protect,
         vol_index=vol_index,
         threaded_micro_loop=wall_clock,
+        cache=hot,
     )
     runner.controls = spine.controls
     spine.start()
@@ -241,7 +250,9 @@ def build_engine(
     for symbol, price in (reference_prices or {}).items():
         if symbol in universe:
             runner.last_close[universe.index(symbol)] = price
-    return Engine(clock, store, venue, oms, runner, calendar, report, resumed, spine, scalp_wiring)
+    return Engine(
+        clock, store, venue, oms, runner, calendar, report, resumed, spine, hot, scalp_wiring
+    )
 
 
 def _wire_scalp(

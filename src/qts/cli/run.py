@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from qts.app.cache import print_cache_report
 from qts.app.live import ACCOUNTS, BROKERS, StoppedBeforeData, run_broker
 from qts.app.operator import OperatorSurface, validate
 from qts.app.paper import run_paper
@@ -145,6 +146,7 @@ def run(
         if engine.scalp is not None:
             engine.scalp.feedback.flush(engine.clock.now())
             console.print(engine.scalp.day_report())
+        print_cache_report(engine.cache)
     finally:
         ops.close()
         result.engine.close()
@@ -198,6 +200,7 @@ def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta |
         )
         if engine.scalp is not None:
             console.print(engine.scalp.day_report())
+        print_cache_report(engine.cache)
     finally:
         ops.close()
         result.engine.close()

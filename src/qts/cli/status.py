@@ -71,33 +71,53 @@ class StatusConsole:
             self.console.print(self.panel())
 
     def panel(self) -> Group:
+        """Equity, risk and positions as the cache serves them (prices, ``pos:*`` and
+        ``risk:account``, the store behind each), like any other reader of hot state."""
         engine = self.engine
         if engine is None:
             return Group(Text("starting…"))
         account = engine.oms.account
         runner = engine.runner
-        market_value = int(engine.oms.qty @ runner.last_close)
-        equity = account.cash + market_value
+        hot = engine.cache.hot
+        held = {p.symbol: p for p in account.open_positions()}
+        symbols = sorted(held)
+        cached = hot.positions(symbols) if symbols else {}
+        prices = hot.prices(symbols) if symbols else {}
+        risk = hot.risk()
+        if risk is not None:
+            equity, day_pnl = risk.equity, risk.daily_pnl
+        else:
+            equity = account.cash + int(engine.oms.qty @ runner.last_close)
+            day_pnl = equity - runner.day_start_equity
         realized = sum(p.realized_pnl for p in account.positions.values())
         head = Text(
             f"{self._ts or engine.clock.now():%Y-%m-%d %H:%M} KST  safety {runner.safety.state}  "
             f"trading {'on' if runner.trading_enabled else 'OFF'}  equity {equity:,}  "
-            f"day PnL {equity - runner.day_start_equity:+,}  cash {account.cash:,}  "
-            f"realized {realized:+,}  fees {account.ledger.total_fees():,}  fills {self.fills}"
+            f"day PnL {day_pnl:+,}  cash {account.cash:,}  "
+            f"realized {realized:+,}  fees {account.ledger.total_fees():,}  fills {self.fills}  "
+            f"cache {engine.cache.backend} ({engine.cache.breaker.value.lower()})"
         )
         table = Table("symbol", "qty", "avg", "last", "unrealized", "strategy", box=None)
-        for p in account.open_positions():
-            i = engine.oms.universe.index(p.symbol)
-            last = int(runner.last_close[i])
+        for symbol in symbols:
+            p = held[symbol]
+            c = cached.get(symbol)
+            qty = c.qty if c is not None else p.qty
+            cost = c.cost_basis if c is not None else p.cost_basis
+            q = prices.get(symbol)
+            last = (
+                q.last
+                if q is not None
+                else int(runner.last_close[engine.oms.universe.index(symbol)])
+            )
             table.add_row(
-                p.symbol,
-                f"{p.qty:,}",
-                f"{p.avg_price:,.0f}",
+                symbol,
+                f"{qty:,}",
+                f"{(cost / qty if qty else 0):,.0f}",
                 f"{last:,}",
-                f"{p.qty * last - p.cost_basis:+,}",
+                f"{qty * last - cost:+,}",
                 p.strategy,
             )
-        lines = [head, table] if account.open_positions() else [head, Text("no open positions")]
+        lines = [head, table] if symbols else [head, Text("no open positions")]
         if engine.scalp is not None:
             lines.insert(1, Text(engine.scalp.status_line()))
         if self.decisions:

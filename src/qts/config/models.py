@@ -47,6 +47,12 @@ class DataSection(_Section):
     outbox: str | None = Field(None, description="the hybrid outbox file; default <db>.outbox")
 
 
+class CacheSection(_Section):
+    backend: str = Field("memory", pattern="^(memory|redis)$")
+    url: str | None = Field(None, description="Redis URL; default redis://127.0.0.1:6379/0")
+    prefix: str | None = Field(None, description="key prefix; default qts:<run id>:")
+
+
 class RiskLoopSection(_Section):
     enabled: bool = Field(True, description="the micro risk loop protects open positions")
     vol_index: str = Field(
@@ -119,6 +125,7 @@ class QtsConfig(_Section):
     safety: SafetySection = Field(default_factory=SafetySection)
     risk_loop: RiskLoopSection = Field(default_factory=RiskLoopSection)
     data: DataSection = Field(default_factory=DataSection)
+    cache: CacheSection = Field(default_factory=CacheSection)
     fees: str = Field("krx", pattern="^(krx|none)$")
     sim: SimSection = Field(default_factory=SimSection)
     optimize: OptimizeSection = Field(default_factory=OptimizeSection)

@@ -4,11 +4,17 @@ Sells that reduce a holding are always allowed (up to the holding). A buy must f
 limit, the account exposure cap, the per-symbol weight cap, an optional per-symbol quantity cap and
 the buying power; the quantity shrinks to fit, and a buy that fits nothing is refused. The gate is
 stateful within one cycle so that several buys cannot each spend the same room.
+
+With a :class:`PreTradeView` (the hot cache, store behind it) the gate reads the account's risk
+state once per cycle and each symbol's current price and held quantity per check from it, as the
+scalp PreCheck does; without one it reads the cycle's snapshot. No I/O happens here: the view is
+a port.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,16 +36,48 @@ class RiskLimits(BaseModel):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PreTradeInputs:
+    """One symbol's hot inputs: the current price (None: no current price) and the quantity held."""
+
+    price: int | None
+    held_qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRisk:
+    """The account's risk state as of the latest cycle, in won."""
+
+    exposure_used: int
+    daily_pnl: int
+    day_start_equity: int
+
+
+class PreTradeView(Protocol):
+    def pretrade(self, symbol: str) -> PreTradeInputs: ...
+
+    def account_risk(self) -> AccountRisk | None: ...
+
+
 @dataclass(slots=True)
 class RiskGate:
     limits: RiskLimits
+    view: PreTradeView | None = None
     _exposure: int = 0
+    _daily_pnl: int = 0
+    _day_start: int = 0
     _buying_power: int = 0
     _added: dict[int, int] | None = None
     _added_qty: dict[int, int] | None = None
 
     def start_cycle(self, calc: CalcData) -> None:
-        self._exposure = int(calc.exposure_value.sum())
+        risk = self.view.account_risk() if self.view is not None else None
+        if risk is not None:
+            self._exposure = risk.exposure_used
+            self._daily_pnl, self._day_start = risk.daily_pnl, risk.day_start_equity
+        else:
+            self._exposure = int(calc.exposure_value.sum())
+            self._daily_pnl, self._day_start = calc.daily_pnl, calc.raw.account.day_start_equity
         self._buying_power = calc.raw.account.buying_power
         self._added = {}
         self._added_qty = {}
@@ -55,9 +93,15 @@ class RiskGate:
             return RiskDecision(False, 0, "QTY_NOT_POSITIVE")
         if price <= 0:
             return RiskDecision(False, 0, "NO_PRICE")
+        held_now = int(raw.account.qty[i])
+        if self.view is not None:
+            hot = self.view.pretrade(decision.symbol)
+            if hot.price is None:
+                return RiskDecision(False, 0, f"NO_PRICE (no current price:{decision.symbol})")
+            held_now = hot.held_qty
         if decision.signal is Signal.SELL:
             assert self._added_qty is not None
-            held = int(raw.account.qty[i]) + self._added_qty.get(i, 0)
+            held = held_now + self._added_qty.get(i, 0)
             if held <= 0:
                 return RiskDecision(False, 0, "NOTHING_TO_SELL")
             sold = min(qty, held)
@@ -70,8 +114,8 @@ class RiskGate:
         equity = calc.total_equity
         if equity <= 0:
             return RiskDecision(False, 0, "EQUITY_NOT_POSITIVE")
-        if lim.daily_loss_limit is not None and raw.account.day_start_equity > 0:
-            loss = -calc.daily_pnl / raw.account.day_start_equity
+        if lim.daily_loss_limit is not None and self._day_start > 0:
+            loss = -self._daily_pnl / self._day_start
             if loss >= lim.daily_loss_limit:
                 return RiskDecision(False, 0, f"DAILY_LOSS_LIMIT ({loss:.2%} lost today)")
         assert self._added is not None and self._added_qty is not None
@@ -83,7 +127,7 @@ class RiskGate:
             ((int(equity * lim.max_symbol_weight) - held_value) // price, "MAX_SYMBOL_WEIGHT")
         )
         if lim.max_position_qty is not None:
-            held_qty = int(raw.account.qty[i]) + self._added_qty.get(i, 0)
+            held_qty = held_now + self._added_qty.get(i, 0)
             caps.append((lim.max_position_qty - held_qty, "MAX_POSITION_QTY"))
         unit = price * (1 + lim.buying_power_buffer)
         caps.append((int(self._buying_power // unit), "INSUFFICIENT_BUYING_POWER"))

@@ -11,12 +11,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Protocol
 
 import numpy as np
 
 from qts.core.errors import StorageError
 from qts.data.ports import AccountState, DecisionRecord, EquityPoint, TradingStore
-from qts.engines.contracts import CycleReport, Decisions
+from qts.engines.contracts import CalcData, CycleReport, Decisions
 from qts.engines.indicators import IndicatorBank
 from qts.engines.risk import RiskGate, RiskLimits
 from qts.engines.strategy.base import Strategy
@@ -50,6 +51,12 @@ STAGE_FAIL_SAFE = {
 }
 
 
+class CycleCache(Protocol):
+    """The hot cache's cycle hook: the marks are current, publish risk state and positions."""
+
+    def after_transform(self, calc: CalcData) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SessionView:
     """What the clock says about the market at a cycle."""
@@ -80,6 +87,7 @@ class EtedaRunner:
         self.guard = guard or GuardPolicy()
         self.controls: TradingControls | None = None
         self.scalp: ScalpRoute | None = None  # the scalp execution pipeline, when wired
+        self.cache: CycleCache | None = None
         width = len(oms.universe)
         self.bank = IndicatorBank([s for st in self.strategies for s in st.indicators()], width)
         self.last_close = np.zeros(width, dtype=np.int64)
@@ -181,6 +189,8 @@ class EtedaRunner:
             calc = transform(raw, self.bank, self.last_close)
             self._report(check_transform(calc))
             equity, unrealized = calc.total_equity, int(calc.unrealized_pnl.sum())
+            if self.cache is not None:
+                self.cache.after_transform(calc)
             stage = Stage.EVALUATE
             ev = evaluate(calc, self.strategies, self.gate)
             stage = Stage.DECIDE

@@ -89,6 +89,7 @@ _ROWS: tuple[tuple[str, str, Stage, Severity, Action], ...] = (
     ("FS111", "P0 queue failure", G.EVENTS, S.FAIL_SAFE, A.STOP_TRADING),
     ("FS112", "P1 queue recreation failed", G.EVENTS, S.FAIL_SAFE, A.STOP_TRADING),
     ("FS113", "P0 handler failed after retries", G.EVENTS, S.FAIL_SAFE, A.STOP_TRADING),
+    ("FS120", "cache unavailable: reads go to the store", G.SYSTEM, S.ANOMALY, A.WARN),
     ("GR001", "account exposure limit reached", G.EVALUATE, S.GUARDRAIL, A.LIMIT),
     ("GR010", "symbol weight limit reached", G.EVALUATE, S.GUARDRAIL, A.LIMIT),
     ("GR020", "daily loss warning level reached", G.EVALUATE, S.GUARDRAIL, A.BLOCK_ENTRIES),

@@ -57,6 +57,7 @@ def test_the_catalogue_holds_every_code_decisions_md_names() -> None:
         + [f"FS09{i}" for i in range(5)]
         + [f"FS10{i}" for i in range(6)]
         + [f"FS11{i}" for i in range(4)]
+        + ["FS120"]  # ours: the cache's circuit breaker opened (ADR 0010)
         + ["GR001", "GR010", "GR020", "GR030", "GR040"]
         + [f"GR05{i}" for i in range(6)]
         + [f"GR06{i}" for i in range(5)]

@@ -1,0 +1,230 @@
+"""The run's hot cache, wired into the engine (spec §7, NG-4). The same in every mode; only the
+backend differs (``cache.backend: memory|redis``).
+
+Writers: every bar pushes the prices of the active symbols (``price:{symbol}``, the market-data
+push); the order manager's position listener writes ``pos:{symbol}`` through after the store has
+booked a fill; the ETEDA cycle refreshes every universe symbol's position and publishes
+``risk:account`` once its marks are current; fills and order notices write ``ord:{id}`` through.
+
+Readers: the micro risk loop's sync step (held symbols' prices before every snapshot, positions
+on every change), the pre-trade gate (:class:`PreTradeView`: the account's risk state per cycle,
+a symbol's price and held quantity per check), the scalp pipeline's PreCheck and the dashboard.
+
+An open circuit breaker is reported as FS120 (ANOMALY: the state goes to WARNING, trading
+continues from the store) through the event spine's P0 lane, so the alert never runs under the
+order manager's or the store's locks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from qts.cache import CachedPosition, CacheManager, HotCache, PriceQuote, RiskState, open_backend
+from qts.cache.breaker import BreakerState
+from qts.core.clock import Clock
+from qts.data.ports import TradingStore
+from qts.engines.contracts import CalcData
+from qts.engines.risk import AccountRisk, PreTradeInputs, RiskLimits
+from qts.events import Dispatcher, DispatcherClosed, Event, EventPriority, EventType
+from qts.model.frame import BarFrame
+from qts.model.position import Position
+from qts.risk.shadow import ShadowBook, ShadowSnapshot
+
+if TYPE_CHECKING:
+    from qts.config.models import CacheSection
+    from qts.execution.oms import OrderManager
+    from qts.safety.supervisor import SafetySupervisor
+
+log = logging.getLogger(__name__)
+CACHE_ALERT = "CACHE_ALERT"
+ORDER_UPDATE = "ORDER_UPDATE"  # the spine's order-notice event type
+
+
+class CachedShadow:
+    """The micro risk loop's view of the shadow: before each snapshot the held symbols' prices
+    are read through the cache (one round trip) into the shadow."""
+
+    def __init__(self, shadow: ShadowBook, cache: EngineCache) -> None:
+        self.shadow = shadow
+        self.cache = cache
+
+    def snapshot(self) -> ShadowSnapshot:
+        held = self.cache.held_symbols()
+        if held:
+            for q in self.cache.hot.prices(held).values():
+                self.shadow.on_price(q.symbol, q.last, q.ts)
+        return self.shadow.snapshot()
+
+
+class EngineCache:
+    def __init__(
+        self,
+        hot: HotCache,
+        oms: OrderManager,
+        limits: RiskLimits,
+    ) -> None:
+        self.hot = hot
+        self.manager = hot.manager
+        self.oms = oms
+        self.limits = limits
+        self._dispatcher: Dispatcher | None = None
+        self._safety: SafetySupervisor | None = None
+
+    @classmethod
+    def open(
+        cls,
+        section: CacheSection | None,
+        *,
+        run_id: str,
+        clock: Clock,
+        store: TradingStore,
+        oms: OrderManager,
+        limits: RiskLimits,
+    ) -> EngineCache:
+        backend_name = section.backend if section is not None else "memory"
+        url = section.url if section is not None else None
+        prefix = (section.prefix if section is not None else None) or f"qts:{run_id}:"
+        backend = open_backend(backend_name, url, prefix, clock)
+        manager = CacheManager(backend, clock)
+        cache = cls(HotCache(manager, store), oms, limits)
+        manager.alert = cache._alert
+        return cache
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def attach(self, dispatcher: Dispatcher, safety: SafetySupervisor) -> None:
+        """Subscribe after the spine's own handlers: the fill is booked (store first) before
+        the cache hears of it."""
+        self._dispatcher = dispatcher
+        self._safety = safety
+        dispatcher.subscribe(EventType.FILL_RECEIVED, self._on_fill)
+        dispatcher.subscribe(ORDER_UPDATE, self._on_order_update)
+        dispatcher.subscribe(CACHE_ALERT, self._on_alert)
+
+    def _alert(self, message: str) -> None:
+        d = self._dispatcher
+        if d is None:
+            return
+        try:
+            d.publish(Event(CACHE_ALERT, EventPriority.P0, message, "cache", "CACHE"))
+        except DispatcherClosed:
+            log.error("cache alert after the spine stopped: %s", message)
+
+    def _on_alert(self, event: Event) -> None:
+        if self._safety is not None:
+            self._safety.report("FS120", str(event.payload))
+
+    def _on_fill(self, event: Event) -> None:
+        order = self.oms.orders.get(event.payload.client_order_id)
+        if order is not None:
+            self.hot.write_order(order)
+
+    def _on_order_update(self, event: Event) -> None:
+        order = self.oms.orders.get(event.payload.client_order_id)
+        if order is not None:
+            self.hot.write_order(order)
+
+    # --- writers -----------------------------------------------------------------------------
+
+    def on_frame(self, frame: BarFrame) -> None:
+        """The market-data push: the bar's closes are the symbols' latest prints."""
+        universe = frame.universe.symbols
+        close = frame.close.tolist()
+        volume = frame.volume.tolist()
+        active = frame.active.tolist()
+        ts = frame.end
+        self.hot.push_prices(
+            PriceQuote(s, int(close[i]), int(close[i]), int(close[i]), int(volume[i]), ts)
+            for i, s in enumerate(universe)
+            if active[i] and close[i] > 0
+        )
+
+    def on_position(self, pos: Position) -> None:
+        """Position listener (under the order manager's lock, after the store booked the fill)."""
+        risk = self.hot.last_risk
+        self.hot.write_positions([CachedPosition.of(pos, risk.equity if risk else 0)])
+
+    def after_transform(self, calc: CalcData) -> None:
+        """The cycle's marks are current: publish the risk state, refresh every position."""
+        account = calc.raw.account
+        day_start = account.day_start_equity
+        loss_limit = (
+            -int(self.limits.daily_loss_limit * day_start)
+            if self.limits.daily_loss_limit is not None
+            else 0
+        )
+        daily = int(calc.daily_pnl)
+        equity = int(calc.total_equity)
+        self.hot.publish_risk(
+            RiskState(
+                equity=equity,
+                day_start_equity=day_start,
+                exposure_used=int(calc.exposure_value.sum()),
+                daily_pnl=daily,
+                trade_count=account.entries_today,
+                max_exposure_pct=Decimal(str(self.limits.max_exposure)),
+                daily_loss_limit=loss_limit,
+                remaining_limit=max(0, daily - loss_limit) if loss_limit else 0,
+            )
+        )
+        with self.oms.lock:
+            positions = self.oms.account.positions
+            cps = [
+                CachedPosition.of(positions[s], equity)
+                if s in positions
+                else CachedPosition.flat(s)
+                for s in self.oms.universe.symbols
+            ]
+        self.hot.write_positions(cps)
+
+    # --- readers -----------------------------------------------------------------------------
+
+    def held_symbols(self) -> list[str]:
+        with self.oms.lock:
+            return [p.symbol for p in self.oms.account.open_positions()]
+
+    def pretrade(self, symbol: str) -> PreTradeInputs:
+        """PreTradeView: the symbol's current price and held quantity, through the cache."""
+        q = self.hot.prices([symbol]).get(symbol)
+        return PreTradeInputs(q.last if q is not None else None, self.hot.position(symbol).qty)
+
+    def account_risk(self) -> AccountRisk | None:
+        r = self.hot.risk()
+        return None if r is None else AccountRisk(r.exposure_used, r.daily_pnl, r.day_start_equity)
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        return self.manager.backend.name
+
+    @property
+    def breaker(self) -> BreakerState:
+        return self.manager.breaker.state
+
+    def report(self) -> dict[str, Any]:
+        return {"backend": self.backend, **self.manager.metrics.snapshot()}
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def print_cache_report(cache: EngineCache) -> None:
+    """The run's cache figures: one readable line, then one JSON line (``cache metrics {...}``)
+    that scripts and tests read."""
+    report = cache.report()
+    parts = []
+    for fam in ("price", "pos", "risk", "ord"):
+        f = report.get(fam)
+        if f and f["reads"]:
+            parts.append(f"{fam} hit {f['hit_rate']:.2%} of {f['reads']:,}")
+    print(
+        f"cache ({report['backend']}): "
+        + (", ".join(parts) or "no reads")
+        + f"; breaker opened {report['breaker_opened']}x, closed {report['breaker_closed']}x",
+        flush=True,
+    )
+    print("cache metrics " + json.dumps(report, sort_keys=True), flush=True)

@@ -1,0 +1,326 @@
+"""Cache-aside reads, write-through writes and invalidation over any :class:`CacheBackend`,
+behind the circuit breaker (spec §7.4–7.5).
+
+* **Read** (cache-aside / read-through): ask the cache; a value older than its family's TTL (by
+  its own stamp, on the engine's clock) raises :class:`CacheStaleDataError` internally and is
+  never served; misses, stale values and reads the cache could not answer go to the source
+  loader, and what it returns is written back with a fresh TTL.
+* **Write** (write-through): the caller has already written the store; the cache gets the new
+  value stamped now. A write the cache cannot take (breaker open, backend down) is not lost — the
+  store has it — but the key is marked *suspect*: until a later write succeeds, reads of it go to
+  the source, so an older cached value is never served. When the breaker closes again, suspect
+  keys are deleted from the cache.
+* **Failures**: each backend call is retried (3 attempts, 10 ms apart); a call that still fails
+  counts once towards the breaker. While the breaker is open nothing asks the cache.
+
+A write-back of a loaded value is skipped if a write-through of the same key happened while the
+source was being read (a per-key generation), so a slow read can never overwrite a newer fill.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+from qts.cache.breaker import BreakerState, CircuitBreaker
+from qts.cache.errors import CacheError, CacheStaleDataError
+from qts.cache.keys import STAMP_FIELD, TTL_MS, Family, key
+from qts.cache.memory import now_ms
+from qts.cache.metrics import CacheMetrics
+from qts.cache.port import CacheBackend, Hash
+from qts.core.clock import Clock
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ManyLoader = Callable[[Sequence[str]], Mapping[str, Hash | None]]
+RETRY_ATTEMPTS = 3
+RETRY_WAIT_S = 0.010
+
+
+def check_fresh(name: str, family: Family, value: Hash, now: int, ttl_ms: int) -> None:
+    """Raise CacheStaleDataError if ``value`` is older than ``ttl_ms`` (or has no stamp)."""
+    raw = value.get(STAMP_FIELD[family], "")
+    try:
+        stamp = int(raw)
+    except ValueError:
+        raise CacheStaleDataError(name, -1, ttl_ms) from None
+    age = now - stamp
+    if age > ttl_ms:
+        raise CacheStaleDataError(name, age, ttl_ms)
+
+
+class CacheManager:
+    def __init__(
+        self,
+        backend: CacheBackend,
+        clock: Clock,
+        *,
+        metrics: CacheMetrics | None = None,
+        breaker: CircuitBreaker | None = None,
+        alert: Callable[[str], None] | None = None,
+        ttl_ms: Mapping[Family, int] | None = None,
+        retry_attempts: int = RETRY_ATTEMPTS,
+        retry_wait_s: float = RETRY_WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.metrics = metrics or CacheMetrics()
+        self.breaker = breaker or CircuitBreaker(clock)
+        self.breaker.on_change = self._on_breaker
+        self.alert = alert
+        self.ttl_ms: dict[Family, int] = {**TTL_MS, **(ttl_ms or {})}
+        self.retry_attempts = max(1, retry_attempts)
+        self.retry_wait_s = retry_wait_s
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._suspect: set[str] = set()
+        self._gen: dict[str, int] = {}
+        self.alerts: list[str] = []
+
+    # --- the breaker -------------------------------------------------------------------------
+
+    def _on_breaker(self, before: BreakerState, after: BreakerState, reason: str) -> None:
+        if after is BreakerState.OPEN:
+            self.metrics.breaker_opened += 1
+            msg = (
+                f"cache ({self.backend.name}) circuit breaker open after {reason}: reads go to "
+                f"the store for {int(self.breaker.recovery_timeout.total_seconds())} s"
+            )
+            log.error("%s", msg)
+            self.alerts.append(msg)
+            if self.alert is not None:
+                try:
+                    self.alert(msg)
+                except Exception:
+                    log.exception("cache alert failed")
+        elif after is BreakerState.CLOSED:
+            self.metrics.breaker_closed += 1
+            log.warning("cache (%s) recovered: circuit breaker closed", self.backend.name)
+            self._drop_suspects()
+
+    def _drop_suspects(self) -> None:
+        with self._lock:
+            suspects = sorted(self._suspect)
+        if not suspects:
+            return
+        try:
+            self.backend.delete(suspects)
+        except CacheError as exc:
+            log.warning("could not drop %d suspect cache keys: %s", len(suspects), exc)
+            return
+        with self._lock:
+            self._suspect.difference_update(suspects)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        last: CacheError | None = None
+        for attempt in range(self.retry_attempts):
+            try:
+                value = fn()
+            except CacheError as exc:
+                last = exc
+                if attempt + 1 < self.retry_attempts:
+                    self.sleep(self.retry_wait_s)
+                continue
+            self.breaker.success()
+            return value
+        assert last is not None
+        self.breaker.failure(str(last))
+        raise last
+
+    @property
+    def available(self) -> bool:
+        return self.breaker.state is BreakerState.CLOSED
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def read_many(self, family: Family, idents: Sequence[str], load: ManyLoader) -> dict[str, Hash]:
+        """Fresh values for ``idents`` (absent where neither the cache nor the source has one)."""
+        names = [key(family, i) for i in idents]
+        out: dict[str, Hash] = {}
+        need: list[str] = []
+        write_back = True
+        with self._lock:
+            suspect = [n in self._suspect for n in names]
+        asked = [(i, n) for i, n, s in zip(idents, names, suspect, strict=True) if not s]
+        for i, _n, s in zip(idents, names, suspect, strict=True):
+            if s:
+                self.metrics.read(family, "bypass")
+                need.append(i)
+        if asked and self.breaker.allow():
+            t0 = time.perf_counter()
+            try:
+                values = self._call(lambda: self.backend.get_hashes([n for _, n in asked]))
+            except CacheError:
+                self.metrics.error(family)
+                write_back = False  # the cache just failed: one failure per read, not two
+                for i, _ in asked:
+                    self.metrics.read(family, "bypass")
+                    need.append(i)
+            else:
+                ms = (time.perf_counter() - t0) * 1000.0
+                now = now_ms(self.clock)
+                ttl = self.ttl_ms[family]
+                for (i, n), v in zip(asked, values, strict=True):
+                    if v is None:
+                        self.metrics.read(family, "miss", ms)
+                        need.append(i)
+                        continue
+                    try:
+                        check_fresh(n, family, v, now, ttl)
+                    except CacheStaleDataError:
+                        self.metrics.read(family, "stale", ms)
+                        need.append(i)
+                        continue
+                    self.metrics.read(family, "hit", ms)
+                    out[i] = v
+        else:
+            for i, _ in asked:
+                self.metrics.read(family, "bypass")
+                need.append(i)
+        if need:
+            out.update(self._load(family, need, load, write_back))
+        return out
+
+    def read(self, family: Family, ident: str, load: Callable[[], Hash | None]) -> Hash | None:
+        return self.read_many(family, [ident], lambda _ids: {ident: load()}).get(ident)
+
+    def _load(
+        self, family: Family, idents: list[str], load: ManyLoader, write_back: bool
+    ) -> dict[str, Hash]:
+        with self._lock:
+            gens = {i: self._gen.get(key(family, i), 0) for i in idents}
+        t0 = time.perf_counter()
+        loaded = load(idents)
+        self.metrics.source(family, (time.perf_counter() - t0) * 1000.0)
+        found = {i: dict(v) for i, v in loaded.items() if v is not None and i in gens}
+        if found and write_back:
+            self._write(family, found, gens)
+        return found
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def write_many(self, family: Family, values: Mapping[str, Mapping[str, str]]) -> bool:
+        """Write-through (the store already has these values). True if the cache took them."""
+        return self._write(family, {i: dict(v) for i, v in values.items()}, None)
+
+    def write(self, family: Family, ident: str, fields: Mapping[str, str]) -> bool:
+        return self.write_many(family, {ident: fields})
+
+    def invalidate(self, family: Family, idents: Sequence[str]) -> bool:
+        """Delete keys (event-based invalidation); the next read reloads from the source."""
+        names = [key(family, i) for i in idents]
+        with self._write_lock:
+            with self._lock:
+                for n in names:
+                    self._gen[n] = self._gen.get(n, 0) + 1
+            if not self.breaker.allow():
+                self._mark_suspect(names)
+                return False
+            try:
+                self._call(lambda: self.backend.delete(names))
+            except CacheError:
+                self.metrics.error(family)
+                self._mark_suspect(names)
+                return False
+        with self._lock:
+            self._suspect.difference_update(names)
+        return True
+
+    def _write(
+        self, family: Family, values: dict[str, Hash], gens: Mapping[str, int] | None
+    ) -> bool:
+        stamp_field = STAMP_FIELD[family]
+        ttl = self.ttl_ms[family]
+        with self._write_lock:
+            now = str(now_ms(self.clock))
+            items: list[tuple[str, Hash, int]] = []
+            with self._lock:
+                for i, v in values.items():
+                    n = key(family, i)
+                    if gens is None:
+                        self._gen[n] = self._gen.get(n, 0) + 1
+                    elif self._gen.get(n, 0) != gens.get(i, 0):
+                        continue  # a write-through came meanwhile: it is newer than this load
+                    v[stamp_field] = now
+                    items.append((n, v, ttl))
+            if not items:
+                return True
+            names = [n for n, _, _ in items]
+            # a skipped write-back of a loaded value leaves the cache no older than it was; a
+            # skipped write-through does: its key is suspect until a write succeeds
+            through = gens is None
+            if not self.breaker.allow():
+                if through:
+                    self._mark_suspect(names)
+                return False
+            with self._lock:
+                was = self._suspect.intersection(names)
+                # cleared first: a write that closes the breaker must not drop its own keys
+                self._suspect.difference_update(names)
+            try:
+                self._call(lambda: self.backend.put_hashes(items))
+            except CacheError:
+                self.metrics.error(family)
+                self._mark_suspect(names if through else sorted(was))
+                return False
+        self.metrics.wrote(family, len(items))
+        return True
+
+    def _mark_suspect(self, names: Sequence[str]) -> None:
+        with self._lock:
+            self._suspect.update(names)
+
+    # --- sorted sets (order book) ------------------------------------------------------------
+
+    def write_book(self, symbol: str, side: str, levels: Mapping[int, int]) -> bool:
+        """``book:{symbol}:{side}``: member ``price:volume``, score = price (so the best levels
+        come first by score; the spec's score = volume would rank by size, see §7.3)."""
+        if side not in ("bid", "ask"):
+            raise ValueError(f"book side must be bid or ask, got {side!r}")
+        name = key(Family.BOOK, f"{symbol}:{side}")
+        members = {f"{p}:{v}": float(p) for p, v in levels.items()}
+        if not self.breaker.allow():
+            return False
+        try:
+            self._call(lambda: self.backend.put_zset(name, members, self.ttl_ms[Family.BOOK]))
+        except CacheError:
+            self.metrics.error(Family.BOOK)
+            return False
+        self.metrics.wrote(Family.BOOK)
+        return True
+
+    def read_book(self, symbol: str, side: str, depth: int = 5) -> list[tuple[int, int]] | None:
+        """The ``depth`` best levels (price, volume): highest bids, lowest asks. None when the
+        cache cannot answer (there is no store behind the book)."""
+        name = key(Family.BOOK, f"{symbol}:{side}")
+        if not self.breaker.allow():
+            self.metrics.read(Family.BOOK, "bypass")
+            return None
+        t0 = time.perf_counter()
+        try:
+            members = self._call(lambda: self.backend.get_zset(name, depth, highest=side == "bid"))
+        except CacheError:
+            self.metrics.error(Family.BOOK)
+            self.metrics.read(Family.BOOK, "bypass")
+            return None
+        ms = (time.perf_counter() - t0) * 1000.0
+        self.metrics.read(Family.BOOK, "hit" if members else "miss", ms)
+        out = []
+        for m, _score in members:
+            p, v = m.split(":", 1)
+            out.append((int(p), int(v)))
+        return out
+
+    def purge(self) -> int:
+        """The manual emergency flush (spec §7.4): this cache's keys only."""
+        with self._lock:
+            self._suspect.clear()
+        return self.backend.purge()
+
+    def close(self) -> None:
+        self.backend.close()
