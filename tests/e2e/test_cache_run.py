@@ -23,7 +23,7 @@ import redis
 from qts.cache.devserver import RedisServer
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-PACED = ["run", "--seed", "7", "--speed", "600", "--for", "150min"]
+PACED = ["run", "--seed", "7", "--speed", "600", "--for", "150m"]
 
 
 def config(tmp_path: Path, name: str, backend: str, url: str = "", prefix: str = "") -> Path:

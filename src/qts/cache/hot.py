@@ -48,13 +48,14 @@ class HotCache:
 
     def push_prices(self, quotes: Iterable[PriceQuote]) -> None:
         """The market-data push: the board first (the source), then ``price:{symbol}``."""
-        batch = list(quotes)
-        if not batch:
-            return
+        batch: dict[str, PriceQuote] = {}
         with self._lock:
-            for q in batch:
-                self._board[q.symbol] = q
-        self.manager.write_many(Family.PRICE, {q.symbol: q.to_hash() for q in batch})
+            for q in quotes:
+                known = self._board.get(q.symbol)
+                if known is None or q.ts >= known.ts:  # an older print never replaces a newer
+                    self._board[q.symbol] = batch[q.symbol] = q
+        if batch:
+            self.manager.write_many(Family.PRICE, {s: q.to_hash() for s, q in batch.items()})
 
     def _board_load(self, symbols: Sequence[str]) -> dict[str, Hash | None]:
         with self._lock:

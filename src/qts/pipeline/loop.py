@@ -86,14 +86,18 @@ class TradingLoop:
             if self.until is not None and frame.end > self.until:
                 result.stopped = "duration reached"
                 break
+            warm = self.resume_after is not None and frame.end <= self.resume_after
+            if not warm:
+                # the clock does not run ahead of the pacer: while we wait, readers on other
+                # threads (the console, the cache's freshness checks) still see the last bar
+                self.pacer.wait_until(frame.end)
             self.clock.advance_to(frame.end)
             if self.venue is not None:
                 self.venue.on_frame(frame)
-            if self.resume_after is not None and frame.end <= self.resume_after:
+            if warm:
                 self.runner.warm_up(frame)
                 result.warmed += 1
                 continue
-            self.pacer.wait_until(frame.end)
             if self.hooks is not None:
                 fills = self.hooks.before_cycle(frame, oms.broker.drain_events())
             else:
