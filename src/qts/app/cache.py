@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +144,15 @@ class EngineCache:
             if active[i] and close[i] > 0
         )
 
+    def on_tick(self, symbol: str, price: int, ts: datetime) -> None:
+        """A P1 price tick: market data like any other, pushed to ``price:{symbol}`` (the micro
+        risk loop's sync step reads it from there)."""
+        if price <= 0:
+            return
+        known = self.hot.board(symbol)
+        volume = known.volume if known is not None else 0
+        self.hot.push_prices([PriceQuote(symbol, price, price, price, volume, ts)])
+
     def on_prints(self, prints: list[Print]) -> None:
         """The live feed's trade prints as they arrive (one round trip per batch)."""
         self.hot.push_prices(
@@ -236,4 +246,6 @@ def print_cache_report(cache: EngineCache) -> None:
         + f"; breaker opened {report['breaker_opened']}x, closed {report['breaker_closed']}x",
         flush=True,
     )
+    for alert in cache.manager.metrics.alerts():  # spec §7.6: under 85 % is worth a look
+        print(f"cache alert: {alert}", flush=True)
     print("cache metrics " + json.dumps(report, sort_keys=True), flush=True)

@@ -252,7 +252,9 @@ class RunSpine:
 
     def _on_tick(self, event: Event) -> None:
         symbol, price, ts = event.payload
-        if self.cache is None:  # with a cache the loop's sync step reads the price through it
+        if self.cache is not None:  # the market-data push; the loop's sync step reads it back
+            self.cache.on_tick(symbol, price, ts)
+        else:
             self.shadow.on_price(symbol, price, ts)
         # positions reach the shadow synchronously from every fill, so it is never behind main
         self.shadow.heartbeat(ts)

@@ -15,6 +15,7 @@ from typing import Any
 
 from qts.app.wiring import Engine, build_engine
 from qts.backtest.calendar import BarCalendar
+from qts.config.models import CacheSection
 from qts.core.clock import Pacer
 from qts.engines.contracts import CycleReport
 from qts.engines.performance import PerformanceReport, Trade, compute, round_trips
@@ -40,6 +41,7 @@ class BacktestSpec:
     limits: RiskLimits = field(default_factory=RiskLimits)
     db: Path | None = None
     record_decisions: bool = True
+    cache: CacheSection | None = None  # None: the in-process cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
         record_decisions=spec.record_decisions,
         log_safety_events=False,
         calendar=BarCalendar(from_epoch(int(t)).date() for t in table.ts),
+        cache=spec.cache,
     )
     total = len(table)
     done = 0

@@ -52,10 +52,18 @@ class HotCache:
         with self._lock:
             for q in quotes:
                 known = self._board.get(q.symbol)
-                if known is None or q.ts >= known.ts:  # an older print never replaces a newer
-                    self._board[q.symbol] = batch[q.symbol] = q
+                if known is not None and (
+                    q.ts < known.ts or (q.ts, q.last) == (known.ts, known.last)
+                ):
+                    continue  # an older print never replaces a newer; the same one is no news
+                self._board[q.symbol] = batch[q.symbol] = q
         if batch:
             self.manager.write_many(Family.PRICE, {s: q.to_hash() for s, q in batch.items()})
+
+    def board(self, symbol: str) -> PriceQuote | None:
+        """The feed's latest print of ``symbol`` (the source behind ``price:{symbol}``)."""
+        with self._lock:
+            return self._board.get(symbol)
 
     def _board_load(self, symbols: Sequence[str]) -> dict[str, Hash | None]:
         with self._lock:
