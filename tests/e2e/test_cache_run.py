@@ -66,7 +66,7 @@ def test_paced_run_on_redis_hits_the_cache_for_prices_and_positions(tmp_path: Pa
         text=True,
         env=ENV,
         check=False,
-        timeout=240,
+        timeout=600,
     )
     try:
         assert proc.returncode == 0, proc.stderr
@@ -106,7 +106,7 @@ def test_redis_stopped_mid_run_keeps_trading_from_the_store_and_recovers(
         text=True,
         env=ENV,
         check=False,
-        timeout=240,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     expected = ledger(reference)
@@ -139,11 +139,11 @@ def test_redis_stopped_mid_run_keeps_trading_from_the_store_and_recovers(
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        assert events["fill"].wait(180), "".join(lines)
+        assert events["fill"].wait(300), "".join(lines)
         server.stop()  # mid-run, after the first fill
-        assert events["alert"].wait(120), "no FS120 alert:\n" + "".join(lines)
+        assert events["alert"].wait(300), "no FS120 alert:\n" + "".join(lines)
         server.start()  # Redis is back (empty)
-        assert child.wait(240) == 0, "".join(lines)
+        assert child.wait(600) == 0, "".join(lines)
         reader.join(10)
         out = "".join(lines)
         report = metrics(out)

@@ -81,6 +81,7 @@ class CacheManager:
         self._suspect: set[str] = set()
         self._gen: dict[str, int] = {}
         self.alerts: list[str] = []
+        self._unsent: list[str] = []
 
     # --- the breaker -------------------------------------------------------------------------
 
@@ -92,16 +93,24 @@ class CacheManager:
                 f"the store for {int(self.breaker.recovery_timeout.total_seconds())} s"
             )
             log.error("%s", msg)
-            self.alerts.append(msg)
+            with self._lock:
+                self.alerts.append(msg)
+                self._unsent.append(msg)  # sent once no lock of ours is held
+        elif after is BreakerState.CLOSED:
+            self.metrics.breaker_closed += 1
+            log.warning("cache (%s) recovered: circuit breaker closed", self.backend.name)
+            self._drop_suspects()
+
+    def _send_alerts(self) -> None:
+        """Deliver breaker alerts outside the manager's locks (the receiver may block)."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, []
+        for msg in unsent:
             if self.alert is not None:
                 try:
                     self.alert(msg)
                 except Exception:
                     log.exception("cache alert failed")
-        elif after is BreakerState.CLOSED:
-            self.metrics.breaker_closed += 1
-            log.warning("cache (%s) recovered: circuit breaker closed", self.backend.name)
-            self._drop_suspects()
 
     def _drop_suspects(self) -> None:
         with self._lock:
@@ -184,6 +193,7 @@ class CacheManager:
                 need.append(i)
         if need:
             out.update(self._load(family, need, load, write_back))
+        self._send_alerts()
         return out
 
     def read(self, family: Family, ident: str, load: Callable[[], Hash | None]) -> Hash | None:
@@ -206,13 +216,21 @@ class CacheManager:
 
     def write_many(self, family: Family, values: Mapping[str, Mapping[str, str]]) -> bool:
         """Write-through (the store already has these values). True if the cache took them."""
-        return self._write(family, {i: dict(v) for i, v in values.items()}, None)
+        done = self._write(family, {i: dict(v) for i, v in values.items()}, None)
+        self._send_alerts()
+        return done
 
     def write(self, family: Family, ident: str, fields: Mapping[str, str]) -> bool:
         return self.write_many(family, {ident: fields})
 
     def invalidate(self, family: Family, idents: Sequence[str]) -> bool:
         """Delete keys (event-based invalidation); the next read reloads from the source."""
+        try:
+            return self._invalidate(family, idents)
+        finally:
+            self._send_alerts()
+
+    def _invalidate(self, family: Family, idents: Sequence[str]) -> bool:
         names = [key(family, i) for i in idents]
         with self._write_lock:
             with self._lock:
