@@ -30,7 +30,6 @@ from qts.data.ports import TradingStore
 from qts.engines.contracts import CalcData
 from qts.engines.risk import AccountRisk, PreTradeInputs, RiskLimits
 from qts.events import Dispatcher, DispatcherClosed, Event, EventPriority, EventType
-from qts.feeds.ticks_to_bars import Print
 from qts.model.frame import BarFrame
 from qts.model.position import Position
 from qts.risk.shadow import ShadowBook, ShadowSnapshot
@@ -152,14 +151,6 @@ class EngineCache:
         known = self.hot.board(symbol)
         volume = known.volume if known is not None else 0
         self.hot.push_prices([PriceQuote(symbol, price, price, price, volume, ts)])
-
-    def on_prints(self, prints: list[Print]) -> None:
-        """The live feed's trade prints as they arrive (one round trip per batch)."""
-        self.hot.push_prices(
-            PriceQuote(p.symbol, p.price, p.price, p.price, p.volume, p.ts)
-            for p in prints
-            if p.price > 0
-        )
 
     def on_position(self, pos: Position) -> None:
         """Position listener (under the order manager's lock, after the store booked the fill)."""

@@ -193,10 +193,12 @@ class RunSpine:
         """A trade print from a live feed: the micro risk loop sees every one (P1), not only
         the bar closes ``before_cycle`` publishes."""
         self.prints += 1
-        if self.protect:
+        if self.protect:  # the tick handler pushes it to the cache too
             self.dispatcher.publish(
                 Event.of(EventType.PRICE_TICK, (symbol, price, ts), key=symbol, source="FEED")
             )
+        elif self.cache is not None:  # the hot cache's real-time price push
+            self.cache.on_tick(symbol, price, ts)
 
     def on_index(self, level: float, ts: datetime) -> None:
         """A volatility index value from a live feed (the kill switch's input)."""
