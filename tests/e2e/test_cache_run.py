@@ -33,6 +33,7 @@ def config(tmp_path: Path, name: str, backend: str, url: str = "", prefix: str =
         lines.append(f"  url: {url}")
     if prefix:
         lines.append(f'  prefix: "{prefix}"')
+    lines += ["dashboard:", "  port: 0"]  # parallel runs never fight over a port
     path.write_text("\n".join(lines) + "\n")
     return path
 
