@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -19,6 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from qts.backtest.output import make_dir, write_whole
 from qts.core.time import KST
 from qts.data.ports import EquityPoint
 from qts.engines.performance import PerformanceReport, Trade, drawdowns, kst_date
@@ -129,7 +129,7 @@ def write_report(
     doc.setdefault("final_equity", report.final_equity)
     doc.setdefault("trades", [trade_to_json(t) for t in trades])
     doc["statistics"] = report.as_dict()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     json_path = out_dir / "summary.json"
     html_path = out_dir / "report.html"
     _write_atomic(json_path, json_text(to_jsonable(doc)))
@@ -420,6 +420,4 @@ def _seconds(td: timedelta) -> int | float:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write next to the target and rename, so a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_whole(path, text)

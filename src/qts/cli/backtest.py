@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from qts.backtest.engine import BacktestSpec, run_backtest
+from qts.backtest.output import check_out_dir
 from qts.config.loader import _cast
 from qts.core.errors import InputError
 from qts.engines.strategy.registry import available, params_model
@@ -86,6 +87,7 @@ def backtest(
                 "--qty", str(qty), f"strategy {strategy} sizes by weight, not quantity"
             )
         params["qty"] = qty
+    check_out_dir(out)  # before the run: a report that cannot be written wastes it
     started = time.perf_counter()
     series = load_paths([*data, *(more_data or [])], price_scale=price_scale)
     spec = BacktestSpec(series, strategy, params, cash, fees.value, db=db)
@@ -106,15 +108,17 @@ def backtest(
 
     summary = result.summary()
     summary["elapsed_s"] = round(elapsed, 3)
-    summary_path, html = write_report(
-        out,
-        summary,
-        result.engine.store.load_equity(),
-        result.trades,
-        result.performance,
-        title=f"QTS backtest — {strategy}",
-    )
-    result.engine.close()
+    try:
+        summary_path, html = write_report(
+            out,
+            summary,
+            result.engine.store.load_equity(),
+            result.trades,
+            result.performance,
+            title=f"QTS backtest — {strategy}",
+        )
+    finally:
+        result.engine.close()
     perf = result.performance
     console.print(
         f"{result.table.symbol_bars:,} symbol-bars, {len(result.trades)} trades, "

@@ -49,3 +49,8 @@ def main() -> None:
     except QtsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        # a path the user gave that the system refuses (under a file, no permission, disk full)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        sys.exit(2)

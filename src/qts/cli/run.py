@@ -52,7 +52,9 @@ def _duration(text: str | None) -> timedelta | None:
 
 
 def run(
-    seed: Annotated[int | None, typer.Option(help="Seed of the synthetic market.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Seed of the synthetic market (>= 0).")
+    ] = None,
     speed: Annotated[str, typer.Option(help="Simulated seconds per real second, or 'max'.")] = "60",
     for_: Annotated[
         str | None, typer.Option("--for", help="Stop after this much simulated time (e.g. 1d).")

@@ -26,7 +26,7 @@ class _Section(BaseModel):
 
 class RunSection(_Section):
     initial_cash: PositiveInt = 100_000_000
-    seed: int = 7
+    seed: int = Field(7, ge=0)
     start: date = date(2026, 1, 5)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from qts.core.errors import DataError
-from qts.feeds.bars import BarSeries, from_epoch
+from qts.feeds.bars import DAILY_BAR_TIME, BarSeries, from_epoch
 from qts.model.frame import BarFrame, Universe
 
 DAY = 86_400
@@ -53,8 +53,11 @@ class FrameTable:
                 self.ends[-1] = int(last_end.timestamp())
 
     def _bar_length(self) -> timedelta:
-        """Daily data: every stamp at 09:00 KST (00:00 UTC); else the smallest step."""
-        if bool(np.all(self.ts % DAY == 0)):
+        """Daily data: every stamp at 09:00 KST wall clock; else the smallest step.
+
+        09:00 KST is 00:00 UTC except in Korea's summer time (1987-88, UTC+10), so the fast
+        check on UTC midnights only sorts out the rest, stamp by stamp in local time."""
+        if _all_at_daily_bar_time(self.ts):
             return DAILY_SESSION
         steps = np.diff(self.ts)
         return timedelta(seconds=int(steps.min()) if len(steps) else 60)
@@ -85,3 +88,11 @@ class FrameTable:
     def frames(self, first: int = 0) -> Iterator[BarFrame]:
         for i in range(first, len(self.ts)):
             yield self.frame(i)
+
+
+def _all_at_daily_bar_time(ts: np.ndarray) -> bool:
+    """True if every stamp is 09:00 on the KST wall clock, whatever the day's UTC offset."""
+    for k in np.flatnonzero(ts % DAY != 0):
+        if from_epoch(int(ts[k])).time() != DAILY_BAR_TIME:
+            return False  # intraday data stops at its first off-midnight stamp
+    return True

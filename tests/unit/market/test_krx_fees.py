@@ -46,8 +46,23 @@ FEES = KrxFees()
         (Market.KONEX, date(2023, 6, 1), "0.0010"),
         (Market.KONEX, date(2025, 6, 1), "0.0010"),
         (Market.KONEX, date(2026, 6, 1), "0.0010"),
-        # before the earliest row: the earliest row applies (documented assumption)
-        (Market.KOSPI, date(2020, 6, 1), "0.0020"),
+        # before 2023, an independent transcription of the published rates (total, in %)
+        *[
+            (m, day, str(Decimal(pct) / 100))
+            for m, day, pct in [
+                (Market.KOSPI, date(1996, 7, 1), "0.30"),
+                (Market.KOSPI, date(2008, 10, 24), "0.30"),
+                (Market.KOSDAQ, date(2015, 6, 15), "0.30"),
+                (Market.KONEX, date(2018, 3, 2), "0.30"),
+                (Market.KOSPI, date(2019, 5, 31), "0.30"),  # sold 05-29, settles on the old rate
+                (Market.KOSPI, date(2019, 6, 3), "0.25"),
+                (Market.KOSDAQ, date(2020, 6, 1), "0.25"),
+                (Market.KONEX, date(2020, 6, 1), "0.10"),
+                (Market.KOSPI, date(2021, 1, 4), "0.23"),
+                (Market.KOSDAQ, date(2022, 12, 30), "0.23"),
+                (Market.KOSPI, date(1990, 1, 3), "0.30"),  # before the horizon: its first row
+            ]
+        ],
     ],
 )
 def test_tax_rate_by_settlement_date(market: Market, settle: date, rate: str) -> None:
@@ -163,7 +178,8 @@ def test_custom_tax_table_with_an_older_row() -> None:
         date(2021, 1, 1),
         {m: SellTax(Decimal("0.0008"), Decimal("0.0015")) for m in Market},
     )
-    fees = KrxFees(tax_table=(older, *TAX_TABLE))
+    recent = tuple(r for r in TAX_TABLE if r.effective_from >= date(2023, 1, 1))
+    fees = KrxFees(tax_table=(older, *recent))
     assert fees.sell_tax(1_000_000, KOSPI, date(2022, 6, 1)) == 800 + 1_500
     assert fees.sell_tax(1_000_000, KOSPI, date(2026, 6, 1)) == 500 + 1_500
     assert fees.sell_tax(1_000_000, KOSPI, date(2020, 6, 1)) == 800 + 1_500

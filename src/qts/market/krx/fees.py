@@ -46,8 +46,37 @@ class TaxRow:
 
 _KONEX = SellTax(Decimal("0.0010"))
 
-# Sources: dongA 2025-12-01, Hankyung Magazine 2025-12-01, Hanyang Securities notice.
+# Sources: 2023 onwards: dongA 2025-12-01, Hankyung Magazine 2025-12-01, Hanyang Securities
+# notice. Before 2023 (not in krx-market-rules.md; Securities Transaction Tax Act as amended,
+# rates as widely published): 0.15 % + 0.15 % rural special tax on KOSPI and 0.30 % on KOSDAQ
+# through the 2019 cut (sells from 2019-05-30, i.e. settling from 2019-06-03: 0.10 % + 0.15 %,
+# KOSDAQ 0.25 %, KONEX 0.10 %), then 0.08 % + 0.15 % and KOSDAQ 0.23 % from 2021. The first row's
+# 1996-01-01 is the table's horizon, not a statutory date: data older than that gets its rates.
 TAX_TABLE: tuple[TaxRow, ...] = (
+    TaxRow(
+        date(1996, 1, 1),
+        {
+            Market.KOSPI: SellTax(Decimal("0.0015"), Decimal("0.0015")),
+            Market.KOSDAQ: SellTax(Decimal("0.0030")),
+            Market.KONEX: SellTax(Decimal("0.0030")),
+        },
+    ),
+    TaxRow(
+        date(2019, 6, 3),
+        {
+            Market.KOSPI: SellTax(Decimal("0.0010"), Decimal("0.0015")),
+            Market.KOSDAQ: SellTax(Decimal("0.0025")),
+            Market.KONEX: _KONEX,
+        },
+    ),
+    TaxRow(
+        date(2021, 1, 1),
+        {
+            Market.KOSPI: SellTax(Decimal("0.0008"), Decimal("0.0015")),
+            Market.KOSDAQ: SellTax(Decimal("0.0023")),
+            Market.KONEX: _KONEX,
+        },
+    ),
     TaxRow(
         date(2023, 1, 1),
         {
@@ -88,9 +117,7 @@ def sell_tax_rates(
 ) -> SellTax:
     """The row in force on ``settle_date``.
 
-    Assumption: settlement dates before the earliest row (2023-01-01) use the earliest row. The
-    spec's sources only cover 2023 onwards; the real pre-2023 rates were higher, so backtests on
-    older data understate the sell tax until those rows are added as data.
+    Settlement dates before the earliest row (1996-01-01, the table's horizon) use that row.
     """
     if not table:
         raise ValueError("tax table is empty")
