@@ -18,6 +18,7 @@ from qts.app.live import ACCOUNTS, BROKERS, StoppedBeforeData, run_broker
 from qts.app.operator import OperatorSurface, validate
 from qts.app.paper import run_paper
 from qts.app.wiring import Engine
+from qts.cli.paths import parent_dir
 from qts.cli.status import StatusConsole
 from qts.config.loader import load_config
 from qts.config.models import Mode, QtsConfig
@@ -108,7 +109,7 @@ def run(
         )
     if seed is not None:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
-    db.parent.mkdir(parents=True, exist_ok=True)
+    parent_dir(db, "--db")
     console = Console()
     status = StatusConsole(console)
     stop = threading.Event()

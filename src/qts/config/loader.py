@@ -81,6 +81,9 @@ def _read_local(path: Path, problems: list[Problem]) -> dict[str, Any]:
     except OSError as exc:
         problems.append(Problem(str(path), "-", f"cannot read: {exc.strerror}"))
         return {}
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(path), f"byte {exc.start}", "not UTF-8 text"))
+        return {}
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -125,6 +128,9 @@ def read_strategy_sheet(path: Path, problems: list[Problem]) -> tuple[str, dict[
             rows = list(csv.reader(fh))
     except OSError as exc:
         problems.append(Problem(str(path), "-", f"cannot read: {exc.strerror}"))
+        return strategy, {}
+    except (UnicodeDecodeError, csv.Error) as exc:
+        problems.append(Problem(str(path), "-", f"not a UTF-8 CSV sheet: {exc}"))
         return strategy, {}
     if not rows or [c.strip().upper() for c in rows[0][:6]] != SHEET_HEADER:
         problems.append(Problem(f"{path}:1", "header", f"expected {','.join(SHEET_HEADER)}"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qts.engines.contracts import Decisions, Evaluation, OrderDecision
-from qts.market.krx.price_limit import daily_limits
+from qts.market.krx.price_limit import daily_limits, limit_rate_percent
 from qts.market.krx.tick_size import round_down, round_up, step
 from qts.model.enums import OrderSide, OrderType, Signal
 
@@ -58,7 +58,12 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
         limit = None
         if not reason and policy.order_type is OrderType.LIMIT:
             limit = _limit_price(
-                r.price, side, policy, d.symbol in policy.etf_symbols, int(raw.base_price[i])
+                r.price,
+                side,
+                policy,
+                d.symbol in policy.etf_symbols,
+                int(raw.base_price[i]),
+                limit_rate_percent(raw.ts.date()),
             )
         decision = OrderDecision(
             symbol=d.symbol,
@@ -79,10 +84,12 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
     return Decisions(ev, tuple(orders), tuple(blocked))
 
 
-def _limit_price(price: int, side: OrderSide, policy: DecidePolicy, etf: bool, base: int) -> int:
+def _limit_price(
+    price: int, side: OrderSide, policy: DecidePolicy, etf: bool, base: int, rate: int
+) -> int:
     ticks = policy.limit_offset_ticks if side is OrderSide.BUY else -policy.limit_offset_ticks
     p = step(round_down(price, etf) if side is OrderSide.BUY else round_up(price, etf), ticks, etf)
     if base > 0:
-        lim = daily_limits(base, etf)
+        lim = daily_limits(base, etf, rate)
         p = min(max(p, lim.lower), lim.upper)
     return p

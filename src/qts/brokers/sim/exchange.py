@@ -36,7 +36,7 @@ from qts.brokers.sim.lob import BookMatcher
 from qts.core.time import KST, require_aware
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
-from qts.market.krx.price_limit import PriceLimits, daily_limits
+from qts.market.krx.price_limit import PriceLimits, daily_limits, limit_rate_percent
 from qts.market.krx.sessions import accepts_orders, phase_at
 from qts.market.krx.tick_size import is_on_tick, round_down, round_up, tick_size
 from qts.model.enums import OrderSide, OrderStatus, OrderType
@@ -636,14 +636,15 @@ class SimExchange:
         if self._day is not None and day <= self._day:
             return self._limits_today(symbol, etf)
         base = self._close_of(symbol)
-        return daily_limits(base, etf) if base > 0 else None
+        return daily_limits(base, etf, limit_rate_percent(day)) if base > 0 else None
 
     def _limits_today(self, symbol: str, etf: bool) -> PriceLimits | None:
         try:
             return self._limits[symbol]
         except KeyError:
             base = self._base_of(symbol)
-            limits = daily_limits(base, etf) if base > 0 else None
+            rate = limit_rate_percent(self._day)
+            limits = daily_limits(base, etf, rate) if base > 0 else None
             self._limits[symbol] = limits
             return limits
 
