@@ -200,9 +200,21 @@ def run_process(argv: list[str]) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
+# Found by this test and not fixed yet (issue 16's report): `qts optimize` records a trial whose
+# --space/--param value its strategy refuses as a failed trial and exits 0. Not run (each
+# optimize call is a whole sweep, and shrinking repeats it); remove an entry once it is fixed.
+KNOWN_GAPS = {("optimize", "--space"), ("optimize", "--param")}
+
+
+def _case(p: tuple[str, ...], n: str) -> Any:
+    if (*p, n) in KNOWN_GAPS:
+        return pytest.param(p, n, marks=pytest.mark.xfail(run=False, reason="KNOWN_GAPS"))
+    return pytest.param(p, n)
+
+
 @pytest.mark.parametrize(
     ("path", "name"),
-    [(p, n) for p, n, o in OPTIONS if (*p, n) not in FREE_TEXT],
+    [_case(p, n) for p, n, o in OPTIONS if (*p, n) not in FREE_TEXT],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
 )
 @settings(

@@ -89,13 +89,20 @@ def serve(
 BrokerOpt = Annotated[str, typer.Option("--broker", help=f"One of: {', '.join(SERVERS)}.")]
 PortOpt = Annotated[
     int | None,
-    typer.Option("--port", help="REST port (default: the broker's own; KIS paper 29443)."),
+    typer.Option(
+        "--port", min=0, max=65535, help="REST port (default: the broker's own; KIS paper 29443)."
+    ),
 ]
 WsPortOpt = Annotated[
     int | None,
-    typer.Option("--ws-port", help="WebSocket port (default: the broker's own; KIS paper 31000)."),
+    typer.Option(
+        "--ws-port",
+        min=0,
+        max=65535,
+        help="WebSocket port (default: the broker's own; KIS paper 31000).",
+    ),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the synthetic market.")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the synthetic market (>= 0).")]
 SpeedOpt = Annotated[
     float, typer.Option("--speed", help="Simulated seconds per real second (60: a bar a second).")
 ]
