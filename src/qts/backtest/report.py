@@ -325,7 +325,8 @@ def _stat_rows(r: PerformanceReport) -> list[tuple[str, str]]:
         ),
         (
             "Longest drawdown",
-            f"{r.max_drawdown_duration}" + ("" if r.max_drawdown_recovered else " (not recovered)"),
+            human_duration(r.max_drawdown_duration)
+            + ("" if r.max_drawdown_recovered else " (not recovered)"),
         ),
         ("Exposure (share of points holding stock)", _pct(r.exposure)),
         ("Days", f"{r.days:,}"),
@@ -339,7 +340,7 @@ def _stat_rows(r: PerformanceReport) -> list[tuple[str, str]]:
         ("Average win / loss", f"{_won(r.avg_win)} / {_won(r.avg_loss)}"),
         ("Largest win / loss", f"{_won(r.largest_win)} / {_won(r.largest_loss)}"),
         ("Max consecutive losses", f"{r.max_consecutive_losses:,}"),
-        ("Average holding", f"{r.avg_holding}"),
+        ("Average holding", human_duration(r.avg_holding)),
     ]
 
 
@@ -382,7 +383,7 @@ def _trade_row(i: int, t: Trade) -> str:
         f'<td class="n">{escape(_price(t.exit_price))}</td><td class="n">{t.qty:,}</td>'
         f'<td class="n p">{t.pnl:,}</td><td class="n">{t.fees:,}</td>'
         f'<td class="n p">{escape(_pct(t.return_pct))}</td>'
-        f"<td>{escape(str(t.holding))}</td></tr>\n"
+        f"<td>{escape(human_duration(t.holding))}</td></tr>\n"
     )
 
 
@@ -411,6 +412,23 @@ def _when(ts: datetime | None) -> str:
         return "-"
     local = ts if ts.tzinfo is None else ts.astimezone(KST)
     return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def human_duration(td: timedelta | None) -> str:
+    """``50 d 10 h``, ``3 h 5 min``, ``42 s``: the two largest units, not Python's repr."""
+    if td is None:
+        return "-"
+    total = int(td.total_seconds())
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    units = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+    parts: list[str] = []
+    for name, size in units:
+        if total >= size or (name == "s" and not parts):
+            parts.append(f"{total // size} {name}")
+            total %= size
+        if len(parts) == 2:
+            break
+    return sign + " ".join(parts)
 
 
 def _seconds(td: timedelta) -> int | float:
