@@ -49,6 +49,7 @@ from qts.market.krx.calendar import KrxCalendar
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, Universe
 from qts.pipeline.loop import LoopResult, TradingLoop
+from qts.safety.books_watch import BooksWatch
 
 log = logging.getLogger(__name__)
 
@@ -327,9 +328,13 @@ def run_broker(
     )
     if recorder is not None:
         feed.tap(lambda p: recorder.record_print(p.symbol, p.ts, p.price, p.volume))
+    # books vs broker between cycles: an unexplained mismatch keeps FS070 active
+    watch = BooksWatch(
+        engine.oms, engine.runner.safety, clock.now, interval_s=config.live.books_check_s
+    )
     loop = TradingLoop(
         engine.runner,
-        frames,
+        watch.wrap(frames),
         SimulatedClock(datetime(2000, 1, 1, tzinfo=KST)),  # the end of the last bar taken
         Pacer(None),  # frames arrive in real time
         session_view(calendar),

@@ -110,6 +110,9 @@ class LiveSection(_Section):
         description="holdings found at the broker on a fresh start: adopt them (tagged "
         "'adopted', protected by the micro risk loop) or refuse to start",
     )
+    books_check_s: float = Field(
+        30.0, gt=0, description="how often the books are compared with the broker (FS070)"
+    )
 
 
 class StrategySection(_Section):

@@ -16,11 +16,14 @@ from qts.brokers.kis.fake import FakeKisServer
 from qts.brokers.kis.fake.credentials import PAPER_APP
 from qts.brokers.kis.fake.serve import first_day
 from qts.brokers.kis.fake.server import FakeKisOptions, PacedClock
+from qts.brokers.kis.fake.venue import Position
 from qts.config.loader import load_config
 from qts.core.errors import ConfigError
 from qts.feeds.synthetic import SyntheticMarket
 from qts.feeds.synthetic_codes import CatalogMarket, SyntheticCatalog
 from qts.market.krx.calendar import KrxCalendar
+from qts.safety.state import SafetyState
+from qts.safety.supervisor import request_recovery
 
 HELD = {"005870": 300, "005930": 40}  # a universe symbol, and one the config does not name
 
@@ -90,3 +93,40 @@ def test_refuse_names_the_holdings(kis: FakeKisServer) -> None:
         run_broker(cfg, broker="kis", account="paper", env=env_of(kis),
                    duration=timedelta(seconds=5), echo=lambda _line: None)  # fmt: skip
     assert "adopt_holdings" in str(refused.value)
+
+
+def test_an_unexplained_mismatch_keeps_fs070_until_an_operator_approves(
+    kis: FakeKisServer,
+) -> None:
+    run = Run("kis", env_of(kis), live={"books_check_s": 1.0})
+    engine = run.ready()
+    safety = engine.runner.safety
+
+    def fs070() -> int:
+        return sum(e.code == "FS070" for e in engine.store.load_safety_events())
+
+    def checks(n: int) -> None:  # the run compares books and broker n more times
+        def balances() -> int:
+            return int(kis.stats.paths["inquire-balance"])
+
+        target = balances() + n
+        wait_until(lambda: balances() >= target)
+
+    try:
+        checks(2)
+        assert fs070() == 0 and safety.trading_allowed  # adopted books equal the broker's
+        # someone trades at the broker behind the run's back: no fill explains it
+        venue = kis.accounts[PAPER_APP.app_key]
+        kis.call(lambda: venue.positions.__setitem__("005870", Position(377, 377 * 72_000)))
+        wait_until(lambda: fs070() >= 2)
+        wait_until(lambda: safety.state is SafetyState.LOCKDOWN)
+        checks(3)  # cycles and checks pass; the mismatch does not clear by itself
+        assert safety.state is SafetyState.LOCKDOWN and not safety.trading_allowed
+        request_recovery(engine.store, "tester", "checked the account by hand", engine.clock.now())
+        wait_until(lambda: safety.state is SafetyState.NORMAL)
+        seen = fs070()
+        checks(3)
+        assert fs070() == seen and safety.state is SafetyState.NORMAL  # accepted as it is
+    finally:
+        result = run.finish()
+        result.engine.close()

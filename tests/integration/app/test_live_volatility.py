@@ -51,10 +51,13 @@ def wait_until(check: Callable[[], bool], timeout: float = WAIT) -> None:
 class Run:
     """run_broker on a thread; the engine once ready, the result once stopped."""
 
-    def __init__(self, broker: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, broker: str, env: dict[str, str], live: dict[str, Any] | None = None
+    ) -> None:
         cfg = load_config(None, []).config
         cfg = cfg.model_copy(update={"risk_loop": cfg.risk_loop.model_copy(
-            update={"vol_index": CODE, "vol_index_poll_s": 0.2})})  # fmt: skip
+            update={"vol_index": CODE, "vol_index_poll_s": 0.2}),
+            "live": cfg.live.model_copy(update=live or {})})  # fmt: skip
         self.stop = threading.Event()
         self.engine: Engine | None = None
         self.result: BrokerRun | None = None
