@@ -51,7 +51,7 @@ class BooksWatch:
         self.now = now
         self.interval_s = interval_s
         self._monotonic = monotonic
-        self._next = 0.0
+        self._next = monotonic() + interval_s  # start-up reconciliation has just compared
         self.problems: list[str] = []  # the unexplained mismatch, while there is one
         self._accepted: frozenset[str] = frozenset()
         self._approval = safety.status.applied_request
