@@ -30,11 +30,14 @@ from qts.data.ports import TradingStore
 from qts.engines.contracts import CalcData
 from qts.engines.risk import AccountRisk, PreTradeInputs, RiskLimits
 from qts.events import Dispatcher, DispatcherClosed, Event, EventPriority, EventType
+from qts.execution.stages.precheck import PreCheckInputs
+from qts.model.enums import OrderSide
 from qts.model.frame import BarFrame
 from qts.model.position import Position
 from qts.risk.shadow import ShadowBook, ShadowSnapshot
 
 if TYPE_CHECKING:
+    from qts.app.scalp import ScalpWiring
     from qts.config.models import CacheSection
     from qts.execution.oms import OrderManager
     from qts.safety.supervisor import SafetySupervisor
@@ -58,6 +61,51 @@ class CachedShadow:
             for q in self.cache.hot.prices(held).values():
                 self.shadow.on_price(q.symbol, q.last, q.ts)
         return self.shadow.snapshot()
+
+
+class CachedPreCheckInputs:
+    """The scalp pipeline's PreCheck reading through the hot cache: the held quantity from
+    ``pos:{symbol}``; in the final risk re-check a current ``price:{symbol}`` and, for a buy,
+    the daily loss room of ``risk:account``. Live executions, cash, the broker, market hours and
+    the safety state come from the run (``inner``)."""
+
+    def __init__(self, inner: PreCheckInputs, cache: EngineCache) -> None:
+        self.inner = inner
+        self.cache = cache
+
+    def has_live_execution(self, symbol: str, strategy: str, side: OrderSide) -> bool:
+        return self.inner.has_live_execution(symbol, strategy, side)
+
+    def position_qty(self, symbol: str) -> int:
+        return self.cache.hot.position(symbol).qty
+
+    def available_cash(self) -> int:
+        return self.inner.available_cash()
+
+    def broker_connected(self) -> bool:
+        return self.inner.broker_connected()
+
+    def reconnect(self) -> bool:
+        return self.inner.reconnect()
+
+    def market_open(self, symbol: str, now: datetime) -> bool:
+        return self.inner.market_open(symbol, now)
+
+    def risk_check(self, symbol: str, side: OrderSide, qty: int, price: int) -> str:
+        reason = self.inner.risk_check(symbol, side, qty, price)
+        if reason:
+            return reason
+        if self.cache.hot.prices([symbol]).get(symbol) is None:
+            return f"no current price:{symbol}"
+        risk = self.cache.hot.risk()
+        if (
+            side is OrderSide.BUY
+            and risk is not None
+            and risk.daily_loss_limit < 0
+            and risk.daily_pnl <= risk.daily_loss_limit
+        ):
+            return f"daily loss {risk.daily_pnl:,} at its limit {risk.daily_loss_limit:,}"
+        return ""
 
 
 class EngineCache:
@@ -127,6 +175,10 @@ class EngineCache:
         order = self.oms.orders.get(event.payload.client_order_id)
         if order is not None:
             self.hot.write_order(order)
+
+    def wire_scalp(self, scalp: ScalpWiring) -> None:
+        """The scalp pipeline's PreCheck reads through the cache from now on."""
+        scalp.pipeline.inputs = CachedPreCheckInputs(scalp.inputs, self)
 
     # --- writers -----------------------------------------------------------------------------
 

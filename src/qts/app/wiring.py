@@ -246,6 +246,7 @@ def build_engine(
         else None
     )
     if scalp_wiring is not None:
+        hot.wire_scalp(scalp_wiring)
         runner.scalp = scalp_wiring.pipeline
     for symbol, price in (reference_prices or {}).items():
         if symbol in universe:

@@ -46,10 +46,15 @@ class EngineOverlay:
         return time.monotonic() - (last if last is not None else self.started_wall)
 
     def last_prices(self) -> dict[str, int]:
+        """Prices through the hot cache (``price:{symbol}``, the feed's board behind it); the
+        cycle's closes for symbols without a print yet."""
         runner = self.engine.runner
         closes = runner.last_close.copy()
         symbols = self.engine.oms.universe.symbols
-        return {s: int(closes[i]) for i, s in enumerate(symbols) if closes[i]}
+        cached = self.engine.cache.hot.prices(list(symbols))
+        out = {s: int(closes[i]) for i, s in enumerate(symbols) if closes[i]}
+        out.update({s: q.last for s, q in cached.items()})
+        return out
 
     def broker(self) -> dict[str, Any]:
         """The broker session: the KIS adapter's WebSocket, or the in-process exchange."""
@@ -107,6 +112,7 @@ class EngineOverlay:
             "broker": self.broker(),
             "queues": self.queues(),
             "micro": self.micro(),
+            "cache": self.engine.cache.report(),
         }
 
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from qts.app.cache import CachedPreCheckInputs
 from qts.app.paper import run_paper
+from qts.cache import Family
 from qts.cache.devserver import free_port
 from qts.config.loader import load_config
 from qts.config.models import CacheSection, QtsConfig
 from qts.data.ports import TradingStore
+from qts.model.enums import OrderSide
 
 
 def config(cache: CacheSection) -> QtsConfig:
@@ -63,3 +66,25 @@ def test_redis_down_from_the_start_trades_the_same_from_the_store_and_raises_fs1
         assert "FS120" in codes
     finally:
         store.close()
+
+
+def test_the_scalp_precheck_reads_through_the_cache(tmp_path: Path) -> None:
+    result = run_paper(
+        config(CacheSection(backend="memory")), tmp_path / "s.sqlite", None, timedelta(hours=1)
+    )
+    engine = result.engine
+    try:
+        assert engine.scalp is not None
+        inputs = engine.scalp.pipeline.inputs
+        assert isinstance(inputs, CachedPreCheckInputs)
+        fams = engine.cache.manager.metrics.families
+        symbol = engine.oms.universe.symbols[0]
+        reads = fams[Family.POSITION].reads
+        assert inputs.position_qty(symbol) == engine.oms.account.held_qty(symbol)
+        assert fams[Family.POSITION].reads == reads + 1
+        assert inputs.risk_check("999999", OrderSide.SELL, 1, 1_000) == "no current price:999999"
+        reads = fams[Family.PRICE].reads
+        assert inputs.risk_check(symbol, OrderSide.SELL, 1, 1_000) == ""
+        assert fams[Family.PRICE].reads == reads + 1
+    finally:
+        engine.close()
