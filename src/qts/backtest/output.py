@@ -59,6 +59,9 @@ def check_out_dir(out: Path, option: str = "--out") -> None:
         raise InputError(option, str(out), f"cannot write there: {_reason(exc)}") from None
     free = shutil.disk_usage(out).free
     if free < MIN_FREE_BYTES:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
         raise InputError(
             option,
             str(out),

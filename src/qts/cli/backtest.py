@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from qts.backtest.engine import BacktestSpec, run_backtest
 from qts.backtest.output import check_out_dir
+from qts.backtest.provenance import provenance
 from qts.config.loader import _cast
 from qts.core.errors import InputError
 from qts.engines.strategy.registry import available, params_model
@@ -108,6 +109,15 @@ def backtest(
 
     summary = result.summary()
     summary["elapsed_s"] = round(elapsed, 3)
+    summary["provenance"] = provenance(
+        [*data, *(more_data or [])],
+        strategy=strategy,
+        params=params,
+        qty=qty,
+        cash=cash,
+        fees=fees.value,
+        price_scale=price_scale,
+    )
     try:
         summary_path, html = write_report(
             out,
