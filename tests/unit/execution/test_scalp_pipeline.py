@@ -9,12 +9,13 @@ from scalp_kit import SYM, Kit
 
 from qts.brokers.base import Ack
 from qts.data.sqlite import SqliteStore
+from qts.engines.contracts import OrderDecision
 from qts.execution.stages.adjust import SlippageConfig, improved_price
 from qts.execution.stages.pipeline import STATE_KEY, ScalpConfig
 from qts.execution.stages.precheck import precheck
 from qts.execution.stages.send import send_with_retry
 from qts.execution.stages.state import ExecState
-from qts.model.enums import OrderSide, OrderStatus
+from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
@@ -245,3 +246,17 @@ def test_every_finished_execution_is_measured_and_feedback_failure_never_stops()
     assert [e.state for e in k.pipeline.finished] == [ExecState.COMPLETE] * 3
     assert Broken.calls == 3  # one measure per execution (coverage), each failure swallowed
     assert k.account.held_qty(SYM) == 30
+
+
+def test_a_decision_from_an_older_bar_is_not_killed_by_the_precheck_watchdog() -> None:
+    """On a live feed the decision's bar time lags the run's clock (a replayed feed by minutes):
+    the stage watchdogs time the pipeline's own work, not the bar's age."""
+    k = Kit()
+    od = OrderDecision(
+        SYM, BUY, 50, OrderType.LIMIT, None, "test", "scalp_reversion", Track.SCALP, 75_000
+    )
+    bar_time = k.clock.now() - timedelta(minutes=50)
+    r = k.pipeline.execute(od, "c1", bar_time)
+    k.pump()
+    assert r.status == "submitted", r.reason
+    assert k.account.held_qty(SYM) == 50

@@ -151,7 +151,9 @@ class ScalpPipeline:
         m = ex.machine
         # Stage 1 — PreCheck
         t0 = self._start()
-        m.move(ExecState.PRECHECK, ts)
+        # stage watchdogs time the pipeline's own work on the run's clock; ``ts`` is the
+        # decision's bar time, which on a live feed lags the clock (a replayed feed: by minutes)
+        m.move(ExecState.PRECHECK, self.now())
         etf = self._etf(ex.symbol)
         feedback = self._summary(ex.symbol, ex.strategy)
         price = ex.decision_price
