@@ -305,6 +305,7 @@ def run_broker(
         max_data_age=timedelta(seconds=config.safety.max_data_age_s),
         threaded_events=True,
         protect=config.risk_loop.enabled,
+        capital=config.capital,
         wall_clock=True,
         scalp=True,
         broker=lambda _wall: adapter,  # the adapter keeps the venue clock (module docstring)

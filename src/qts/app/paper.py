@@ -138,6 +138,7 @@ def run_paper(
         vol_index=vol,
         scalp=True,
         market_store=open_market_store(db, books),
+        capital=config.capital,
     )
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch

@@ -23,6 +23,7 @@ from qts.data.market_ports import MarketDataStore
 from qts.data.memory import MemoryStore
 from qts.data.ports import RunMeta, TradingStore
 from qts.data.sqlite import SqliteStore
+from qts.engines.capital.config import CapitalConfig
 from qts.engines.risk import RiskLimits
 from qts.engines.strategy.base import Strategy
 from qts.events import Alert, Dispatcher, EventDispatcher, InlineDispatcher
@@ -33,6 +34,7 @@ from qts.model.account import Account
 from qts.model.enums import OrderType
 from qts.model.frame import BarFrame, Universe
 from qts.model.instrument import Instrument
+from qts.pipeline.capital import CapitalStep
 from qts.pipeline.decide import DecidePolicy
 from qts.pipeline.runner import EtedaRunner
 from qts.safety.codes import CATALOGUE
@@ -136,10 +138,15 @@ def build_engine(
     market_store: MarketDataStore | None = None,
     adopt: Callable[[OrderManager], None] | None = None,
     cache: CacheSection | None = None,
+    capital: CapitalConfig | None = None,
+    state_index: Callable[[BarFrame], float | None] | None = None,
+    keep_capital_rows: bool = False,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
-    a real broker adapter on the engine's clock; without it the broker is the simulated exchange."""
+    a real broker adapter on the engine's clock; without it the broker is the simulated exchange.
+    ``capital`` turns on the pools and the operating state; they read the volatility index from
+    ``state_index`` (default: ``vol_index``)."""
     calendar = calendar or KrxCalendar()
     # threads share a store only where it takes a lock: MemoryStore belongs to one thread
     store: TradingStore = (
@@ -239,6 +246,10 @@ def build_engine(
         cache=hot,
     )
     runner.controls = spine.controls
+    if capital is not None and capital.enabled:
+        runner.capital = CapitalStep(
+            capital, store, oms, state_index or vol_index, keep_rows=keep_capital_rows
+        )
     spine.start()
     scalp_wiring = (
         _wire_scalp(run_id, oms, safety, spine, clock, calendar, market_store, wall_clock)

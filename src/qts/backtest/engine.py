@@ -15,8 +15,10 @@ from typing import Any
 
 from qts.app.wiring import Engine, build_engine
 from qts.backtest.calendar import BarCalendar
+from qts.backtest.index import DailyIndex
 from qts.config.models import CacheSection
 from qts.core.clock import Pacer
+from qts.engines.capital.config import CapitalConfig
 from qts.engines.contracts import CycleReport
 from qts.engines.performance import PerformanceReport, Trade, compute, round_trips
 from qts.engines.risk import RiskLimits
@@ -42,6 +44,8 @@ class BacktestSpec:
     db: Path | None = None
     record_decisions: bool = True
     cache: CacheSection | None = None  # None: the in-process cache
+    capital: CapitalConfig | None = field(default_factory=CapitalConfig)
+    index: DailyIndex | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,18 @@ class BacktestResult:
             "open_positions": {p.symbol: p.qty for p in self.engine.oms.account.open_positions()},
             "trades": [trade_to_json(t) for t in self.trades],
             "safety_events": self.safety_events(),
+            **self.capital_summary(),
+        }
+
+    def capital_summary(self) -> dict[str, Any]:
+        """Pools per trading day (each the day's last cycle), state transitions and transfers."""
+        step = self.engine.runner.capital
+        if step is None:
+            return {}
+        return {
+            "capital": [step.rows[d] for d in sorted(step.rows)],
+            "state_transitions": list(step.transitions),
+            "transfers": list(step.transfers),
         }
 
     def safety_events(self) -> dict[str, int]:
@@ -104,6 +120,9 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
         log_safety_events=False,
         calendar=BarCalendar(from_epoch(int(t)).date() for t in table.ts),
         cache=spec.cache,
+        capital=spec.capital,
+        state_index=spec.index,
+        keep_capital_rows=True,
     )
     total = len(table)
     done = 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-import time
+import time as timer
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,10 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from qts.backtest.engine import BacktestSpec, run_backtest
+from qts.backtest.index import DailyIndex
 from qts.backtest.output import check_out_dir
 from qts.backtest.provenance import provenance
 from qts.config.loader import _cast
 from qts.core.errors import InputError
+from qts.core.time import at
+from qts.engines.capital.config import CapitalConfig
 from qts.engines.strategy.registry import available, params_model
 from qts.feeds.csv_loader import load_paths
 
@@ -64,6 +68,19 @@ def backtest(
             "on the simulated order book; scalp orders go through the execution pipeline.",
         ),
     ] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option(help="Volatility index for the operating state: CSV of date and a value."),
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First bar date to trade.")
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last bar date to trade.")
+    ] = None,
+    no_capital: Annotated[
+        bool, typer.Option("--no-capital", help="Size from the whole account, no pools.")
+    ] = False,
 ) -> None:
     """Backtest on a simulated clock through the full ETEDA pipeline, as fast as possible."""
     console = Console(stderr=True)
@@ -89,9 +106,26 @@ def backtest(
             )
         params["qty"] = qty
     check_out_dir(out)  # before the run: a report that cannot be written wastes it
-    started = time.perf_counter()
+    started = timer.perf_counter()
     series = load_paths([*data, *(more_data or [])], price_scale=price_scale)
-    spec = BacktestSpec(series, strategy, params, cash, fees.value, db=db)
+    if start is not None or end is not None:
+        lo = at(start.date() if start else date(1900, 1, 1), time.min)
+        hi = at(end.date() + timedelta(days=1) if end else date(2200, 1, 1), time.min)
+        series = [s.between(lo, hi) for s in series]
+        series = [s for s in series if len(s)]
+        if not series:
+            raise InputError("--start/--end", None, "no bars in that period")
+    level = DailyIndex.load(index) if index is not None else None
+    spec = BacktestSpec(
+        series,
+        strategy,
+        params,
+        cash,
+        fees.value,
+        db=db,
+        capital=None if no_capital else CapitalConfig(),
+        index=level,
+    )
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -104,7 +138,7 @@ def backtest(
         result = run_backtest(
             spec, lambda done, total: bar.update(task, completed=done, total=total)
         )
-    elapsed = time.perf_counter() - started
+    elapsed = timer.perf_counter() - started
     from qts.backtest.report import write_report
 
     summary = result.summary()
@@ -163,11 +197,11 @@ def _tick_backtest(
     params = parse_params(list(param or []))
     if qty is not None:
         params["qty"] = qty
-    started = time.perf_counter()
+    started = timer.perf_counter()
     rows = load_ticks(ticks)
     result = run_tick_backtest(rows, strategy, params, cash, fees.value, db=db)
     summary = result.summary()
-    summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+    summary["elapsed_s"] = round(timer.perf_counter() - started, 3)
     summary_path, html = write_report(
         out,
         summary,

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from qts.config.ops import AlertsSection, BackupSection, DashboardSection
+from qts.engines.capital.config import CapitalConfig
 from qts.engines.risk import RiskLimits
 from qts.feeds.synthetic_codes import KRX_CODE
 from qts.model.enums import OrderType
@@ -138,3 +139,4 @@ class QtsConfig(_Section):
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     backup: BackupSection = Field(default_factory=BackupSection)
     live: LiveSection = Field(default_factory=LiveSection)
+    capital: CapitalConfig = Field(default_factory=CapitalConfig)

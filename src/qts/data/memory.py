@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 from qts.core.errors import StorageError
 from qts.core.time import KST, from_iso, require_aware
+from qts.data.capital_journal import CapitalEventRecord
 from qts.data.ports import (
     AccountState,
     DecisionRecord,
@@ -599,6 +600,7 @@ class MemoryStore:
         self._equity: dict[datetime, Row] = {}  # keyed by the UTC instant
         self._safety: list[Row] = []  # append-only, in recording order
         self._state: dict[str, str] = {}  # JSON text, as SqliteStore keeps it
+        self._capital: list[Row] = []  # capital journal, append-only
 
     # ------------------------------------------------------------------ plumbing
 
@@ -940,6 +942,32 @@ class MemoryStore:
             ]
         except _ERRORS as exc:
             raise self._error("load_safety_events", exc) from exc
+
+    # ------------------------------------------------------------------ capital journal
+
+    def record_capital_events(self, rows: list[CapitalEventRecord]) -> None:
+        self._check()
+        try:
+            out = [
+                (
+                    require_aware(r.ts, "capital event ts").astimezone(UTC),
+                    _text(r.kind, "kind"),
+                    strict_json(r.payload),
+                )
+                for r in rows
+            ]
+        except _ERRORS as exc:
+            raise self._error("record_capital_events", exc) from exc
+        self._append(self._capital, out)
+
+    def load_capital_events(
+        self, kind: str | None = None, limit: int | None = None
+    ) -> list[CapitalEventRecord]:
+        self._check()
+        rows = [r for r in self._capital if kind is None or r[1] == kind]
+        if limit is not None:
+            rows = rows[max(len(rows) - limit, 0) :] if limit > 0 else []
+        return [CapitalEventRecord(self._local(r[0]), r[1], json.loads(r[2])) for r in rows]
 
     # ------------------------------------------------------------------ state documents
 

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from qts.core.errors import StorageError
 from qts.core.time import KST, from_iso, require_aware
+from qts.data.capital_journal import CapitalEventRecord
 from qts.data.ports import (
     AccountState,
     DecisionRecord,
@@ -201,6 +202,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            BEGIN SELECT RAISE(ABORT, 'safety_events is append-only'); END""",
         """CREATE TRIGGER safety_events_append_only_delete BEFORE DELETE ON safety_events
            BEGIN SELECT RAISE(ABORT, 'safety_events is append-only'); END""",
+    ),
+    (
+        # the capital journal: state transitions, pool transfers, locks, daily pool balances
+        """CREATE TABLE capital_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX ix_capital_events_kind ON capital_events (kind, id)",
+        """CREATE TRIGGER capital_events_append_only_update BEFORE UPDATE ON capital_events
+           BEGIN SELECT RAISE(ABORT, 'capital_events is append-only'); END""",
+        """CREATE TRIGGER capital_events_append_only_delete BEFORE DELETE ON capital_events
+           BEGIN SELECT RAISE(ABORT, 'capital_events is append-only'); END""",
     ),
 )
 
@@ -849,6 +864,31 @@ class SqliteStore:
         rows = self._read("load_safety_events", sql, params)
         with self._guard("load_safety_events"):
             return [SafetyEventRecord(self._at(r[0]), *r[1:]) for r in rows]
+
+    def record_capital_events(self, rows: list[CapitalEventRecord]) -> None:
+        with self._guard("record_capital_events"):
+            out = [(_ts(r.ts), r.kind, strict_json(r.payload)) for r in rows]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT INTO capital_events (ts, kind, payload) VALUES (?, ?, ?)", out)
+
+        if out:
+            self._write("record_capital_events", write)
+
+    def load_capital_events(
+        self, kind: str | None = None, limit: int | None = None
+    ) -> list[CapitalEventRecord]:
+        where, params = ("WHERE kind = ?", (kind,)) if kind is not None else ("", ())
+        sql = f"SELECT ts, kind, payload FROM capital_events {where} ORDER BY id"
+        if limit is not None:
+            sql = (
+                f"SELECT ts, kind, payload FROM (SELECT * FROM capital_events {where} "
+                "ORDER BY id DESC LIMIT ?) ORDER BY id"
+            )
+            params = (*params, max(limit, 0))
+        rows = self._read("load_capital_events", sql, params)
+        with self._guard("load_capital_events"):
+            return [CapitalEventRecord(self._at(r[0]), r[1], json.loads(r[2])) for r in rows]
 
     def save_state(self, key: str, value: JsonDict) -> None:
         with self._guard(f"save_state {key}"):

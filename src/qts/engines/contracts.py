@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from qts.engines.capital.view import CapitalView
 from qts.engines.indicators import IndicatorValues
 from qts.model.enums import OrderSide, OrderType, Signal, Track
 from qts.model.frame import BarFrame, Universe
@@ -68,6 +69,7 @@ class RawData:
     trading_enabled: bool
     session_open: bool
     minutes_to_close: float
+    capital: CapitalView | None = None  # pools and operating state; None: capital flow is off
 
 
 @dataclass(frozen=True, slots=True)

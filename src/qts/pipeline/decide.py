@@ -3,6 +3,7 @@
 Forced NONE when trading is disabled or the safety state forbids it; no order when risk refused,
 the quantity is zero, an order for the symbol is still open, or the daily limit of entries
 (buys) is reached; exits are never limited.
+With capital flow on, the operating state's limits apply to buys (``engines.capital.gates``).
 Limit prices are put on the tick grid (buy rounds down, sell rounds up) and inside the daily limits.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qts.engines.capital.gates import entry_block
 from qts.engines.contracts import Decisions, Evaluation, OrderDecision
 from qts.market.krx.price_limit import daily_limits, limit_rate_percent
 from qts.market.krx.tick_size import round_down, round_up, step
@@ -34,6 +36,8 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
     orders: list[OrderDecision] = []
     blocked: list[OrderDecision] = []
     entries = raw.account.entries_today
+    capital = raw.capital
+    positions = sum(1 for q in raw.account.qty.tolist() if q > 0)
     for r in ev.results:
         d = r.decision
         side = OrderSide.BUY if d.signal is Signal.BUY else OrderSide.SELL
@@ -43,6 +47,10 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
             reason = "TRADING_DISABLED"
         elif state not in TRADING_STATES:
             reason = f"SAFETY_{state}"
+        elif capital is not None and (
+            block := entry_block(capital, d, entries, positions, i >= 0 and raw.account.qty[i] > 0)
+        ):
+            reason = block
         elif not r.risk.approved:
             reason = f"RISK: {r.risk.reason}"
         elif r.final_qty <= 0:
@@ -80,7 +88,9 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
             blocked.append(decision)
         else:
             orders.append(decision)
-            entries += side is OrderSide.BUY
+            if side is OrderSide.BUY:
+                entries += 1
+                positions += not (i >= 0 and raw.account.qty[i] > 0)
     return Decisions(ev, tuple(orders), tuple(blocked))
 
 

@@ -2,6 +2,7 @@
 
 Opposite signals for one symbol from two strategies cancel out (the conservative answer); of
 several decisions in the same direction only the first is kept: one order per symbol per cycle.
+With capital flow on, a buy is sized inside its strategy's pool (``engines.capital.gates``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qts.engines import portfolio
+from qts.engines.capital.gates import size_in_pool
 from qts.engines.contracts import CalcData, Evaluation, EvaluationResult, RiskDecision
 from qts.engines.contracts import StrategyDecision as SD
 from qts.engines.risk import RiskGate
@@ -23,6 +25,7 @@ def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> 
             if d.signal is not Signal.HOLD:
                 by_symbol.setdefault(d.symbol, []).append(d)
     gate.start_cycle(calc)
+    capital = calc.raw.capital
     results: list[EvaluationResult] = []
     close = calc.raw.frame.close
     universe = calc.raw.universe
@@ -41,6 +44,12 @@ def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> 
             continue
         d = decisions[0]
         proposed, why = portfolio.size(calc, d, price)
+        if capital is not None and symbol in universe:
+            held = int(calc.exposure_value[universe.index(symbol)])
+            proposed, cut = size_in_pool(
+                capital, d, proposed, price, held, gate.limits.buying_power_buffer
+            )
+            why = f"{why}; {cut}" if cut else why
         risk = gate.check(calc, d, proposed, price)
         final = min(proposed, risk.allowed_qty) if risk.approved else 0
         results.append(EvaluationResult(d, price, final, risk, why))

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
+from qts.engines.capital.view import CapitalView
 from qts.engines.contracts import AccountSnapshot, RawData, frozen
 from qts.execution.oms import OrderManager
 from qts.model.frame import BarFrame
@@ -31,10 +32,19 @@ def extract(
     day_start_equity: int,
     safety_state: str,
     trading_enabled: bool,
+    capital: CapitalView | None = None,
 ) -> RawData:
     with oms.lock:  # a consistent snapshot while the fill handler may be booking
         return _extract(
-            cycle_id, ts, frame, market, oms, day_start_equity, safety_state, trading_enabled
+            cycle_id,
+            ts,
+            frame,
+            market,
+            oms,
+            day_start_equity,
+            safety_state,
+            trading_enabled,
+            capital,
         )
 
 
@@ -47,6 +57,7 @@ def _extract(
     day_start_equity: int,
     safety_state: str,
     trading_enabled: bool,
+    capital: CapitalView | None,
 ) -> RawData:
     qty = oms.qty.copy()
     market_value = int(qty @ market.last_close)
@@ -75,4 +86,5 @@ def _extract(
         trading_enabled=trading_enabled,
         session_open=market.session_open,
         minutes_to_close=market.minutes_to_close,
+        capital=capital,
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from qts.core.errors import StorageError
 from qts.data.ports import AccountState, DecisionRecord, EquityPoint, TradingStore
+from qts.engines.capital.gates import scaled_limits
 from qts.engines.contracts import CalcData, CycleReport, Decisions
 from qts.engines.indicators import IndicatorBank
 from qts.engines.risk import RiskGate, RiskLimits
@@ -26,6 +27,7 @@ from qts.execution.oms import OrderManager
 from qts.model.enums import OrderSide
 from qts.model.frame import BarFrame
 from qts.pipeline.act import ScalpRoute, act
+from qts.pipeline.capital import CapitalStep
 from qts.pipeline.decide import DecidePolicy, decide
 from qts.pipeline.evaluate import evaluate
 from qts.pipeline.extract import MarketState, extract
@@ -99,6 +101,8 @@ class EtedaRunner:
         self.day_start_equity = oms.account.equity
         self.trading_enabled = True
         self.cycles = 0
+        self.limits = limits
+        self.capital: CapitalStep | None = None  # pools and operating state (build_engine)
         self._restore_checkpoint()
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -174,6 +178,17 @@ class EtedaRunner:
         unrealized = 0
         try:
             stage = Stage.EXTRACT
+            capital = None
+            if self.capital is not None:
+                capital = self.capital.step(
+                    ts,
+                    frame,
+                    self.last_close,
+                    safety.state.value,
+                    self.day_start_equity,
+                    safety.report,
+                )
+                self.gate.limits = scaled_limits(self.limits, capital.profile.risk_multiplier)
             raw = extract(
                 cycle_id,
                 ts,
@@ -183,6 +198,7 @@ class EtedaRunner:
                 self.day_start_equity,
                 safety.state.value,
                 self.trading_enabled,
+                capital,
             )
             self._report(check_extract(raw, ts, self.guard))
             stage = Stage.TRANSFORM
@@ -195,6 +211,8 @@ class EtedaRunner:
             ev = evaluate(calc, self.strategies, self.gate)
             stage = Stage.DECIDE
             decisions = self._apply_controls(decide(ev, self.policy, safety.state.value), ts)
+            if self.capital is not None and decisions.blocked:
+                self.capital.guard_blocks([d.reason for d in decisions.blocked], safety.report)
             self._report(check_decisions(decisions))
             stage = Stage.ACT
             executions = act(decisions, self.oms, cycle_id, ts, self.scalp)
@@ -258,6 +276,8 @@ class EtedaRunner:
             if self._account_dirty:
                 self.store.save_account(AccountState(account.cash, dict(account.pending)))
                 self._account_dirty = False
+            if self.capital is not None:
+                self.capital.persist()
             self.store.save_state(
                 CHECKPOINT,
                 {

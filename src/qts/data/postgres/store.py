@@ -21,6 +21,8 @@ from datetime import date, datetime
 from typing import Any
 
 from qts.core.errors import StorageError
+from qts.core.time import require_aware
+from qts.data.capital_journal import CapitalEventRecord
 from qts.data.memory import (
     _decision_row,
     _equity_row,
@@ -430,6 +432,42 @@ class PostgresStore(SchemaClient):
         rows = self._read("load_safety_events", query, params)
         at = self._at
         return [SafetyEventRecord(at(r[0]), *r[1:]) for r in rows]
+
+    # ------------------------------------------------------------------ capital journal
+
+    def record_capital_events(self, rows: list[CapitalEventRecord]) -> None:
+        self._check_open()
+        with self.db.guard("record_capital_events"):
+            out = [
+                (
+                    require_aware(r.ts, "capital event ts"),
+                    _text(r.kind, "kind"),
+                    strict_json(r.payload),
+                )
+                for r in rows
+            ]
+        if out:
+            self.db.write(
+                "record_capital_events",
+                lambda c: c.cursor().executemany(
+                    "INSERT INTO capital_events (ts, kind, payload) VALUES (%s, %s, %s::jsonb)",
+                    out,
+                ),
+            )
+
+    def load_capital_events(
+        self, kind: str | None = None, limit: int | None = None
+    ) -> list[CapitalEventRecord]:
+        where, params = ("WHERE kind = %s", (kind,)) if kind is not None else ("", ())
+        query = f"SELECT ts, kind, payload FROM capital_events {where} ORDER BY id"
+        if limit is not None:
+            query = (
+                f"SELECT ts, kind, payload FROM (SELECT * FROM capital_events {where} "
+                "ORDER BY id DESC LIMIT %s) AS last_events ORDER BY id"
+            )
+            params = (*params, max(limit, 0))
+        rows = self._read("load_capital_events", query, params)
+        return [CapitalEventRecord(self._at(r[0]), r[1], dict(r[2])) for r in rows]
 
     # ------------------------------------------------------------------ state documents
 

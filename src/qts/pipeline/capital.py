@@ -1,0 +1,235 @@
+"""The capital step of a cycle: feed the capital engine, apply operator requests, persist.
+
+This is the edge between the pure capital engine (``engines.capital.flow``) and the run: it reads
+the order manager's books (cash, positions by track, open buys, new ledger rows), the volatility
+index and the safety state, and writes the current documents and the journal inside the cycle's
+own commit, so a crash leaves the pools and the books in step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from qts.data.capital_journal import (
+    CAPITAL_KEY,
+    OVERRIDE_REQUEST_KEY,
+    STATE_KEY,
+    CapitalEventRecord,
+    journal_for,
+)
+from qts.data.ports import TradingStore
+from qts.engines.capital.config import CapitalConfig
+from qts.engines.capital.flow import BookedEntry, CapitalFlow, CycleInputs, CycleOutcome
+from qts.engines.capital.pool import POOLS
+from qts.engines.capital.view import CapitalView
+from qts.engines.state.machine import OverrideRefused
+from qts.engines.state.profile import OperatingState
+from qts.execution.oms import OrderManager
+from qts.model.enums import OrderSide, Track
+from qts.model.frame import BarFrame
+
+log = logging.getLogger(__name__)
+Report = Callable[[str, str], object]
+
+
+class CapitalStep:
+    def __init__(
+        self,
+        config: CapitalConfig,
+        store: TradingStore,
+        oms: OrderManager,
+        vol_index: Callable[[BarFrame], float | None] | None = None,
+        keep_rows: bool = False,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.oms = oms
+        self.vol_index = vol_index
+        self.journal = journal_for(store)
+        self.flow = CapitalFlow.restore(
+            config, store.load_state(STATE_KEY), store.load_state(CAPITAL_KEY)
+        )
+        self.outcome: CycleOutcome | None = None
+        self.view: CapitalView | None = None
+        self.keep_rows = keep_rows
+        self.rows: dict[str, dict[str, Any]] = {}  # one per day, the day's last (backtests)
+        self.transitions: list[dict[str, Any]] = []
+        self.transfers: list[dict[str, Any]] = []
+        self._pending: list[CapitalEventRecord] = []
+        self._last_row: dict[str, Any] | None = None
+        self.level: float | None = None
+
+    # --- the cycle ---------------------------------------------------------------------------
+
+    def step(
+        self,
+        ts: datetime,
+        frame: BarFrame,
+        last_close: np.ndarray,
+        safety: str,
+        day_start_equity: int,
+        report: Report,
+    ) -> CapitalView:
+        if self.flow is None:
+            self.flow = CapitalFlow.new(self.config, ts)
+        self._apply_override_request(ts)
+        if self.vol_index is not None:
+            level = self.vol_index(frame)
+            if level is not None:
+                self.level = level
+        x = self._inputs(ts, last_close, safety, day_start_equity)
+        out = self.flow.step(x)
+        for code, message in out.codes:
+            report(code, message)
+        self.outcome, self.view = out, out.view
+        self._collect(out, ts)
+        return out.view
+
+    def _inputs(
+        self, ts: datetime, last_close: np.ndarray, safety: str, day_start_equity: int
+    ) -> CycleInputs:
+        oms = self.oms
+        flow = self.flow
+        assert flow is not None
+        universe = oms.universe
+        invested = {t: 0 for t in POOLS}
+        unrealized = {t: 0 for t in POOLS}
+        held = {t: 0 for t in POOLS}
+        holds = {t: 0 for t in POOLS}
+        with oms.lock:
+            account = oms.account
+            for p in account.open_positions():
+                price = (
+                    int(last_close[universe.index(p.symbol)])
+                    if p.symbol in universe
+                    else p.last_price
+                )
+                value = p.qty * (price or p.last_price)
+                invested[p.track] += value
+                unrealized[p.track] += value - p.cost_basis
+                held[p.track] += 1
+            for o in oms.open_orders():
+                if o.side is OrderSide.BUY:
+                    ref = o.limit_price or (
+                        int(last_close[universe.index(o.symbol)]) if o.symbol in universe else 0
+                    )
+                    holds[o.track] += o.remaining * ref
+            entries = [
+                BookedEntry(e, self._track_of(e.client_order_id, e.symbol))
+                for e in account.ledger.entries[self._first_new(account.ledger.entries) :]
+            ]
+            cash = account.cash
+        return CycleInputs(
+            ts=ts,
+            cash=cash,
+            invested=invested,
+            unrealized=unrealized,
+            held=held,
+            order_holds=holds,
+            entries=entries,
+            safety=safety,
+            vol_index=self.level,
+            day_start_equity=day_start_equity,
+        )
+
+    def _first_new(self, entries: list[Any]) -> int:
+        """Index of the first ledger entry the flow has not booked (entries are by seq)."""
+        assert self.flow is not None
+        seq = self.flow.ledger_seq
+        if not entries or entries[-1].seq <= seq:
+            return len(entries)
+        lo, hi = 0, len(entries)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if entries[mid].seq <= seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _track_of(self, coid: str, symbol: str) -> Track:
+        order = self.oms.orders.get(coid)
+        if order is not None:
+            return order.track
+        pos = self.oms.account.positions.get(symbol)
+        return pos.track if pos else Track.SWING
+
+    def _apply_override_request(self, ts: datetime) -> None:
+        """``qts state set`` writes a request; the running process applies it here, once."""
+        flow = self.flow
+        assert flow is not None
+        req = self.store.load_state(OVERRIDE_REQUEST_KEY)
+        if not req or req.get("id") == flow.machine.status.applied_request:
+            return
+        try:
+            t = flow.machine.apply_override(
+                OperatingState(req["state"]),
+                datetime.fromisoformat(req["until"]),
+                str(req.get("reason", "")),
+                str(req.get("operator", "")),
+                ts,
+                str(req["id"]),
+            )
+        except (OverrideRefused, ValueError, KeyError) as exc:
+            flow.machine.status.applied_request = str(req.get("id", ""))
+            log.warning("operating-state override %s not applied: %s", req.get("id"), exc)
+            self._pending.append(
+                CapitalEventRecord(ts, "override_refused", {"id": req.get("id"), "why": str(exc)})
+            )
+            return
+        flow.request_rebalance(f"STATE {t.from_state}→{t.to_state} (manual)")
+        self._pending.append(CapitalEventRecord(ts, "transition", t.to_json()))
+        if self.keep_rows:
+            self.transitions.append(t.to_json())
+
+    def _collect(self, out: CycleOutcome, ts: datetime) -> None:
+        rows = self._pending
+        for t in out.transitions:
+            rows.append(CapitalEventRecord(t.ts, "transition", t.to_json()))
+        for tr in out.transfers:
+            rows.append(CapitalEventRecord(tr.ts, "transfer", tr.to_json()))
+        for e in out.events:
+            rows.append(CapitalEventRecord(ts, str(e["kind"]), e))
+        row = out.row
+        if self._last_row is not None and self._last_row["date"] != row["date"]:
+            rows.append(CapitalEventRecord(ts, "pools", self._last_row))
+        self._last_row = row
+        if self.keep_rows:
+            self.rows[row["date"]] = row
+            self.transitions += [t.to_json() for t in out.transitions]
+            self.transfers += [tr.to_json() for tr in out.transfers]
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def persist(self) -> None:
+        """Write the current documents and the new journal rows (inside the cycle's commit)."""
+        flow, view = self.flow, self.view
+        if flow is None:
+            return
+        self.store.save_state(STATE_KEY, flow.machine.status.to_json())
+        doc = flow.to_json()
+        if view is not None:
+            doc["pools"] = {t.value: p.to_json() for t, p in view.pools.items()}
+            doc["state"] = view.state.value
+            doc["vol_index"] = self.level
+            doc["rebalance_pending"] = view.rebalance_pending
+        self.store.save_state(CAPITAL_KEY, doc)
+        if self._pending:
+            self.journal.record_capital_events(self._pending)
+            self._pending = []
+
+    def guard_blocks(self, reasons: list[str], report: Report) -> None:
+        """GR082 / GR080 for buys the state refused, once a day each."""
+        flow = self.flow
+        if flow is None:
+            return
+        for reason in reasons:
+            if reason.startswith("NEW_ENTRY_BLOCKED"):
+                flow.guard_once("GR082", "DEFENSIVE: a new entry was blocked", report)
+            elif reason.startswith("DAILY_TRADE_LIMIT ("):
+                flow.guard_once("GR080", f"operating-state trade limit: {reason}", report)
