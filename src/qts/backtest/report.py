@@ -18,6 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from qts.backtest.capital_chart import capital_section
 from qts.backtest.output import make_dir, write_whole
 from qts.core.time import KST
 from qts.data.ports import EquityPoint
@@ -160,6 +161,7 @@ def render_html(
         _chart(values, times, downsample_last(len(values)), _won, "equity curve", "equity"),
         "<h2>Drawdown</h2>\n",
         _chart(dd, times, downsample_minmax(dd), _pct_value, "drawdown", "drawdown", area=True),
+        capital_section(summary),
         f"<h2>Trades ({len(trades):,})</h2>\n",
         _trade_table(trades),
         "</body>\n</html>\n",
@@ -300,7 +302,7 @@ def _flatten(summary: dict[str, Any], limit: int = 300) -> list[tuple[str, str]]
         rows.append((prefix, text if len(text) <= 200 else text[:197] + "..."))
 
     for key, value in summary.items():
-        if key in ("trades", "statistics", "equity"):
+        if key in ("trades", "statistics", "equity", "capital", "state_transitions", "transfers"):
             continue
         walk(str(key), value, 0)
     if len(rows) > limit:

@@ -10,6 +10,7 @@ import typer
 from qts.cli import (
     backtest,
     backup,
+    capital,
     config,
     dashboard,
     db,
@@ -18,6 +19,7 @@ from qts.cli import (
     run,
     safety,
     sim,
+    state,
 )
 from qts.core.errors import QtsError
 
@@ -38,6 +40,8 @@ app.add_typer(safety.app, name="safety")
 app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.add_typer(backup.app, name="backup")
+app.add_typer(capital.app, name="capital")
+app.add_typer(state.app, name="state")
 
 
 def main() -> None:

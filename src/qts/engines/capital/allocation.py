@@ -35,7 +35,10 @@ def normalise(pcts: dict[Track, Decimal]) -> tuple[dict[Track, Decimal], bool]:
         return dict(pcts), False
     if s <= 0:
         raise ValueError("allocation shares sum to zero")
-    return {t: v / s for t, v in pcts.items()}, True
+    keys = list(pcts)
+    out = {t: pcts[t] / s for t in keys[:-1]}
+    out[keys[-1]] = 1 - sum(out.values(), Decimal(0))  # exactly 100 %
+    return out, True
 
 
 def min_amount(m: MinAmounts, t: Track) -> int:
