@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -44,6 +45,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, 
     proc = qts(*RUN, "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     assert "FILL" in proc.stdout
+    # the status panel shows the operating state and the three pools
+    assert re.search(r"state BALANCED .*pools: scalp [0-9,]+ \(avail [0-9,]+\)", proc.stdout)
     return ledger(db), db
 
 

@@ -143,6 +143,8 @@ def test_qts_run_trades_through_the_kis_fake(fake: FakeKisServer, tmp_path: Path
     summary = lines.wait_for("stopped: stop requested", 1)
     assert "trade prints ->" in summary and " 0 cycles" not in summary
     assert " 0 orders" not in summary and " 0 ledger rows" not in summary
+    # the status panel of the live path shows the operating state and the pools
+    assert re.search(r"state (AGGRESSIVE|BALANCED|DEFENSIVE).*pools: scalp [0-9,]+", out), out
 
     # the fake saw the registrations, the orders, and sent the fill notices
     for symbol in ("005870",):

@@ -97,6 +97,7 @@ class StatusConsole:
             f"realized {realized:+,}  fees {account.ledger.total_fees():,}  fills {self.fills}  "
             f"cache {engine.cache.backend} ({engine.cache.breaker.value.lower()})"
         )
+        capital = capital_line(engine)
         table = Table("symbol", "qty", "avg", "last", "unrealized", "strategy", box=None)
         for symbol in symbols:
             p = held[symbol]
@@ -120,6 +121,25 @@ class StatusConsole:
         lines = [head, table] if symbols else [head, Text("no open positions")]
         if engine.scalp is not None:
             lines.insert(1, Text(engine.scalp.status_line()))
+        if capital is not None:
+            lines.insert(1, capital)
         if self.decisions:
             lines.append(Text("last decisions:\n  " + "\n  ".join(self.decisions)))
         return Group(*lines)
+
+
+def capital_line(engine: Engine) -> Text | None:
+    """Operating state and the three pools (total / available), when capital flow is on."""
+    step = engine.runner.capital
+    view = step.view if step is not None else None
+    if view is None:
+        return None
+    pools = "  ".join(
+        f"{t.value.lower()} {p.total_capital:,} (avail {p.available_capital:,}"
+        + (", LOCKED" if p.pool_state.value == "LOCKED" else "")
+        + ")"
+        for t, p in view.pools.items()
+    )
+    vol = f"  vol index {step.level:g}" if step is not None and step.level is not None else ""
+    pending = "  rebalancing" if view.rebalance_pending else ""
+    return Text(f"state {view.state}{vol}{pending}  pools: {pools}")

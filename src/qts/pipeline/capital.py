@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -167,9 +167,12 @@ class CapitalStep:
         if not req or req.get("id") == flow.machine.status.applied_request:
             return
         try:
+            # the CLI checks the expiry against the wall clock; a run on a simulated clock keeps
+            # the same bound: at most max_override_days from the cycle that applies it
+            longest = ts + timedelta(days=self.config.transitions.max_override_days)
             t = flow.machine.apply_override(
                 OperatingState(req["state"]),
-                datetime.fromisoformat(req["until"]),
+                min(datetime.fromisoformat(req["until"]), longest),
                 str(req.get("reason", "")),
                 str(req.get("operator", "")),
                 ts,

@@ -41,7 +41,7 @@ from qts.engines.capital.promotion import (
 )
 from qts.engines.capital.view import CapitalView
 from qts.engines.state.machine import StateMachine, StateStatus, Transition
-from qts.engines.state.profile import PROFILES
+from qts.engines.state.profile import PROFILES, OperatingState
 from qts.engines.state.rules import StateInputs
 from qts.model.enums import OrderSide, Track
 from qts.model.ledger import LedgerEntry
@@ -472,6 +472,8 @@ class CapitalFlow:
         worst = max(drift, key=lambda t: drift[t])
         if drift[worst] > self.config.drift_threshold:
             self._guard(codes, "GR055", f"{worst} is {drift[worst]:.1%} off its target")
+            if self.machine.state is OperatingState.BALANCED:
+                self._guard(codes, "GR081", f"pool imbalance in BALANCED: {worst} drifted")
             self.rebalance_reason = self.rebalance_reason or f"DRIFT {worst} {drift[worst]:.1%}"
         if (
             self.config.monthly_rebalance

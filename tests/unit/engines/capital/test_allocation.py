@@ -59,6 +59,7 @@ def test_drift_over_10_percent_is_reported_and_rebalanced() -> None:
     f.book[W].cash += 20_000_000  # swing made 20,000,000: 55/120 ≈ 46 % vs target 35 %
     out = f.step(inputs(day(1), 120_000_000))
     assert "GR055" in [c for c, _ in out.codes]
+    assert "GR081" in [c for c, _ in out.codes]  # the BALANCED state's imbalance guardrail
     # PORTFOLIO first (25,000,000 → its target 30,000,000), then SCALP with what is left of
     # the day's 5 % of 120,000,000
     assert [(t.kind, t.from_pool, t.to_pool, t.amount) for t in out.transfers] == [

@@ -91,3 +91,12 @@ def test_fs082_lock_is_released_when_the_pool_is_flat_after_the_wait() -> None:
     assert f.step(inputs(day(3), 90_000_000)).view.locked(W)
     out = f.step(inputs(day(7), 90_000_000))
     assert not out.view.locked(W)
+
+
+def test_safety_fail_forces_defensive_and_starts_rebalancing() -> None:
+    f = flow(100_000_000)
+    out = f.step(inputs(day(0, 16), 100_000_000, safety="FAIL"))
+    assert [(t.to_state.value, t.kind) for t in out.transitions] == [("DEFENSIVE", "forced")]
+    assert out.view.state.value == "DEFENSIVE" and out.view.rebalance_pending
+    out = f.step(inputs(day(1), 100_000_000, safety="NORMAL"))
+    assert [(t.from_pool, t.to_pool) for t in out.transfers] == [(S, P)]

@@ -1,0 +1,49 @@
+"""`qts state set` on a run's database is recorded, and the run applies it at its next cycle;
+`qts state` / `qts capital` show the result (issue 11)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+def qts(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, env=ENV, check=False
+    )
+
+
+def test_override_is_applied_by_the_running_process(tmp_path: Path) -> None:
+    db = tmp_path / "day.sqlite"
+    first = qts("run", "--seed", "7", "--speed", "max", "--for", "1d", "--db", str(db))
+    assert first.returncode == 0, first.stderr
+    status = qts("state", "status", "--db", str(db))
+    assert status.returncode == 0 and status.stdout.startswith("state: BALANCED"), status.stdout
+    pools = qts("capital", "status", "--db", str(db))
+    assert pools.returncode == 0, pools.stderr
+    assert "SCALP" in pools.stdout and "PORTFOLIO" in pools.stdout and "total" in pools.stdout
+    until = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    too_far = (datetime.now(UTC) + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M")
+    refused = qts("state", "set", "DEFENSIVE", "--db", str(db), "--until", too_far,
+                  "--reason", "x")  # fmt: skip
+    assert refused.returncode != 0 and "7 days" in refused.stderr
+    ok = qts("state", "set", "DEFENSIVE", "--db", str(db), "--until", until,
+             "--reason", "earnings week", "--operator", "kim")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "applied when the run next cycles" in qts("state", "status", "--db", str(db)).stdout
+    second = qts("run", "--seed", "7", "--speed", "max", "--for", "2d", "--db", str(db))
+    assert second.returncode == 0, second.stderr
+    assert "state DEFENSIVE" in second.stdout  # the status panel
+    history = qts("state", "history", "--db", str(db)).stdout
+    assert "BALANCED->DEFENSIVE" in history and "manual" in history and "[kim]" in history
+    assert "earnings week" in history
+    status = qts("state", "status", "--db", str(db)).stdout
+    assert status.startswith("state: DEFENSIVE") and "manual override by kim" in status
+    # entering DEFENSIVE set new targets: the rebalancer moved money toward PORTFOLIO
+    moves = qts("capital", "history", "--db", str(db)).stdout
+    assert "REBALANCE" in moves and "->PORTFOLIO" in moves
