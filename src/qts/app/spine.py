@@ -95,6 +95,7 @@ class RunSpine:
         self.timers: list[Callable[[datetime], None]] = []
         if cache is not None:  # write-through before anyone reads the position
             oms.position_listeners.append(cache.on_position)
+        self.last_index: float | None = None  # the latest live index level (operating state)
         if protect:
             oms.position_listeners.append(self._sync_position)
             for pos in oms.account.open_positions():
@@ -203,6 +204,7 @@ class RunSpine:
     def on_index(self, level: float, ts: datetime) -> None:
         """A volatility index value from a live feed (the kill switch's input)."""
         self.index_values += 1
+        self.last_index = level
         if self.protect:
             self.dispatcher.publish(Event.of(EventType.INDEX_UPDATE, (level, ts), key="VKOSPI"))
 

@@ -247,9 +247,9 @@ def build_engine(
     )
     runner.controls = spine.controls
     if capital is not None and capital.enabled:
-        runner.capital = CapitalStep(
-            capital, store, oms, state_index or vol_index, keep_rows=keep_capital_rows
-        )
+        # the volatility index: the backtest's --index, the synthetic feed, or a live push
+        level = state_index or vol_index or (lambda _frame: spine.last_index)
+        runner.capital = CapitalStep(capital, store, oms, level, keep_rows=keep_capital_rows)
     spine.start()
     scalp_wiring = (
         _wire_scalp(run_id, oms, safety, spine, clock, calendar, market_store, wall_clock)
