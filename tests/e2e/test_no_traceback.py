@@ -200,14 +200,9 @@ def run_process(argv: list[str]) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
-# Found by this test and not fixed yet (issue 16's report): `qts optimize` records a trial whose
-# --space/--param value its strategy refuses as a failed trial and exits 0. Not run (each
-# optimize call is a whole sweep, and shrinking repeats it); remove an entry once it is fixed.
 # Commands that landed after this test and fail it (found 01:34 UTC, owners to fix): `dashboard`
 # and `backup` options; same rule: remove an entry once it passes.
 KNOWN_GAPS = {
-    ("optimize", "--space"),
-    ("optimize", "--param"),
     ("dashboard", "--schema"),
     ("dashboard", "--host"),
     ("backup", "create", "--dsn"),

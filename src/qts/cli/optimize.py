@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -34,6 +35,28 @@ from qts.config.loader import load_config
 from qts.core.errors import InputError
 from qts.engines.strategy.registry import available, params_model
 from qts.feeds.csv_loader import load_paths
+
+
+def check_values(strategy: str, base: dict[str, Any], space: SearchSpace) -> None:
+    """Each fixed parameter and each value of the space must suit its field on its own (a value
+    refused in combination, like fast >= slow, is a failed trial, not a usage error)."""
+    fields = params_model(strategy).model_fields
+    for name, value in base.items():
+        if name not in fields:
+            raise InputError(
+                "--param", name, f"not a parameter of {strategy} ({', '.join(fields)})"
+            )
+        _check_one("--param", f"{name}={value}", fields[name], value)
+    for dim in space.dimensions:
+        for value in dim.values:
+            _check_one("--space", f"{dim.name}={value}", fields[dim.name], value)
+
+
+def _check_one(option: str, shown: str, field: Any, value: Any) -> None:
+    try:
+        TypeAdapter(Annotated[field.annotation, *field.metadata]).validate_python(value)
+    except ValidationError as exc:
+        raise InputError(option, shown, exc.errors()[0]["msg"]) from None
 
 
 class _Progress:
@@ -138,6 +161,7 @@ def optimize(
     clash = [n for n in search.names if n in base]
     if clash:
         raise InputError("--param", ", ".join(clash), "also given as --space")
+    check_values(strategy, base, search)
     if qty is not None:
         if "qty" not in fields:
             raise InputError(
@@ -197,4 +221,6 @@ def optimize(
     )
     typer.echo(f"{out / 'best.json'}\n{out / 'trials.csv'}\n{out / 'report.html'}")
     if best["params"] is None:
+        first = next((o.error for o in outcomes if o.error), "no trial ran")
+        console.print(f"error: every trial failed; the first: {first}", highlight=False)
         sys.exit(1)
