@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ NEEDS_SERVICE = {("db", "migrate-from-sheets")}
 FREE_TEXT = {
     ("safety", "approve-recovery", "--operator"),
     ("safety", "approve-recovery", "--reason"),
+    ("state", "set", "--operator"),
+    ("state", "set", "--reason"),
 }
 
 
@@ -106,6 +109,16 @@ def base_args(path: tuple[str, ...], f: dict[str, Path], n: int) -> dict[str, li
         ("safety", "approve-recovery"): {
             "--db": [str(f["db"])],
             "--operator": ["op"],
+            "--reason": ["test"],
+        },
+        ("capital", "status"): {"--db": [str(f["db"])]},
+        ("capital", "history"): {"--db": [str(f["db"])]},
+        ("state", "status"): {"--db": [str(f["db"])]},
+        ("state", "history"): {"--db": [str(f["db"])]},
+        ("state", "set"): {  # the STATE argument rides as a value-less entry
+            "DEFENSIVE": [],
+            "--db": [str(f["db"])],
+            "--until": [(datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")],
             "--reason": ["test"],
         },
         ("db", "status"): db_opts,
