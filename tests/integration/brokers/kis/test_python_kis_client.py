@@ -1,0 +1,81 @@
+"""python-kis 2.1.6 (PyPI ``python-kis``), the most used community KIS client, against the fake.
+
+Only python-kis's domain constants are changed (monkeypatched to the fake's ephemeral port);
+everything else — token issue, TR ids, headers, paths, query strings, bodies, response parsing
+— is the library's own. If the fake refused something real KIS accepts, or answered in a shape
+KIS does not, these calls would fail inside python-kis.
+
+The fake is a domestic (KRX) venue, so account-wide calls are asked with ``country="KR"``:
+without it python-kis also queries the overseas endpoints, which the fake does not serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pykis
+import pykis.kis
+import pytest
+from kis_kit import CASH, DAY, SAMSUNG, Tape
+
+from qts.brokers.kis import KisMode
+from qts.brokers.kis.fake import REAL_APP, FakeKisServer
+
+pytestmark = pytest.mark.parametrize("fake_options", [{"mode": KisMode.REAL}], indirect=True)
+
+
+@pytest.fixture
+def kis(fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[pykis.PyKis]:
+    # python-kis sends some calls to the real domain even for a paper account: point both here
+    monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", fake.rest_url)
+    monkeypatch.setattr(pykis.kis, "VIRTUAL_DOMAIN", fake.rest_url)
+    client = pykis.PyKis(
+        id=REAL_APP.hts_id,
+        account=REAL_APP.account_no,
+        appkey=REAL_APP.app_key,
+        secretkey=REAL_APP.app_secret,
+        keep_token=False,
+        use_websocket=False,
+    )
+    yield client
+    client.close()
+
+
+def test_python_kis_trades_a_day_against_the_fake(fake: FakeKisServer, kis: pykis.PyKis) -> None:
+    fake.advance(Tape().frame({SAMSUNG: 70_000}))
+    stock = kis.stock(SAMSUNG)
+
+    # quote (FHKST01010100, after python-kis's own search-info lookup CTPF1604R)
+    quote = stock.quote()
+    assert quote.symbol == SAMSUNG and quote.market == "KRX"
+    assert quote.close == Decimal(70_000)
+    assert quote.tick == Decimal(100)
+
+    # balance (TTTC8434R): the fake's opening cash, no holdings
+    account = kis.account()
+    balance = account.balance(country="KR")
+    assert balance.deposits["KRW"].amount == Decimal(CASH)
+    assert balance.stocks == []
+
+    # a resting limit buy (legacy TR TTTC0802U), seen in pending orders (TTTC8036R)
+    order = stock.buy(price=69_000, qty=3)
+    assert order.number
+    pending = account.pending_orders(country="KR")
+    assert [(p.order_number.number, p.price, p.qty) for p in pending.orders] == [
+        (order.number, Decimal(69_000), Decimal(3))
+    ]
+
+    # cancel (legacy TR TTTC0803U): nothing pending any more
+    order.cancel()
+    assert account.pending_orders(country="KR").orders == []
+
+    # a market buy (ORD_DVSN 01), then the day's orders (legacy TR TTTC8001R)
+    market = stock.buy(qty=2)
+    assert market.number and market.number != order.number
+    daily = account.daily_orders(start=DAY, end=DAY, country="KR")
+    by_number = {d.order_number.number: d for d in daily.orders}
+    assert by_number[order.number].unit_price == Decimal(69_000)
+    assert by_number[order.number].qty == Decimal(3)
+    assert by_number[market.number].qty == Decimal(2)
+    assert by_number[market.number].type == "buy"
