@@ -17,12 +17,14 @@ from decimal import Decimal
 import pykis
 import pykis.kis
 import pytest
-from kis_kit import CASH, DAY, SAMSUNG, Tape
+from kis_kit import CASH, DAY, INSTRUMENTS, PRICES, SAMSUNG, Tape
 
 from qts.brokers.kis import KisMode
-from qts.brokers.kis.fake import REAL_APP, FakeKisServer
+from qts.brokers.kis.fake import PAPER_APP, REAL_APP, FakeKisOptions, FakeKisServer
+from qts.core.clock import SimulatedClock
 
-pytestmark = pytest.mark.parametrize("fake_options", [{"mode": KisMode.REAL}], indirect=True)
+REAL = pytest.mark.parametrize("fake_options", [{"mode": KisMode.REAL}], indirect=True)
+PAPER = pytest.mark.parametrize("fake_options", [{"mode": KisMode.PAPER}], indirect=True)
 
 
 @pytest.fixture
@@ -42,6 +44,7 @@ def kis(fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[pykis.
     client.close()
 
 
+@REAL
 def test_python_kis_trades_a_day_against_the_fake(fake: FakeKisServer, kis: pykis.PyKis) -> None:
     fake.advance(Tape().frame({SAMSUNG: 70_000}))
     stock = kis.stock(SAMSUNG)
@@ -79,3 +82,50 @@ def test_python_kis_trades_a_day_against_the_fake(fake: FakeKisServer, kis: pyki
     assert by_number[order.number].qty == Decimal(3)
     assert by_number[market.number].qty == Decimal(2)
     assert by_number[market.number].type == "buy"
+
+
+@PAPER
+def test_python_kis_paper_account_uses_both_domains(
+    fake: FakeKisServer, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paper (virtual) PyKis asks quotes of the real domain with the real app key and trades
+    on the paper domain: a real-mode fake serves the one, the paper-mode fake the other, as
+    KIS's two gateways do. python-kis itself refuses pending orders in paper (KIS has no
+    inquire-psbl-rvsecncl there), so the day's orders stand in for them."""
+    real = FakeKisServer(
+        INSTRUMENTS, clock, options=FakeKisOptions(mode=KisMode.REAL), reference_prices=PRICES
+    ).start()
+    try:
+        monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", real.rest_url)
+        monkeypatch.setattr(pykis.kis, "VIRTUAL_DOMAIN", fake.rest_url)
+        kis = pykis.PyKis(
+            id=REAL_APP.hts_id,
+            account=PAPER_APP.account_no,
+            appkey=REAL_APP.app_key,
+            secretkey=REAL_APP.app_secret,
+            virtual_id=PAPER_APP.hts_id,
+            virtual_appkey=PAPER_APP.app_key,
+            virtual_secretkey=PAPER_APP.app_secret,
+            keep_token=False,
+            use_websocket=False,
+        )
+        frame = Tape().frame({SAMSUNG: 70_000})
+        fake.advance(frame)
+        real.advance(frame)
+        stock = kis.stock(SAMSUNG)
+        assert stock.quote().close == Decimal(70_000)
+        assert real.stats.paths["inquire-price"] >= 1 and not fake.stats.paths  # real domain
+
+        account = kis.account()
+        assert account.balance(country="KR").deposits["KRW"].amount == Decimal(CASH)
+        order = stock.buy(price=69_000, qty=3)
+        order.cancel()
+        market = stock.buy(qty=2)
+        daily = account.daily_orders(start=DAY, end=DAY, country="KR")
+        by_number = {d.order_number.number: d for d in daily.orders}
+        assert by_number[order.number].unit_price == Decimal(69_000)
+        assert by_number[market.number].qty == Decimal(2)
+        assert fake.stats.orders_placed >= 2 and real.stats.orders_placed == 0  # paper domain
+        kis.close()
+    finally:
+        real.stop()
