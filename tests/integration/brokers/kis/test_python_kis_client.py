@@ -11,13 +11,15 @@ without it python-kis also queries the overseas endpoints, which the fake does n
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pykis
+import pykis.client.websocket
 import pykis.kis
 import pytest
-from kis_kit import CASH, DAY, INSTRUMENTS, PRICES, SAMSUNG, Tape
+from kis_kit import CASH, DAY, INSTRUMENTS, PRICES, SAMSUNG, WAIT, Tape
 
 from qts.brokers.kis import KisMode
 from qts.brokers.kis.fake import PAPER_APP, REAL_APP, FakeKisOptions, FakeKisServer
@@ -129,3 +131,38 @@ def test_python_kis_paper_account_uses_both_domains(
         kis.close()
     finally:
         real.stop()
+
+
+@REAL
+def test_python_kis_receives_ticks_over_the_fake_websocket(
+    fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """H0STCNT0 over python-kis's own WebSocket client (approval key, subscribe, AES-free
+    market data, PINGPONG). Its fill-notice parser is not exercised: python-kis 2.1.6 hard-codes
+    a 23-field H0STCNI0 layout, KIS (and the fake) send the current 26-field one."""
+    monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", fake.rest_url)
+    monkeypatch.setattr(pykis.kis, "VIRTUAL_DOMAIN", fake.rest_url)
+    monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_REAL_DOMAIN", fake.ws_url)
+    monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_VIRTUAL_DOMAIN", fake.ws_url)
+    kis = pykis.PyKis(
+        id=REAL_APP.hts_id,
+        account=REAL_APP.account_no,
+        appkey=REAL_APP.app_key,
+        secretkey=REAL_APP.app_secret,
+        keep_token=False,
+        use_websocket=True,
+    )
+    ticks: queue.Queue[object] = queue.Queue()
+    try:
+        ticket = kis.stock(SAMSUNG).on("price", lambda _c, e: ticks.put(e.response))
+        assert fake.wait_subscribed("H0STCNT0", SAMSUNG, timeout=WAIT)
+        tape = Tape()
+        fake.advance(tape.frame({SAMSUNG: 70_100}))
+        first = ticks.get(timeout=WAIT)
+        assert first.symbol == SAMSUNG and first.price == Decimal(70_100)
+        fake.advance(tape.frame({SAMSUNG: 69_800}))
+        while (tick := ticks.get(timeout=WAIT)).price != Decimal(69_800):
+            assert tick.price == Decimal(70_100)  # nothing but the two bars' prints
+        ticket.unsubscribe()
+    finally:
+        kis.close()
