@@ -26,12 +26,15 @@ import time as _time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from qts.app.adoption import adopter
 from qts.app.adoption import check_policy as check_adoption
 from qts.app.datalayer import with_data_layer
+from qts.app.live_books import describe_books, live_books, venue_account_id
 from qts.app.paper import session_view
 from qts.app.stores import open_market_store, open_store
+from qts.app.trading_day import service_chores
 from qts.app.universe import resolve as resolve_universe
 from qts.app.universe import save_cache as save_instrument_cache
 from qts.app.universe import universe_symbols
@@ -42,6 +45,7 @@ from qts.config.models import Mode, QtsConfig
 from qts.core.clock import Pacer, SimulatedClock, WallClock
 from qts.core.errors import ConfigError
 from qts.core.time import KST
+from qts.data.sqlite import SqliteStore
 from qts.engines.contracts import CycleReport
 from qts.engines.strategy import create
 from qts.feeds.ticks_to_bars import MinuteBars, Print
@@ -140,6 +144,7 @@ class BrokerBars:
         self.bars = MinuteBars(universe)
         self.stats = FeedStats()
         self.ended = ""
+        self.idle: Callable[[], None] | None = None  # the run's chores between bars
         self._pending: list[BarFrame] = []
         # every print and index value, as they come, for the micro risk loop (RunSpine)
         self.on_print: Callable[[str, int, datetime], None] | None = None
@@ -209,6 +214,8 @@ class BrokerBars:
                 self.ended = "duration reached"
                 return
             frames = self.poll()
+            if self.idle is not None:
+                self.idle()
             if not frames:
                 self.stop.wait(POLL_S)
             yield from frames
@@ -233,9 +240,11 @@ def run_broker(
     on_cycle: Callable[[CycleReport, list[Fill]], None] | None = None,
     on_ready: Callable[[Engine], None] | None = None,
     echo: Callable[[str], None] = print,
+    db: Path | None = None,
 ) -> BrokerRun:
     """Trade through ``broker`` on ``account`` until ``stop`` is set or ``duration`` (wall
-    time) has passed."""
+    time) has passed. The books are durable (:mod:`qts.app.live_books`): ``db`` or the
+    account's default file under ``var/``, or the ``data.backend`` store."""
     environ = dict(os.environ if env is None else env)
     if broker not in VENUES:
         raise ConfigError("command line", "--broker", f"no live path for broker {broker!r}")
@@ -246,7 +255,19 @@ def run_broker(
     deadline = _time.monotonic() + duration.total_seconds() if duration is not None else None
     calendar = KrxCalendar()
     clock = VenueClock()
-    venue = open_venue(broker, account, environ, clock=clock, instruments={}, calendar=calendar)
+    books = live_books(broker, account, venue_account_id(broker, account, environ), db)
+    venue = open_venue(
+        broker,
+        account,
+        environ,
+        clock=clock,
+        instruments={},
+        calendar=calendar,
+        # a restarted process keeps the broker's order numbers and its token (KIS issues
+        # one token a minute per app key: a restart must not wait for, or burn, a new one)
+        order_map=books.order_map,
+        token_cache=books.token_cache,
+    )
     adapter = venue.broker
     try:
         # the account as the broker has it (qts.app.adoption): cash, and holdings to adopt
@@ -257,6 +278,9 @@ def run_broker(
         symbols += [s for s in sorted(snapshot.holdings) if s not in symbols]
         instruments, _asked = resolve_universe(symbols, known, venue=venue)
         universe = Universe(tuple(instruments))
+        fee_table = getattr(adapter, "instruments", None)
+        if isinstance(fee_table, dict):  # the adapter's fee estimates need each market
+            fee_table.update(instruments)
         echo(f"{venue.describe()}; {venue.subscribe(universe.symbols)}")
         echo(
             f"account: cash {snapshot.cash:,} KRW, {len(snapshot.holdings)} holding(s) "
@@ -265,34 +289,44 @@ def run_broker(
         vol = config.risk_loop
         echo(f"volatility: {venue.watch_index(vol.vol_index, vol.vol_index_poll_s)}")
         feed = BrokerBars(venue, universe, clock, stop, deadline=deadline)
-        if not feed.wait_first_print(FIRST_PRINT_TIMEOUT_S):
-            if stop.is_set():
-                raise StoppedBeforeData("stopped before the first trade print")
-            raise ConfigError("broker", "market data", "no trade print within 30 s")
+        if not feed.wait_first_print(FIRST_PRINT_TIMEOUT_S) and stop.is_set():
+            raise StoppedBeforeData("stopped before the first trade print")
     except BaseException:
         venue.close()
         raise
-    echo(f"venue time {clock.now():%Y-%m-%d %H:%M:%S} (from the first trade print)")
+    if clock.anchored:
+        echo(f"venue time {clock.now():%Y-%m-%d %H:%M:%S} (from the first trade print)")
+    else:  # the market is closed (or quiet): the books are opened and reconciled all the same
+        echo(
+            f"no trade print within {FIRST_PRINT_TIMEOUT_S:g} s: starting on the wall clock "
+            f"({clock.now():%Y-%m-%d %H:%M:%S} KST); the venue's time takes over at its first print"
+        )
     strategies = [
         create(name, section.params, source=f"strategies.{name}")
         for name, section in config.strategies.items()
         if section.enabled
     ]
-    books = open_store(config.data, None, durable=True, now=clock.now())
+    # the books' store; a run that has books keeps their initial cash (the adoption of the first
+    # start), a new one starts from the broker's cash and holdings at cost
+    store = open_store(config.data, books.db, durable=True, now=clock.now()) or SqliteStore(
+        str(books.db), durable=True, writer=True
+    )
+    meta = store.run_meta()
+    initial_cash = meta.initial_cash if meta is not None else snapshot.cash + snapshot.cost
     engine = build_engine(
-        run_id=f"{broker}-{account}-{clock.now():%Y%m%d}",
+        run_id=books.run_id,
         mode=account,
         universe=universe,
         instruments=instruments,
         strategies=strategies,
-        initial_cash=snapshot.cash + snapshot.cost,  # the broker's cash and holdings at cost
+        initial_cash=initial_cash,
         fees=config.fees,
         limits=config.risk,
         start=clock.now(),
-        db=None,
-        durable=False,
-        store_override=books,
-        market_store=open_market_store(None, books),  # feedback_data with books in PostgreSQL
+        db=books.db,
+        durable=True,
+        store_override=store,
+        market_store=open_market_store(books.db, store),  # feedback_data beside the books
         participation=config.sim.participation,
         latency_ms=config.sim.latency_ms,
         seed=config.run.seed,
@@ -321,6 +355,8 @@ def run_broker(
     feed.on_print, feed.on_index = engine.spine.on_print, engine.spine.on_index
     if on_cycle is not None:
         engine.spine.ui.append(on_cycle)
+    echo(describe_books(engine, books, config.data.backend))
+    feed.idle = service_chores(engine, books, calendar, clock, echo)
     if on_ready is not None:
         on_ready(engine)
     # books in PostgreSQL: every print and order event recorded, daily maintenance
@@ -333,12 +369,16 @@ def run_broker(
     watch = BooksWatch(
         engine.oms, engine.runner.safety, clock.now, interval_s=config.live.books_check_s
     )
+    checkpoint = engine.runner.checkpoint_ts
     loop = TradingLoop(
         engine.runner,
         watch.wrap(frames),
         SimulatedClock(datetime(2000, 1, 1, tzinfo=KST)),  # the end of the last bar taken
         Pacer(None),  # frames arrive in real time
         session_view(calendar),
+        # a bar the previous process already traded on (a restart within its minute) only
+        # warms the indicators up
+        resume_after=datetime.fromisoformat(checkpoint) if checkpoint else None,
         hooks=engine.spine,
         stop=stop,
     )

@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from qts.app.adoption import AccountSnapshot, Held
@@ -338,14 +339,25 @@ def open_venue(
     clock: Clock,
     instruments: Mapping[str, Instrument],
     calendar: KrxCalendar,
+    order_map: Path | None = None,
+    token_cache: Path | None = None,
 ) -> LiveVenue:
-    """The adapter of ``broker`` for ``account``, connected (token, account check)."""
+    """The adapter of ``broker`` for ``account``, connected (token, account check).
+    ``order_map`` and ``token_cache`` are the adapter's durable files unless the environment
+    names them (qts.app.live_books)."""
     if broker == "kis":
         kis = kis_config(account, env)
+        kis = kis.model_copy(
+            update={
+                "state_path": kis.state_path or order_map,
+                "token_cache_path": kis.token_cache_path or token_cache,
+            }
+        )
         adapter = KisBroker(kis, clock=clock, instruments=dict(instruments), calendar=calendar)
         return KisVenue(kis, adapter, clock)
     if broker == "kiwoom":
         kw = kiwoom_config(account, env)
+        kw = kw.model_copy(update={"state_path": kw.state_path or order_map})
         return KiwoomVenue(kw, KiwoomBroker(kw, clock=clock), clock)
     raise ConfigError("command line", "--broker", f"no live path for broker {broker!r}")
 

@@ -201,7 +201,8 @@ def build_engine(
     )
     if adopt is not None and not resumed:
         adopt(oms)  # a fresh live run books the broker's holdings before reconciling
-    report = oms.reconcile(clock.now())
+    # a real broker's run never re-runs a crashed cycle: what it does not know is closed here
+    report = oms.reconcile(clock.now(), cancel_unknown=broker is not None)
     if not report.clean:
         log.error("reconciliation with the venue found problems: %s", "; ".join(report.problems))
     policy = DecidePolicy(

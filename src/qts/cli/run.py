@@ -4,7 +4,7 @@ through a broker adapter (``--broker kis|kiwoom --account paper|real``, see qts.
 from __future__ import annotations
 
 import math
-import signal
+import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -14,9 +14,11 @@ import typer
 from rich.console import Console
 
 from qts.app.cache import print_cache_report
-from qts.app.live import ACCOUNTS, BROKERS, StoppedBeforeData, run_broker
+from qts.app.live import ACCOUNTS, BROKERS, StoppedBeforeData, account_problems, run_broker
+from qts.app.logs import log_to_files
 from qts.app.operator import OperatorSurface, validate
 from qts.app.paper import run_paper
+from qts.app.shutdown import StopWatchdog
 from qts.app.wiring import Engine
 from qts.cli.paths import parent_dir
 from qts.cli.status import StatusConsole
@@ -61,8 +63,12 @@ def run(
         str | None, typer.Option("--for", help="Stop after this much simulated time (e.g. 1d).")
     ] = None,
     db: Annotated[
-        Path, typer.Option(help="SQLite database of the run (resumed if it exists).")
-    ] = DEFAULT_DB,
+        Path | None,
+        typer.Option(
+            help="SQLite database of the run (resumed if it exists); default var/paper.sqlite, "
+            "or var/live-<broker>-<account>-<hash>.sqlite with --broker."
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Config_Local YAML.")
     ] = None,
@@ -96,7 +102,7 @@ def run(
     if broker != "sim":
         if seed is not None:
             cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
-        _run_broker(cfg, broker, account, duration)
+        _run_broker(cfg, broker, account, duration, db)
         return
     if account != "paper":
         raise InputError("--account", account, "the simulated exchange has only a paper account")
@@ -109,16 +115,13 @@ def run(
         )
     if seed is not None:
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
+    db = db or DEFAULT_DB
     parent_dir(db, "--db")
+    log_to_files(db.parent / "log")
     console = Console()
     status = StatusConsole(console)
     stop = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    watchdog = StopWatchdog(stop).install()  # a stuck thread cannot keep the process alive
     console.print(
         f"QTS paper run: seed {cfg.run.seed}, start {cfg.run.start}, speed {speed}, "
         f"db {db}; Ctrl-C stops cleanly"
@@ -153,21 +156,23 @@ def run(
     finally:
         ops.close()
         result.engine.close()
+        watchdog.finished()
 
 
-def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta | None) -> None:
+def _run_broker(
+    cfg: QtsConfig, broker: str, account: str, duration: timedelta | None, db: Path | None
+) -> None:
     """``--broker kis|kiwoom``: market data and orders through the adapter; ``--for`` is wall
     time."""
     console = Console()
     status = StatusConsole(console)
     stop = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    console.print(f"QTS {broker} run on the {account} account; Ctrl-C stops cleanly")
+    watchdog = StopWatchdog(stop).install()  # a stuck thread cannot keep the process alive
+    problems = account_problems(cfg, account, os.environ)
+    if problems:  # every missing switch at once, and nothing said about the account before
+        raise ConfigError("command line", "--account " + account, "\n  " + "\n  ".join(problems))
+    logs = log_to_files((db.parent if db else Path("var")) / "log")
+    console.print(f"QTS {broker} run on the {account} account; Ctrl-C stops cleanly; log {logs}")
     ops = OperatorSurface(cfg, console.print)
 
     def ready(engine: Engine) -> None:
@@ -184,10 +189,12 @@ def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta |
             on_cycle=status.on_cycle,
             on_ready=ready,
             echo=console.print,
+            db=db,
         )
     except StoppedBeforeData as exc:
         ops.close()
         console.print(f"stopped: {exc}")
+        watchdog.finished()
         return
     except BaseException:
         ops.close()
@@ -207,3 +214,4 @@ def _run_broker(cfg: QtsConfig, broker: str, account: str, duration: timedelta |
     finally:
         ops.close()
         result.engine.close()
+        watchdog.finished()

@@ -46,10 +46,13 @@ class LoadedConfig:
     origin: dict[str, str] = field(default_factory=dict)
 
     def raise_if_invalid(self) -> None:
+        """Refuse with every problem at once (the first in the error's fields, all in its
+        message, one per line): a user fixes them in one go, not one per attempt."""
         if self.problems:
-            first = self.problems[0]
-            more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-            raise ConfigError(first.source, first.key, first.reason + more)
+            first, rest = self.problems[0], self.problems[1:]
+            more = f" (and {len(rest)} more)" if rest else ""
+            listed = "".join(f"\n  {p}" for p in rest)
+            raise ConfigError(first.source, first.key, first.reason + more + listed)
 
 
 def _defaults() -> dict[str, Any]:

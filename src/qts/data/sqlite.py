@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, tzinfo
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qts.core.errors import StorageError
+from qts.core.locks import STORE, OrderedLock
 from qts.core.time import KST, from_iso, require_aware
 from qts.data.capital_journal import CapitalEventRecord
 from qts.data.ports import (
@@ -413,7 +413,7 @@ class SqliteStore:
         self._depth = 0
         self._closed = False
         self._failed: StorageError | None = None  # the environment failure that stopped writes
-        self._lock = threading.RLock()
+        self._lock = OrderedLock(f"store {self.path}", STORE)  # last in the lock order
         # writer=True: this connection is the run's one writer of the file and holds its lock
         # (qts.data.writer_lock) until close; readers and tools leave it False.
         self.writer_lock: WriterLock | None = None

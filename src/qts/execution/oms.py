@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,6 +20,7 @@ import numpy.typing as npt
 from qts.brokers.base import Ack, Broker, OrderRequest, OrderUpdate
 from qts.core.errors import StorageError
 from qts.core.ids import client_order_id
+from qts.core.locks import ORDER_MANAGER, OrderedLock
 from qts.data.ports import TradingStore
 from qts.engines.contracts import ExecutionResult, HoldingView, OrderDecision
 from qts.model.account import Account
@@ -44,6 +44,7 @@ class ReconcileReport:
     fills_booked: int = 0
     orders_updated: int = 0
     orders_unknown_at_venue: list[str] = field(default_factory=list)
+    orders_canceled: list[str] = field(default_factory=list)  # unknown at the venue: closed here
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -104,7 +105,7 @@ class OrderManager:
         self.entries_by_day: dict[date, int] = {}
         self._holdings: dict[str, HoldingView] | None = None
         self._unsaved: list[Order] = []
-        self.lock = threading.RLock()
+        self.lock = OrderedLock("order manager", ORDER_MANAGER)  # first in the lock order
         self.position_listeners: list[Callable[[Position], None]] = []
         for o in self.orders.values():
             self._count_entry(o)
@@ -420,8 +421,12 @@ class OrderManager:
     # --- recovery ----------------------------------------------------------------------------
 
     @_locked
-    def reconcile(self, ts: datetime) -> ReconcileReport:
-        """Bring local records in line with the venue: the venue's fills and statuses win."""
+    def reconcile(self, ts: datetime, cancel_unknown: bool = False) -> ReconcileReport:
+        """Bring local records in line with the venue: the venue's fills and statuses win.
+
+        With ``cancel_unknown`` (a real broker: the crashed cycle is never re-run, its bars are
+        gone) an open order the venue does not know is canceled here with the reason; the
+        simulated exchange's runs replay the cycle instead, which sends a NEW order then."""
         report = ReconcileReport()
         booked = {f for o in self.orders.values() for f in o.fill_ids}
         for fill in self.broker.fills():
@@ -442,6 +447,16 @@ class OrderManager:
                         f"order {order.client_order_id} is {order.status} here, unknown at venue"
                     )
                 report.orders_unknown_at_venue.append(order.client_order_id)
+                if cancel_unknown:
+                    was = order.status.value
+                    order.cancel(f"unknown at the broker at start-up (was {was} here)", ts)
+                    self._save(order)
+                    report.orders_canceled.append(order.client_order_id)
+                    log.warning(
+                        "order %s (%s here) is unknown at the broker: canceled in the books",
+                        order.client_order_id,
+                        was,
+                    )
                 continue
             if order.status is OrderStatus.NEW:
                 order.submit(venue.venue_order_id, ts)

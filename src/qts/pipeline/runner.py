@@ -254,7 +254,9 @@ class EtedaRunner:
 
     def _commit(self, report: CycleReport, equity: int, unrealized: int) -> None:
         account = self.oms.account
-        with self.store.transaction():
+        # the lock order (qts.core.locks): the order manager's lock before the store's
+        # transaction, as every fill and emergency exit takes them
+        with self.oms.lock, self.store.transaction():
             self.oms.save_answers()
             if self.record_decisions and report.decisions and report.decisions.evaluation.results:
                 self.store.record_decisions(self._decision_records(report))

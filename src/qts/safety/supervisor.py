@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from qts.core.clock import Clock
+from qts.core.locks import SAFETY, OrderedLock
 from qts.data.ports import SafetyEventRecord
 from qts.safety.codes import Severity, lookup
 from qts.safety.notifier import Notifier
@@ -89,7 +89,7 @@ class SafetySupervisor:
         self.store = store
         self.clock = clock
         self.notifiers = list(notifiers)
-        self._lock = threading.RLock()
+        self._lock = OrderedLock("safety supervisor", SAFETY)  # after the order manager's
         saved = store.load_state(STATE_KEY)
         status = SafetyStatus.from_json(saved) if saved else SafetyStatus(since=clock.now())
         self.machine = SafetyMachine(status, policy)

@@ -252,7 +252,7 @@ def test_every_problem_from_every_source_is_collected(tmp_path: Path) -> None:
     assert sorted(keys(loaded.problems)) == sorted(
         [(f"{scalp}:2", "exit_window"), (str(local), "run.seed"), (str(local), "sim.participation")]
     )
-    with pytest.raises(ConfigError, match=r"\(and 2 more\)"):
+    with pytest.raises(ConfigError, match=r"\(and 2 more\)\n  "):
         loaded.raise_if_invalid()
 
 

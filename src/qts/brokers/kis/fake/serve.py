@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
 from qts.brokers.kis.config import KisMode
@@ -51,8 +51,10 @@ def build_replay_server(
     day: date | None = None,
     days: int = 1,
     options: FakeKisOptions | None = None,
+    holdings: Mapping[str, Mapping[str, int]] | None = None,
 ) -> tuple[FakeKisServer, PacedClock, Iterator[BarFrame]]:
-    """A fake on the synthetic market (not started), its clock and its frames."""
+    """A fake on the synthetic market (not started), its clock and its frames. ``holdings``:
+    what each app key's account holds before the replay (symbol -> shares)."""
     calendar = KrxCalendar()
     start_day = first_day(calendar, day)
     trading = [start_day]
@@ -69,6 +71,7 @@ def build_replay_server(
         reference_prices=dict(market.start_state().closes),
         calendar=calendar,
         catalog=catalog,
+        holdings=holdings,
     )
     market_days = CatalogMarket(seed, catalog, calendar)
     server.index_source = market_days.level_at  # the synthetic VKOSPI of the replayed day
