@@ -2,52 +2,70 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import typer
 
-from qts.cli import (
-    backtest,
-    backup,
-    capital,
-    config,
-    dashboard,
-    db,
-    ledger,
-    optimize,
-    run,
-    safety,
-    sim,
-    state,
-)
 from qts.core.errors import QtsError
 
-app = typer.Typer(
-    name="qts",
-    help="QTS — automated trading for Korean equities (KOSPI/KOSDAQ).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.command("run")(run.run)
-app.command("backtest")(backtest.backtest)
-app.command("ledger")(ledger.ledger)
-app.command("optimize")(optimize.optimize)
-app.command("dashboard")(dashboard.dashboard)
-app.add_typer(config.app, name="config")
-app.add_typer(safety.app, name="safety")
-app.add_typer(sim.app, name="sim")
-app.add_typer(db.app, name="db")
-app.add_typer(backup.app, name="backup")
-app.add_typer(capital.app, name="capital")
-app.add_typer(state.app, name="state")
+# name -> (module under qts.cli, attribute, a group of subcommands?)
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "run": ("run", "run", False),
+    "backtest": ("backtest", "backtest", False),
+    "ledger": ("ledger", "ledger", False),
+    "optimize": ("optimize", "optimize", False),
+    "dashboard": ("dashboard", "dashboard", False),
+    "config": ("config", "app", True),
+    "safety": ("safety", "app", True),
+    "sim": ("sim", "app", True),
+    "db": ("db", "app", True),
+    "backup": ("backup", "app", True),
+    "capital": ("capital", "app", True),
+    "state": ("state", "app", True),
+}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``qts`` command; with ``only``, just that subcommand, so ``qts backtest`` does not
+    import the live brokers, PostgreSQL and the dashboard first (a second of start-up)."""
+    app = typer.Typer(
+        name="qts",
+        help="QTS — automated trading for Korean equities (KOSPI/KOSDAQ).",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def _root() -> None:
+        """QTS — automated trading for Korean equities (KOSPI/KOSDAQ)."""
+
+    for name, (module, attr, group) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        target = getattr(importlib.import_module(f"qts.cli.{module}"), attr)
+        if group:
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``qts.cli.main.app``: the whole command, built when first asked for."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    app = build_app(first if first in COMMANDS else None)
     try:
         app()
     except QtsError as exc:
