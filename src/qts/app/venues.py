@@ -301,7 +301,7 @@ class KiwoomVenue:
 
     def describe_instrument(self, symbol: str) -> Instrument:
         """ka10001 names the stock; it carries no market, so the market is KOSPI unless the
-        code is known otherwise (docs/adr/0008-live-universe-and-kiwoom.md)."""
+        code is known otherwise (docs/adr/0017-live-wire.md)."""
         info = self._stock_info(symbol)
         return Instrument(symbol, Market.KOSPI, SecurityType.STOCK, info.name or symbol)
 
