@@ -32,10 +32,10 @@ header .meta { color:#c5ccd6; font-size:.85rem; }
   font-size:.8rem; color:#fff; background:var(--ok); }
 .badge.WARNING { background:var(--warn); } .badge.FAIL { background:var(--fail); }
 .badge.LOCKDOWN { background:var(--lock); }
-main { display:grid; gap:1rem; padding:1rem; grid-template-columns:repeat(12,1fr);
+main { display:grid; gap:1rem; padding:1rem; grid-template-columns:repeat(12,minmax(0,1fr));
   align-items:start; }
 section { background:var(--card); border-radius:.6rem; padding:.8rem 1rem;
-  box-shadow:0 1px 2px rgba(0,0,0,.06); min-width:0; grid-column:span 12; }
+  box-shadow:0 1px 2px rgba(0,0,0,.06); min-width:0; grid-column:span 12; overflow-x:auto; }
 section h2 { font-size:.95rem; margin:0 0 .6rem; color:var(--muted); font-weight:600;
   text-transform:uppercase; letter-spacing:.03em; }
 @media (min-width: 900px) { .w4 { grid-column:span 4; } .w6 { grid-column:span 6; }
