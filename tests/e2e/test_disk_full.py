@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +45,11 @@ def ledger(db: Path) -> list[dict[str, object]]:
 def venue_orders(db: Path) -> list[str]:
     with sqlite3.connect(f"{db}.venue") as conn:
         return [r[0] for r in conn.execute("SELECT client_order_id FROM orders")]
+
+
+def venue_fills(db: Path) -> list[str]:
+    with sqlite3.connect(f"{db}.venue") as conn:
+        return [r[0] for r in conn.execute("SELECT fill_id FROM fills")]
 
 
 def _mount_allowed() -> bool:
@@ -86,7 +92,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, 
 def test_disk_full_at_every_write_leaves_books_that_resume(
     small_fs: Path, reference: tuple[list[dict[str, object]], int]
 ) -> None:
-    expected, sent = reference
+    expected, _ = reference
+    assert expected
     stopped = 0
     for free in FREE_KB:
         db = small_fs / f"free{free}" / "run.sqlite"
@@ -103,10 +110,19 @@ def test_disk_full_at_every_write_leaves_books_that_resume(
         filler.unlink()
         second = qts(*RUN, "--db", str(db))
         assert second.returncode == 0, (free, first.stderr[-2000:], second.stderr[-2000:])
-        assert ledger(db) == expected, free
+        # Resumed books equal the venue's own record, and nothing went out twice. (Not the
+        # uninterrupted run's ledger: the book's depth and queues are not journaled, so a
+        # resumed day can trade differently from one that never stopped — docs/simulator.md.)
+        rows = ledger(db)
+        booked = [str(r["fill_id"]) for r in rows]
+        assert len(booked) == len(set(booked)), free
+        assert sorted(booked) == sorted(venue_fills(db)), free
         orders = venue_orders(db)
-        assert len(orders) == len(set(orders)) == sent, free
-        for f in db.parent.iterdir():
-            f.unlink()
+        assert len(orders) == len(set(orders)), free
+        for f in db.parent.iterdir():  # the books, the venue journal, the run's log folder
+            if f.is_dir():
+                shutil.rmtree(f)
+            else:
+                f.unlink()
     # the sweep must actually have run out of disk at (nearly) every point
     assert stopped >= len(FREE_KB) - 1, stopped
