@@ -756,9 +756,16 @@ class HybridStore:
             return
         self._closed = True
         tx, self._tx = self._tx, None
-        if tx is not None:
-            tx.lock.release()
         errors: list[str] = []
+        if tx is not None:
+            # end the host's open blocks (innermost first) so its lock is let go; closing the
+            # host then rolls back what they wrote
+            for block in reversed(tx.blocks):
+                try:
+                    block.__exit__(StorageError, StorageError("closed"), None)
+                except StorageError as exc:
+                    errors.append(f"{tx.host}: {exc}")
+            tx.lock.release()
         for name, store in self._stores.items():
             try:
                 store.close()

@@ -170,12 +170,17 @@ class CapitalFlow:
         codes: list[tuple[str, str]] = []
         transfers: list[Transfer] = []
         events: list[dict[str, Any]] = []
+        entries = x.entries
         if self.book is None:
             self._open(x)
             events.append({"kind": "opened", "ts": ts.isoformat(), "equity": equity})
+            # the opening allocation starts from the account's cash and positions, which already
+            # hold every fill booked so far (e.g. holdings adopted from the broker): booking them
+            # again would take their cost from the pools twice
+            entries = ()
         book = self.book
         assert book is not None
-        self._book_entries(x.entries)
+        self._book_entries(entries)
         transfers += self._cover_overdrafts(ts, codes)
         if book.cash != x.cash:
             diff = x.cash - book.cash
