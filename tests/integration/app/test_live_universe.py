@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -101,7 +102,7 @@ def test_the_kiwoom_fake_serves_any_valid_code_and_refuses_invalid_ones() -> Non
     assert "000660" in venue.instruments
 
 
-def test_qts_run_trades_the_configured_universe(kis: FakeKisServer, tmp_path: object) -> None:
+def test_qts_run_trades_the_configured_universe(kis: FakeKisServer, tmp_path: Path) -> None:
     loaded = load_config(None, [])
     universe = loaded.config.universe.model_copy(update={"symbols": ["005930", "005870"]})
     config = loaded.config.model_copy(update={"universe": universe})
@@ -114,6 +115,7 @@ def test_qts_run_trades_the_configured_universe(kis: FakeKisServer, tmp_path: ob
         duration=timedelta(seconds=4),
         stop=threading.Event(),
         env=kis_env(kis),
+        db=tmp_path / "books.sqlite",  # books of its own, not the account's file under var/
         on_ready=engines.append,
         echo=lines.append,
     )
