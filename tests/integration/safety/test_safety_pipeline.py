@@ -92,10 +92,13 @@ def engine(db: Path, strategy: Scripted, cash: int = 100_000_000, **kw: Any) -> 
 
 
 def cycle(e: Engine, frame: BarFrame, late: timedelta = timedelta(0)) -> None:
+    """One cycle the way the trading loop runs it: the spine books the venue's events and
+    publishes the bar's prices (the pre-trade checks read them through the cache)."""
     e.clock.advance_to(frame.end + late)
     e.venue.on_frame(frame)
-    e.oms.process_events()
-    e.runner.run_cycle(frame, frame.end + late, OPEN)
+    fills = e.spine.before_cycle(frame, e.oms.broker.drain_events())
+    report = e.runner.run_cycle(frame, frame.end + late, OPEN)
+    e.spine.after_cycle(report, fills)
 
 
 @pytest.fixture
