@@ -46,6 +46,8 @@ from qts.engines.state.rules import StateInputs
 from qts.model.enums import OrderSide, Track
 from qts.model.ledger import LedgerEntry
 
+ADOPTED = "adopted"  # the strategy tag of holdings adopted from the broker (qts.execution.oms)
+
 
 @dataclass(frozen=True, slots=True)
 class BookedEntry:
@@ -254,6 +256,10 @@ class CapitalFlow:
             if e.seq <= self.ledger_seq:
                 continue
             self.ledger_seq = e.seq
+            if e.strategy == ADOPTED:
+                # holdings adopted from the broker at start-up: the opening allocation counted
+                # them as the track's positions and the account's cash never paid for them here
+                continue
             book[be.track].cash += e.net_amount
             if e.side is OrderSide.BUY:
                 if e.position_after == e.qty:
