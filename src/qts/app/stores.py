@@ -55,7 +55,8 @@ def open_store(
 def _postgres(data: DataSection, durable: bool) -> TradingStore:
     from qts.data.postgres import PostgresStore
 
-    return PostgresStore(data.dsn, schema=data.pg_schema, durable=durable)
+    # the run writes these books: one writer per schema (ADR 0016)
+    return PostgresStore(data.dsn, schema=data.pg_schema, durable=durable, writer=True)
 
 
 def open_market_store(db: Path | None, books: TradingStore | None = None) -> MarketDataStore | None:

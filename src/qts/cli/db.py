@@ -102,6 +102,7 @@ def status(
         "schema_version",
         "latest_version",
         "pending_migrations",
+        "writer",
         "timescaledb",
         "partitions",
         "default_partition_rows",

@@ -40,23 +40,23 @@ def test_migrate_status_downgrade_and_maintain(schema: str, target: Target) -> N
 
     code, out = qts_db("status", "--schema", schema)
     assert code == 0
-    assert "schema_version: 0" in out and "pending_migrations: 7" in out
+    assert "schema_version: 0" in out and "pending_migrations: 8" in out
 
     code, out = qts_db("migrate", "--schema", schema)
     assert code == 0, out
     assert out.splitlines() == [
-        f"applied 1, 2, 3, 4, 5, 6, 7: schema {schema} at version 7",
+        f"applied 1, 2, 3, 4, 5, 6, 7, 8: schema {schema} at version 8",
         f"mode: {target.mode}",
     ]
     code, out = qts_db("migrate", "--schema", schema)
-    assert code == 0 and out.startswith(f"nothing to do: schema {schema} at version 7")
+    assert code == 0 and out.startswith(f"nothing to do: schema {schema} at version 8")
 
     code, out = qts_db("status", "--schema", schema, "--json")
     assert code == 0
     info = json.loads(out)
     assert (info["mode"], info["schema_version"], info["pending_migrations"]) == (
         target.mode,
-        7,
+        8,
         0,
     )
     assert info["timescaledb"]["available"] is target.timescale
@@ -70,7 +70,7 @@ def test_migrate_status_downgrade_and_maintain(schema: str, target: Target) -> N
     assert "refreshed daily_pnl" in out
 
     code, out = qts_db("downgrade", "--schema", schema, "--to", "4", "--yes")
-    assert code == 0 and out.strip() == f"undid 7, 6, 5: schema {schema} at version 4"
+    assert code == 0 and out.strip() == f"undid 8, 7, 6, 5: schema {schema} at version 4"
     code, out = qts_db("downgrade", "--schema", schema, "--to", "2")
     assert code != 0 and "Aborted" in out  # no confirmation on an empty stdin
     code, out = qts_db("migrate", "--schema", schema, "--to", "5")

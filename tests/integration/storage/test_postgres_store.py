@@ -184,7 +184,7 @@ def test_detection_picks_the_servers_mode_and_status_says_so(schema: str, target
     assert status["mode"] == target.mode
     assert status["timescaledb"]["available"] is target.timescale
     assert (status["timescaledb"]["installed"] is not None) is target.timescale
-    assert status["schema_version"] == status["latest_version"] == latest_version() == 7
+    assert status["schema_version"] == status["latest_version"] == latest_version() == 8
     assert status["pending_migrations"] == 0
     assert status["backend"] == "postgresql" and status["schema"] == schema
     series = {
@@ -222,7 +222,7 @@ def test_the_recorded_mode_wins_and_another_is_refused(
     other = "plain" if target.timescale else "timescale"
     with pytest.raises(StorageError, match=f"created in {target.mode} mode, {other} was asked"):
         open_database(db.schema, target, migrate=True, mode=other)
-    assert db.version_and_mode() == (7, Mode(target.mode))
+    assert db.version_and_mode() == (8, Mode(target.mode))
 
 
 def test_status_and_errors_never_show_the_password(schema: str, target: Target) -> None:
@@ -268,7 +268,7 @@ def test_migrations_are_idempotent(db: PostgresDatabase, schema: str, target: Ta
     before = catalog(schema, target)
     query = "SELECT version, applied_at FROM schema_migrations ORDER BY 1"
     applied = sql_rows(schema, query, target=target)
-    assert [v for v, _ in applied] == [1, 2, 3, 4, 5, 6, 7]
+    assert [v for v, _ in applied] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert db.migrate() == []
     again = open_database(schema, target, migrate=True, min_size=1)
     again.close()
@@ -294,7 +294,7 @@ def test_concurrent_first_migrations_apply_each_version_once(schema: str, target
         t.join()
     assert errors == []
     assert sql_rows(schema, "SELECT version FROM schema_migrations ORDER BY 1", target=target) == [
-        (v,) for v in range(1, 8)
+        (v,) for v in range(1, 9)
     ]
 
 
@@ -307,30 +307,30 @@ def test_downgrade_and_upgrade_round_trip(
     store.init_run(META)
     trade_some(trader)
     ledger = store.load_ledger()
-    # Undo the market side (0004-0006) and the capital journal (0007) and redo them: the
-    # trading state is untouched.
-    assert db.downgrade(3) == [7, 6, 5, 4]
+    # Undo the market side (0004-0006), the capital journal (0007) and the writer row (0008)
+    # and redo them: the trading state is untouched.
+    assert db.downgrade(3) == [8, 7, 6, 5, 4]
     assert db.version_and_mode() == (3, Mode(target.mode))
     with pytest.raises(StorageError, match="run `qts db migrate`"):
         PostgresStore(db)
-    with pytest.raises(StorageError, match="needs 7"):
+    with pytest.raises(StorageError, match="needs 8"):
         PostgresMarketStore(db)
     assert db.migrate(5) == [4, 5]
-    assert db.migrate() == [6, 7]
+    assert db.migrate() == [6, 7, 8]
     assert catalog(schema, target) == fresh
     assert PostgresStore(db).load_ledger() == ledger
     # All the way down: only the bookkeeping table is left; all the way up: the same schema.
-    assert db.downgrade(0) == [7, 6, 5, 4, 3, 2, 1]
+    assert db.downgrade(0) == [8, 7, 6, 5, 4, 3, 2, 1]
     assert [r[0] for r in catalog(schema, target)["relations"]] == [
         "schema_migrations",
         "schema_migrations_pkey",
     ]
-    assert db.migrate() == [1, 2, 3, 4, 5, 6, 7]
+    assert db.migrate() == [1, 2, 3, 4, 5, 6, 7, 8]
     assert catalog(schema, target) == fresh
-    with pytest.raises(StorageError, match="cannot downgrade to 8"):
-        db.downgrade(8)
-    with pytest.raises(StorageError, match="no migration 9"):
-        db.migrate(9)
+    with pytest.raises(StorageError, match="cannot downgrade to 9"):
+        db.downgrade(9)
+    with pytest.raises(StorageError, match="no migration 10"):
+        db.migrate(10)
 
 
 def test_a_changed_released_migration_is_refused(
@@ -877,7 +877,7 @@ def test_auto_mode_falls_back_to_plain_where_timescaledb_is_not_preloaded(
     with POOLS["plain"].scratch() as schema:
         db = PostgresDatabase(unloaded.dsn, schema=schema, migrate=True, min_size=1)
         try:
-            assert db.version_and_mode() == (7, Mode.PLAIN)
+            assert db.version_and_mode() == (8, Mode.PLAIN)
             status = db.status()
             assert status["timescaledb"] == {"available": True, "installed": None}
             assert "not preloaded" in status["note"]

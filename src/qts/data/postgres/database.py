@@ -155,6 +155,9 @@ class PostgresDatabase:
         self._pool_lock = threading.Lock()
         self._state = _ThreadState()
         self._closed = False
+        # called before every outermost COMMIT (and autocommitted write): the books' writer
+        # lock checks there that its session still holds the books (qts.data.postgres.writer_lock)
+        self.before_commit: Callable[[], None] | None = None
         self.timescale_note = ""  # what CREATE EXTENSION said when auto mode fell back to plain
         self._extra_path: str | None = None  # the extension's schema if not public
         self.where = self._describe()
@@ -241,6 +244,11 @@ class PostgresDatabase:
             conn.close()
             raise self.error("configure", exc) from exc
         return conn
+
+    def connect(self) -> Connection:
+        """A configured autocommit connection of the caller's own, outside the pool."""
+        self.check_open()
+        return self._connect()
 
     @contextmanager
     def _admin(self) -> Iterator[Connection]:
@@ -334,6 +342,8 @@ class PostgresDatabase:
         self.check_open()
         try:
             if self._state.depth == 0:
+                if self.before_commit is not None:
+                    self.before_commit()
                 with self.connection() as conn:
                     conn.execute(query, params)
             else:
@@ -601,6 +611,11 @@ class PostgresDatabase:
                     name: None if wm is None else wm.isoformat()
                     for name, wm in sorted(marks.items())
                 }
+            if version >= 8:
+                from qts.data.postgres.writer_lock import live_holder
+
+                holder = live_holder(conn, self.schema)
+                out["writer"] = holder.describe() if holder else "none (no run holds the books)"
         pool = self._pool
         if pool is not None:
             stats = pool.get_stats()
@@ -768,6 +783,12 @@ class Transaction:
             if exc_type is not None:
                 db._quiet_rollback(conn)
             else:
+                try:
+                    if db.before_commit is not None:
+                        db.before_commit()
+                except StorageError:
+                    db._quiet_rollback(conn)
+                    raise
                 try:
                     conn.execute("COMMIT")
                 except psycopg.Error as exc:

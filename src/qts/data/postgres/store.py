@@ -50,8 +50,10 @@ from qts.data.ports import (
 from qts.data.postgres.client import SchemaClient
 from qts.data.postgres.database import (
     Connection,
+    PostgresDatabase,
     Transaction,
 )
+from qts.data.postgres.writer_lock import PostgresWriterLock
 from qts.data.records import fill_mismatch, strict_json
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.model.fill import Fill
@@ -133,8 +135,35 @@ def _order_params(o: Order) -> Row:
 class PostgresStore(SchemaClient):
     """:class:`~qts.data.ports.TradingStore` on one schema of a PostgreSQL database.
 
-    Opened as :class:`~qts.data.postgres.client.SchemaClient` is.
+    Opened as :class:`~qts.data.postgres.client.SchemaClient` is. ``writer=True``: this store
+    is the run's one writer of the schema's books and holds its writer lock
+    (qts.data.postgres.writer_lock) until close, refusing every commit once the lock's session
+    is lost; readers and tools leave it False.
     """
+
+    def __init__(
+        self, db: PostgresDatabase | str | None = None, *, writer: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(db, **kwargs)
+        self.writer_lock: PostgresWriterLock | None = None
+        if writer:
+            try:
+                self.writer_lock = PostgresWriterLock(self.db).acquire()
+            except BaseException:
+                super().close()
+                raise
+            self.db.before_commit = self.writer_lock.verify
+
+    def close(self) -> None:
+        """As :meth:`SchemaClient.close`, and let the books go (a clean stop leaves no holder)."""
+        if self.closed:
+            return
+        super().close()
+        lock, self.writer_lock = self.writer_lock, None
+        if lock is not None:
+            if self.db.before_commit == lock.verify:
+                self.db.before_commit = None
+            lock.release()
 
     # ------------------------------------------------------------------ plumbing
 
