@@ -11,17 +11,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from qts.backtest.engine import BacktestSpec, run_backtest
 from qts.backtest.index import DailyIndex
 from qts.backtest.output import check_out_dir
 from qts.backtest.provenance import provenance
+from qts.cli.progress import ProgressReporter
 from qts.config.loader import _cast
 from qts.core.errors import InputError
 from qts.core.time import at
 from qts.engines.capital.config import CapitalConfig
 from qts.engines.strategy.registry import available, params_model
+from qts.feeds.bars import BarSeries
 from qts.feeds.csv_loader import load_paths
 
 
@@ -107,7 +108,7 @@ def backtest(
         params["qty"] = qty
     check_out_dir(out)  # before the run: a report that cannot be written wastes it
     started = timer.perf_counter()
-    series = load_paths([*data, *(more_data or [])], price_scale=price_scale)
+    series = load_with_progress(console, [*data, *(more_data or [])], price_scale)
     if start is not None or end is not None:
         lo = at(start.date() if start else date(1900, 1, 1), time.min)
         hi = at(end.date() + timedelta(days=1) if end else date(2200, 1, 1), time.min)
@@ -126,18 +127,9 @@ def backtest(
         capital=None if no_capital else CapitalConfig(),
         index=level,
     )
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(f"{strategy} on {len(series)} symbol(s)", total=None)
-        result = run_backtest(
-            spec, lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    label = f"{strategy} on {len(series)} symbol(s)"
+    with ProgressReporter(label, unit="cycles", console=console) as bar:
+        result = run_backtest(spec, bar.update)
     elapsed = timer.perf_counter() - started
     from qts.backtest.report import write_report
 
@@ -175,6 +167,14 @@ def backtest(
     typer.echo(f"{summary_path}\n{html}")
 
 
+def load_with_progress(
+    console: Console, paths: list[Path], price_scale: float | None
+) -> list[BarSeries]:
+    """``load_paths`` with a progress report in MB read (a large file takes seconds)."""
+    with ProgressReporter("loading data", scale="bytes", console=console) as bar:
+        return load_paths(paths, price_scale=price_scale, progress=bar.update)
+
+
 def _tick_backtest(
     console: Console,
     ticks: Path,
@@ -199,7 +199,11 @@ def _tick_backtest(
         params["qty"] = qty
     started = timer.perf_counter()
     rows = load_ticks(ticks)
-    result = run_tick_backtest(rows, strategy, params, cash, fees.value, db=db)
+    with ProgressReporter(f"{strategy} on {ticks.name}", unit="ticks", console=console) as bar:
+        result = run_tick_backtest(
+            rows, strategy, params, cash, fees.value, db=db, progress=bar.update
+        )
+        bar.update(len(rows), len(rows))
     summary = result.summary()
     summary["elapsed_s"] = round(timer.perf_counter() - started, 3)
     summary_path, html = write_report(

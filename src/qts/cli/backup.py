@@ -14,9 +14,11 @@ from typing import Annotated
 
 import typer
 
+from qts.cli.progress import ProgressReporter
 from qts.core.errors import InputError
 from qts.ops.backup import (
     backup_postgres,
+    backup_size,
     backup_sqlite,
     default_dir,
     find,
@@ -57,7 +59,10 @@ def create(
     kind, where = _target(db, dsn, folder)
     if kind == "sqlite":
         assert db is not None
-        b = backup_sqlite(db, where)
+        total = backup_size(db) if db.exists() else None
+        with ProgressReporter(f"backup of {db.name}", total=total, scale="bytes") as bar:
+            b = backup_sqlite(db, where, progress=bar.advance)
+            bar.update(bar.done, bar.done)  # the estimate met the actual sizes
     else:
         assert dsn is not None
         b = backup_postgres(dsn, schema, where)

@@ -13,13 +13,17 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from qts.cli.progress import ProgressReporter
 from qts.core.errors import InputError, QtsError
 from qts.core.time import KST
 from qts.data.postgres.database import DEFAULT_SCHEMA, ENV_DSN, PostgresDatabase
+
+if TYPE_CHECKING:
+    from qts.data.hybrid.migrate import MigrationProgress
 
 T = TypeVar("T")
 
@@ -201,6 +205,34 @@ def maintain(
         typer.echo(f"refreshed {item['aggregate']}: {_text(item['start'])} .. {_text(item['end'])}")
 
 
+class _TableProgress:
+    """One progress report per table the copy goes through (rows checked of the table's)."""
+
+    def __init__(self) -> None:
+        self._table: str | None = None
+        self._bar: ProgressReporter | None = None
+
+    def __enter__(self) -> _TableProgress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._bar is not None:
+            self._bar.stop(finished=kind is None)
+            self._bar = None
+
+    def __call__(self, p: MigrationProgress) -> None:
+        if p.table != self._table:
+            self.close()
+            self._table = p.table
+            self._bar = ProgressReporter(f"copy {p.table}", total=p.total, unit="rows")
+            self._bar.start()
+        assert self._bar is not None
+        self._bar.update(p.done, p.total, note=f"{p.copied:,} written")
+
+    def close(self) -> None:
+        self.__exit__(None)
+
+
 @app.command("migrate-from-sheets")
 def migrate_from_sheets(dsn: DsnOpt = None, schema: SchemaOpt = DEFAULT_SCHEMA) -> None:
     """Copy the trading history kept in Google Sheets into the database, then compare the two.
@@ -215,15 +247,11 @@ def migrate_from_sheets(dsn: DsnOpt = None, schema: SchemaOpt = DEFAULT_SCHEMA) 
     def action() -> tuple[int, int]:
         sheets = SheetsStore.from_env()
         try:
-            with _database(dsn, schema, migrate=True) as db:
+            with _database(dsn, schema, migrate=True) as db, _TableProgress() as progress:
                 store = PostgresStore(db)
                 keys = ("cycle_checkpoint", "safety", "safety_recovery_request")
-                report = copy_history(
-                    sheets,
-                    store,
-                    state_keys=keys,
-                    progress=lambda p: typer.echo(f"  {p}", err=True),
-                )
+                report = copy_history(sheets, store, state_keys=keys, progress=progress)
+                progress.close()
                 check = compare_stores(sheets, store, state_keys=keys)
                 for difference in check.differences[:20]:
                     typer.echo(f"difference: {difference}", err=True)

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from qts import __version__
 from qts.backtest.optimize.executors import (
@@ -30,11 +29,11 @@ from qts.backtest.optimize.walk_forward import (
     parse_spec,
     run_walk_forward,
 )
-from qts.cli.backtest import Fees, parse_params
+from qts.cli.backtest import Fees, load_with_progress, parse_params
+from qts.cli.progress import ProgressReporter
 from qts.config.loader import load_config
 from qts.core.errors import InputError
 from qts.engines.strategy.registry import available, params_model
-from qts.feeds.csv_loader import load_paths
 
 
 def check_values(strategy: str, base: dict[str, Any], space: SearchSpace) -> None:
@@ -59,40 +58,23 @@ def _check_one(option: str, shown: str, field: Any, value: Any) -> None:
         raise InputError(option, shown, exc.errors()[0]["msg"]) from None
 
 
-class _Progress:
-    """A bar with ETA on a terminal; one line every few seconds on a pipe."""
+class _TrialProgress:
+    """Trials done (over every walk-forward window) with the best value so far."""
 
-    def __init__(self, console: Console, label: str) -> None:
-        self._console, self._label = console, label
-        self._bar: Progress | None = None
-        self._task: Any = None
-        self._last = 0.0
-        if console.is_terminal:
-            self._bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
-            self._task = self._bar.add_task(label, total=None)
-            self._bar.start()
+    def __init__(self, bar: ProgressReporter, windows: int) -> None:
+        self._bar, self._windows_left = bar, windows
+        self._offset = self._last_done = self._last_total = 0
 
     def __call__(self, done: int, total: int, best: float | None) -> None:
-        if self._bar is not None:
-            shown = f"{self._label} (best {best:.4g})" if best is not None else self._label
-            self._bar.update(self._task, completed=done, total=total, description=shown)
-            return
-        now = time.monotonic()
-        if done == total or now - self._last >= 5.0:
-            self._last = now
-            best_text = f", best {best:.6g}" if best is not None else ""
-            self._console.print(f"{self._label}: {done}/{total} trials{best_text}", highlight=False)
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        if done <= self._last_done:  # the next walk-forward window started
+            self._offset += self._last_total
+            self._windows_left -= 1
+        self._last_done, self._last_total = done, total
+        self._bar.update(
+            self._offset + done,
+            self._offset + total * max(self._windows_left, 1),
+            note=f"best {best:.6g}" if best is not None else None,
+        )
 
 
 def optimize(
@@ -169,7 +151,7 @@ def optimize(
             )
         base["qty"] = qty
     windows = None
-    series = load_paths(data, price_scale=price_scale)
+    series = load_with_progress(console, data, price_scale)
     if walk_forward is not None:
         windows = make_windows(series, *parse_spec(walk_forward))
     setup = BacktestSetup(strategy, base, cash, fees.value, objective)
@@ -179,16 +161,16 @@ def optimize(
         if ray_address
         else local_executor(series, setup, workers or default_workers())
     )
-    progress = _Progress(console, f"{strategy} sweep")
     sweep: SweepResult | None = None
     wf: WalkForward | None = None
     try:
-        if windows is not None:
-            wf = run_walk_forward(search, executor, windows, trials, seed, progress)
-        else:
-            sweep = run_sweep(search, executor, trials, seed, progress=progress)
+        with ProgressReporter(f"{strategy} sweep", unit="trials", console=console) as bar:
+            progress = _TrialProgress(bar, len(windows) if windows is not None else 1)
+            if windows is not None:
+                wf = run_walk_forward(search, executor, windows, trials, seed, progress)
+            else:
+                sweep = run_sweep(search, executor, trials, seed, progress=progress)
     finally:
-        progress.stop()
         executor.close()
     elapsed = time.perf_counter() - started
     meta = {

@@ -21,7 +21,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -413,20 +413,34 @@ def load_paths(
     paths: Sequence[Path],
     price_scale: float | None = None,
     etf: bool | Collection[str] = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[BarSeries]:
     """Every file named or inside a named folder, in order; symbols (file stems) must be unique.
 
-    ``etf`` is True for all files, or the collection of symbols that are ETFs.
+    ``etf`` is True for all files, or the collection of symbols that are ETFs. ``progress`` is
+    told the bytes read so far out of all the files' bytes.
     """
+    files = data_files(paths)
+    sizes = [_size(f) for f in files]
+    total = sum(sizes)
     seen: dict[str, Path] = {}
     out: list[BarSeries] = []
-    for f in data_files(paths):
+    for k, f in enumerate(files):
         if f.stem in seen:
             raise DataError(str(f), None, f"symbol {f.stem} is also loaded from {seen[f.stem]}")
         seen[f.stem] = f
         is_etf = etf if isinstance(etf, bool) else f.stem in etf
         out.append(load_file(f, price_scale, is_etf))
+        if progress is not None:
+            progress(sum(sizes[: k + 1]), total)
     return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # the loader says why it cannot read it
 
 
 def load_level_csv(

@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,11 +57,17 @@ def default_dir(db: Path) -> Path:
     return Path(f"{db}.backups")
 
 
-def _sha256(path: Path) -> str:
+Progress = Callable[[int], None]
+"""Told each time more bytes were copied or checksummed (the increment)."""
+
+
+def _sha256(path: Path, progress: Progress | None = None) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
     return h.hexdigest()
 
 
@@ -89,9 +96,11 @@ def _ledger_rows(sqlite_file: Path) -> int | None:
         return None
 
 
-def _finish(tmp: Path, final: Path, manifest: dict[str, Any]) -> Backup:
+def _finish(
+    tmp: Path, final: Path, manifest: dict[str, Any], progress: Progress | None = None
+) -> Backup:
     manifest["files"] = {
-        p.name: {"sha256": _sha256(p), "size": p.stat().st_size}
+        p.name: {"sha256": _sha256(p, progress), "size": p.stat().st_size}
         for p in sorted(tmp.iterdir())
         if p.name != MANIFEST
     }
@@ -109,21 +118,35 @@ def _new_dir(dest_dir: Path, name: str, now: datetime) -> tuple[Path, Path]:
     return tmp, final
 
 
-def backup_sqlite(db: Path, dest_dir: Path, now: datetime | None = None) -> Backup:
+def backup_size(db: Path) -> int:
+    """Bytes a backup of ``db`` copies and then checksums, about (for a progress total)."""
+    files = [db, Path(f"{db}-wal"), Path(f"{db}.venue"), Path(f"{db}.venue-wal")]
+    return 2 * sum(f.stat().st_size for f in files if f.is_file())
+
+
+def backup_sqlite(
+    db: Path, dest_dir: Path, now: datetime | None = None, progress: Progress | None = None
+) -> Backup:
+    """``progress`` hears the bytes of each file once copied (one step: a stepped copy restarts
+    whenever the run writes, and might never finish) and again as they are checksummed."""
     now = now or datetime.now(UTC)
     tmp, final = _new_dir(dest_dir, db.stem, now)
     try:
         _sqlite_copy(db, tmp / "books.sqlite")
+        if progress is not None:
+            progress((tmp / "books.sqlite").stat().st_size)
         venue = Path(f"{db}.venue")
         if venue.exists():
             _sqlite_copy(venue, tmp / "venue.sqlite")
+            if progress is not None:
+                progress((tmp / "venue.sqlite").stat().st_size)
         manifest = {
             "kind": "sqlite",
             "source": str(db.resolve()),
             "created_at": now.astimezone(UTC).isoformat(),
             "ledger_rows": _ledger_rows(tmp / "books.sqlite"),
         }
-        return _finish(tmp, final, manifest)
+        return _finish(tmp, final, manifest, progress)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
