@@ -86,7 +86,37 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         day = f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}"
         rows.append(f"{day},{close},{close + 50},{close - 50},{close},1000")
     csv.write_text("\n".join(rows) + "\n")
+    # user strategy files that cannot be loaded (docs/strategies.md), one reason each
+    plugins = {
+        "boom.py": "def helper():\n    return 1 / 0\n\n\nhelper()\n",
+        "syntax.py": "def f(:\n",
+        "imports.py": "import no_such_module_for_qts\n",
+        "plain.py": "class Plain:\n    pass\n",
+        "taken.py": "from qts.strategy import Track\n\n\nclass Taken:\n    name = 'sma_cross'\n"
+        "    track = Track.SWING\n\n    def indicators(self):\n        return []\n\n"
+        "    def evaluate(self, calc):\n        return []\n",
+    }
+    for name, text in plugins.items():
+        (root / name).write_text(text)
     return {"root": root, "plain": plain, "garbage": garbage, "db": db, "csv": csv}
+
+
+def bad_strategies(f: dict[str, Path]) -> list[str]:
+    """``--strategy`` values that name no usable strategy, in each form the registry takes."""
+    root = f["root"]
+    return [
+        f"{root / 'missing.py'}:Missing",
+        f"{root / 'boom.py'}:Boom",
+        f"{root / 'syntax.py'}:Syntax",
+        f"{root / 'imports.py'}:Imports",
+        f"{root / 'plain.py'}:Plain",
+        f"{root / 'plain.py'}:Absent",
+        f"{root / 'plain.py'}",
+        f"{root / 'taken.py'}:Taken",
+        f"{f['plain']}:NotPython",
+        f"{root}/folder:Cls",
+        "no_such_installed_strategy",
+    ]
 
 
 def base_args(path: tuple[str, ...], f: dict[str, Path], n: int) -> dict[str, list[str]]:
@@ -159,6 +189,8 @@ def bad_values(p: Any, f: dict[str, Path]) -> st.SearchStrategy[str]:
         if name == "--out":
             wrong.append(str(f["plain"]))
         return st.sampled_from(wrong)
+    if name == "--strategy":
+        return st.one_of(JUNK, st.just(""), st.sampled_from(bad_strategies(f)))
     if name in ("--param",):
         return st.one_of(JUNK, st.just("nokey"), st.just("=1"), JUNK.map(lambda s: f"{s}=1"))
     if name == "--space":
@@ -268,3 +300,18 @@ def test_a_bad_value_is_refused_in_one_line_naming_the_option(
     flat = " ".join(output.split())
     named = [name, name.lstrip("-"), value] + (["postgres"] if name == "--dsn" else [])
     assert any(n and n in flat for n in named), (argv, output[-2000:])
+
+
+@pytest.mark.parametrize("path", [("backtest",), ("optimize",), ("run",)], ids=" ".join)
+def test_every_unusable_strategy_is_one_line_naming_it(
+    path: tuple[str, ...], files: dict[str, Path]
+) -> None:
+    """Each way a ``--strategy`` can fail to load (missing file or class, not a strategy, an
+    import error, a taken name), for every command that takes one: a single ``error:`` line."""
+    for n, spec in enumerate(bad_strategies(files)):
+        args = {**base_args(path, files, n), "--strategy": [spec]}
+        argv = [*path, *(a for k, vs in args.items() for v in vs for a in (k, v))]
+        code, output = run_inprocess(argv)
+        assert code == 2, (argv, output)
+        lines = output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: --strategy: {spec}: "), output

@@ -103,7 +103,7 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
     instruments = {s: Instrument.custom(s) for s in table.universe.symbols}
     strategy = create(spec.strategy, spec.params, source="--param")
     engine = build_engine(
-        run_id=f"backtest-{spec.strategy}",
+        run_id=f"backtest-{strategy.name}",
         mode="backtest",
         universe=table.universe,
         instruments=instruments,

@@ -25,6 +25,7 @@ def provenance(
     paths: Sequence[Path],
     *,
     strategy: str,
+    strategy_file: Path | None = None,
     params: dict[str, Any],
     qty: int | None,
     cash: int,
@@ -35,6 +36,11 @@ def provenance(
         "qts_version": qts.__version__,
         "data": [{"path": str(p), "sha256": sha256(p)} for p in data_files(list(paths))],
         "strategy": strategy,
+        **(
+            {"strategy_file": {"path": str(strategy_file), "sha256": sha256(strategy_file)}}
+            if strategy_file is not None
+            else {}
+        ),
         "params": dict(params),
         "qty": qty,
         "cash": cash,

@@ -162,12 +162,13 @@ def run_tick_backtest(
         if t.symbol not in reference and (t.price or t.bid):
             reference[t.symbol] = t.price or t.bid
     calendar = KrxCalendar()
+    chosen = create(strategy, params, source="--param")
     engine = build_engine(
-        run_id=f"ticks-{strategy}",
+        run_id=f"ticks-{chosen.name}",
         mode="backtest",
         universe=universe,
         instruments=instruments,
-        strategies=[create(strategy, params, source="--param")],
+        strategies=[chosen],
         initial_cash=cash,
         fees=fees,
         limits=limits or RiskLimits(),

@@ -7,7 +7,7 @@ import time as timer
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,11 +17,11 @@ from qts.backtest.index import DailyIndex
 from qts.backtest.output import check_out_dir
 from qts.backtest.provenance import provenance
 from qts.cli.progress import ProgressReporter
-from qts.config.loader import _cast
+from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.core.errors import InputError
 from qts.core.time import at
 from qts.engines.capital.config import CapitalConfig
-from qts.engines.strategy.registry import available, params_model
+from qts.engines.strategy.registry import create, resolve
 from qts.feeds.bars import BarSeries
 from qts.feeds.csv_loader import load_paths
 
@@ -31,18 +31,8 @@ class Fees(StrEnum):
     none = "none"
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError("--param", pair, "expected KEY=VALUE")
-        out[key.strip()] = _cast(value)
-    return out
-
-
 def backtest(
-    strategy: Annotated[str, typer.Option(help=f"Strategy name ({', '.join(available())}).")],
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)],
     out: Annotated[Path, typer.Option(help="Folder for report.html and summary.json.")],
     more_data: Annotated[list[Path] | None, typer.Argument(help="More data paths.")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter KEY=VALUE.")] = None,
@@ -95,17 +85,15 @@ def backtest(
     data = list(data or [])
     if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
         raise InputError("--price-scale", str(price_scale), "expected a positive number")
-    if strategy not in available():
-        raise InputError(
-            "--strategy", strategy, f"unknown strategy (available: {', '.join(available())})"
-        )
+    kind = resolve(strategy)
     params = parse_params(list(param or []))
     if qty is not None:
-        if "qty" not in params_model(strategy).model_fields:
+        if "qty" not in kind.params.model_fields:
             raise InputError(
                 "--qty", str(qty), f"strategy {strategy} sizes by weight, not quantity"
             )
         params["qty"] = qty
+    create(kind.spec, params, source="--param")  # a bad parameter is refused before the load
     check_out_dir(out)  # before the run: a report that cannot be written wastes it
     started = timer.perf_counter()
     series = load_with_progress(console, [*data, *(more_data or [])], price_scale)
@@ -119,7 +107,7 @@ def backtest(
     level = DailyIndex.load(index) if index is not None else None
     spec = BacktestSpec(
         series,
-        strategy,
+        kind.spec,
         params,
         cash,
         fees.value,
@@ -127,7 +115,7 @@ def backtest(
         capital=None if no_capital else CapitalConfig(),
         index=level,
     )
-    label = f"{strategy} on {len(series)} symbol(s)"
+    label = f"{kind.name} on {len(series)} symbol(s)"
     with ProgressReporter(label, unit="cycles", console=console) as bar:
         result = run_backtest(spec, bar.update)
     elapsed = timer.perf_counter() - started
@@ -138,6 +126,7 @@ def backtest(
     summary["provenance"] = provenance(
         [*data, *(more_data or [])],
         strategy=strategy,
+        strategy_file=kind.path,
         params=params,
         qty=qty,
         cash=cash,
@@ -151,7 +140,7 @@ def backtest(
             result.engine.store.load_equity(),
             result.trades,
             result.performance,
-            title=f"QTS backtest — {strategy}",
+            title=f"QTS backtest — {kind.name}",
         )
     finally:
         result.engine.close()
@@ -190,18 +179,15 @@ def _tick_backtest(
     from qts.backtest.report import write_report
     from qts.backtest.ticks import load_ticks, run_tick_backtest
 
-    if strategy not in available():
-        raise InputError(
-            "--strategy", strategy, f"unknown strategy (available: {', '.join(available())})"
-        )
+    kind = resolve(strategy)
     params = parse_params(list(param or []))
     if qty is not None:
         params["qty"] = qty
     started = timer.perf_counter()
     rows = load_ticks(ticks)
-    with ProgressReporter(f"{strategy} on {ticks.name}", unit="ticks", console=console) as bar:
+    with ProgressReporter(f"{kind.name} on {ticks.name}", unit="ticks", console=console) as bar:
         result = run_tick_backtest(
-            rows, strategy, params, cash, fees.value, db=db, progress=bar.update
+            rows, kind.spec, params, cash, fees.value, db=db, progress=bar.update
         )
         bar.update(len(rows), len(rows))
     summary = result.summary()
@@ -212,7 +198,7 @@ def _tick_backtest(
         result.engine.store.load_equity(),
         result.trades,
         result.performance,
-        title=f"QTS tick backtest — {strategy}",
+        title=f"QTS tick backtest — {kind.name}",
     )
     scalp_line = result.engine.scalp.day_report() if result.engine.scalp else ""
     result.engine.close()

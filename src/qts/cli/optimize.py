@@ -29,11 +29,12 @@ from qts.backtest.optimize.walk_forward import (
     parse_spec,
     run_walk_forward,
 )
-from qts.cli.backtest import Fees, load_with_progress, parse_params
+from qts.cli.backtest import Fees, load_with_progress
 from qts.cli.progress import ProgressReporter
+from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.config.loader import load_config
 from qts.core.errors import InputError
-from qts.engines.strategy.registry import available, params_model
+from qts.engines.strategy.registry import params_model, resolve
 
 
 def check_values(strategy: str, base: dict[str, Any], space: SearchSpace) -> None:
@@ -79,7 +80,7 @@ class _TrialProgress:
 
 def optimize(
     data: Annotated[list[Path], typer.Option("--data", help="CSV/Parquet file(s) or folder(s).")],
-    strategy: Annotated[str, typer.Option(help=f"Strategy name ({', '.join(available())}).")],
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)],
     space: Annotated[
         list[str], typer.Option("--space", help="NAME=A:B[:STEP] (inclusive) or NAME=x,y,z.")
     ],
@@ -119,10 +120,7 @@ def optimize(
         raise InputError("--objective", objective, f"expected one of {', '.join(OBJECTIVES)}")
     if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
         raise InputError("--price-scale", str(price_scale), "expected a positive number")
-    if strategy not in available():
-        raise InputError(
-            "--strategy", strategy, f"unknown strategy (available: {', '.join(available())})"
-        )
+    kind = resolve(strategy)  # worker processes and Ray tasks get its absolute form
     if out.exists() and not out.is_dir():
         raise InputError("--out", str(out), "exists and is not a folder")
     settings = None
@@ -133,7 +131,7 @@ def optimize(
     ray_address = ray or (settings.ray_address if settings else None)
     workers = workers or (settings.workers if settings else None)
     search = SearchSpace.parse(space)
-    fields = params_model(strategy).model_fields
+    fields = kind.params.model_fields
     unknown = [n for n in search.names if n not in fields]
     if unknown:
         raise InputError(
@@ -154,7 +152,7 @@ def optimize(
     series = load_with_progress(console, data, price_scale)
     if walk_forward is not None:
         windows = make_windows(series, *parse_spec(walk_forward))
-    setup = BacktestSetup(strategy, base, cash, fees.value, objective)
+    setup = BacktestSetup(kind.spec, base, cash, fees.value, objective)
     started = time.perf_counter()
     executor: TrialExecutor = (
         RayExecutor(ray_address, series, setup, workers)
@@ -164,7 +162,7 @@ def optimize(
     sweep: SweepResult | None = None
     wf: WalkForward | None = None
     try:
-        with ProgressReporter(f"{strategy} sweep", unit="trials", console=console) as bar:
+        with ProgressReporter(f"{kind.name} sweep", unit="trials", console=console) as bar:
             progress = _TrialProgress(bar, len(windows) if windows is not None else 1)
             if windows is not None:
                 wf = run_walk_forward(search, executor, windows, trials, seed, progress)
@@ -190,7 +188,7 @@ def optimize(
         "qts_version": __version__,
     }
     best = write_outputs(
-        out, search, objective, sweep, wf, cash, meta, title=f"QTS optimize — {strategy}"
+        out, search, objective, sweep, wf, cash, meta, title=f"QTS optimize — {kind.name}"
     )
     outcomes = (
         sweep.outcomes if sweep else [o for w in wf.windows for o in w.sweep.outcomes] if wf else []

@@ -22,10 +22,12 @@ from qts.app.shutdown import StopWatchdog
 from qts.app.wiring import Engine
 from qts.cli.paths import parent_dir
 from qts.cli.status import StatusConsole
+from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.config.loader import load_config
-from qts.config.models import Mode, QtsConfig
+from qts.config.models import Mode, QtsConfig, StrategySection
 from qts.core.errors import ConfigError, InputError
 from qts.core.time import parse_duration
+from qts.engines.strategy.registry import create, resolve
 
 DEFAULT_DB = Path("var/paper.sqlite")
 
@@ -52,6 +54,20 @@ def _duration(text: str | None) -> timedelta | None:
     if value <= timedelta(0):
         raise InputError("--for", text, "the duration must be positive")
     return value
+
+
+def with_strategy(cfg: QtsConfig, spec: str | None, pairs: list[str]) -> QtsConfig:
+    """``--strategy SPEC [--param k=v]``: the run trades that strategy alone (checked here, so
+    a bad spec or parameter is one line before anything starts)."""
+    if spec is None:
+        if pairs:
+            raise InputError("--param", pairs[0], "--param sets the parameters of --strategy")
+        return cfg
+    kind = resolve(spec)
+    params = parse_params(pairs)
+    create(kind.spec, params, source="--param")
+    section = StrategySection(params=params)
+    return cfg.model_copy(update={"strategies": {kind.spec: section}})
 
 
 def run(
@@ -86,6 +102,13 @@ def run(
             help="With --broker kis|kiwoom: paper (VTS / mock) or real (needs the live switches)."
         ),
     ] = "paper",
+    strategy: Annotated[
+        str | None,
+        typer.Option(help=STRATEGY_HELP + " Trades it alone instead of the config's strategies."),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Parameter KEY=VALUE of --strategy.")
+    ] = None,
 ) -> None:
     """Paper-trade the synthetic KRX market on the simulated exchange, or trade through KIS or
     Kiwoom."""
@@ -97,7 +120,7 @@ def run(
     duration = _duration(for_)
     loaded = load_config(config, list(sheet or []))
     loaded.raise_if_invalid()
-    cfg = loaded.config
+    cfg = with_strategy(loaded.config, strategy, list(param or []))
     validate(cfg)
     if broker != "sim":
         if seed is not None:

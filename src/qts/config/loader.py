@@ -20,8 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from qts.config.models import Mode, QtsConfig
-from qts.core.errors import ConfigError
-from qts.engines.strategy.registry import available, params_model
+from qts.core.errors import ConfigError, InputError
+from qts.engines.strategy.registry import params_model, resolve
 
 SHEET_STRATEGY = {"Config_Scalp": "scalp_reversion", "Config_Swing": "swing_breakout"}
 SHEET_HEADER = ["CATEGORY", "SUB_CATEGORY", "KEY", "VALUE", "DESCRIPTION", "TAG"]
@@ -188,18 +188,15 @@ def load_config(
     # checked on the raw data, so that one bad key elsewhere hides none of these problems
     strategies = data.get("strategies")
     for name, section in strategies.items() if isinstance(strategies, dict) else []:
-        if name not in available():
-            problems.append(
-                Problem(
-                    _source_of(f"strategies.{name}", origin),
-                    f"strategies.{name}",
-                    f"unknown strategy (available: {', '.join(available())})",
-                )
-            )
+        try:  # a name, an installed package's entry point or path/to/file.py:ClassName
+            model = resolve(str(name), f"strategies.{name}").params
+        except InputError as exc:
+            where = _source_of(f"strategies.{name}", origin)
+            problems.append(Problem(where, f"strategies.{name}", exc.reason))
             continue
         params = section.get("params", {}) if isinstance(section, dict) else {}
         try:
-            params_model(name).model_validate(params)
+            model.model_validate(params)
         except ValidationError as exc:
             for e in exc.errors():
                 key = _key((f"strategies.{name}.params", *e["loc"]))

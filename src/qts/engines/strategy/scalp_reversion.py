@@ -36,6 +36,7 @@ class ScalpParams(StrategyParams):
 class ScalpReversion:
     name: ClassVar[str] = "scalp_reversion"
     track: ClassVar[Track] = Track.SCALP
+    params_model: ClassVar[type[StrategyParams]] = ScalpParams
 
     def __init__(self, params: ScalpParams) -> None:
         self.params = params

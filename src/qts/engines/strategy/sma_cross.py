@@ -35,6 +35,7 @@ class SmaCrossParams(StrategyParams):
 class SmaCross:
     name: ClassVar[str] = "sma_cross"
     track: ClassVar[Track] = Track.SWING
+    params_model: ClassVar[type[StrategyParams]] = SmaCrossParams
 
     def __init__(self, params: SmaCrossParams) -> None:
         self.params = params

@@ -43,6 +43,7 @@ class SwingParams(StrategyParams):
 class SwingBreakout:
     name: ClassVar[str] = "swing_breakout"
     track: ClassVar[Track] = Track.SWING
+    params_model: ClassVar[type[StrategyParams]] = SwingParams
 
     def __init__(self, params: SwingParams) -> None:
         self.params = params
