@@ -256,18 +256,28 @@ def run_broker(
     calendar = KrxCalendar()
     clock = VenueClock()
     books = live_books(broker, account, venue_account_id(broker, account, environ), db)
-    venue = open_venue(
-        broker,
-        account,
-        environ,
-        clock=clock,
-        instruments={},
-        calendar=calendar,
-        # a restarted process keeps the broker's order numbers and its token (KIS issues
-        # one token a minute per app key: a restart must not wait for, or burn, a new one)
-        order_map=books.order_map,
-        token_cache=books.token_cache,
+    # the books' store first: its writer lock (ADR 0016) refuses a second run on the same books
+    # before that run touches the broker (its token, WebSocket session and order map belong to
+    # the run that holds the books)
+    store = open_store(config.data, books.db, durable=True, now=clock.now()) or SqliteStore(
+        str(books.db), durable=True, writer=True
     )
+    try:
+        venue = open_venue(
+            broker,
+            account,
+            environ,
+            clock=clock,
+            instruments={},
+            calendar=calendar,
+            # a restarted process keeps the broker's order numbers and its token (KIS issues
+            # one token a minute per app key: a restart must not wait for, or burn, a new one)
+            order_map=books.order_map,
+            token_cache=books.token_cache,
+        )
+    except BaseException:
+        store.close()
+        raise
     adapter = venue.broker
     try:
         # the account as the broker has it (qts.app.adoption): cash, and holdings to adopt
@@ -293,6 +303,7 @@ def run_broker(
             raise StoppedBeforeData("stopped before the first trade print")
     except BaseException:
         venue.close()
+        store.close()
         raise
     if clock.anchored:
         echo(f"venue time {clock.now():%Y-%m-%d %H:%M:%S} (from the first trade print)")
@@ -306,11 +317,8 @@ def run_broker(
         for name, section in config.strategies.items()
         if section.enabled
     ]
-    # the books' store; a run that has books keeps their initial cash (the adoption of the first
-    # start), a new one starts from the broker's cash and holdings at cost
-    store = open_store(config.data, books.db, durable=True, now=clock.now()) or SqliteStore(
-        str(books.db), durable=True, writer=True
-    )
+    # a run that has books keeps their initial cash (the adoption of the first start), a new
+    # one starts from the broker's cash and holdings at cost
     meta = store.run_meta()
     initial_cash = meta.initial_cash if meta is not None else snapshot.cash + snapshot.cost
     engine = build_engine(
