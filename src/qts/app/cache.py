@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,9 @@ class EngineCache:
         self.limits = limits
         self._dispatcher: Dispatcher | None = None
         self._safety: SafetySupervisor | None = None
+        # flat positions' cached values (at a positive equity), kept by the position listener:
+        # a flat position changes only through a fill, which the listener hears of
+        self._flat: dict[str, CachedPosition] | None = None
 
     @classmethod
     def open(
@@ -184,15 +188,8 @@ class EngineCache:
 
     def on_frame(self, frame: BarFrame) -> None:
         """The market-data push: the bar's closes are the symbols' latest prints."""
-        universe = frame.universe.symbols
-        close = frame.close.tolist()
-        volume = frame.volume.tolist()
-        active = frame.active.tolist()
-        ts = frame.end
-        self.hot.push_prices(
-            PriceQuote(s, int(close[i]), int(close[i]), int(close[i]), int(volume[i]), ts)
-            for i, s in enumerate(universe)
-            if active[i] and close[i] > 0
+        self.hot.push_frame(
+            frame.universe.symbols, frame.close, frame.volume, frame.active, frame.end
         )
 
     def on_tick(self, symbol: str, price: int, ts: datetime) -> None:
@@ -208,6 +205,11 @@ class EngineCache:
         """Position listener (under the order manager's lock, after the store booked the fill)."""
         risk = self.hot.last_risk
         self.hot.write_positions([CachedPosition.of(pos, risk.equity if risk else 0)])
+        if self._flat is not None:
+            if pos.qty:
+                self._flat.pop(pos.symbol, None)
+            else:
+                self._flat[pos.symbol] = CachedPosition.of(pos, 1)
 
     def after_transform(self, calc: CalcData) -> None:
         """The cycle's marks are current: publish the risk state, refresh every position."""
@@ -232,15 +234,33 @@ class EngineCache:
                 remaining_limit=max(0, daily - loss_limit) if loss_limit else 0,
             )
         )
+        symbols = self.oms.universe.symbols
         with self.oms.lock:
-            positions = self.oms.account.positions
-            cps = [
-                CachedPosition.of(positions[s], equity)
-                if s in positions
-                else CachedPosition.flat(s)
-                for s in self.oms.universe.symbols
-            ]
-        self.hot.write_positions(cps)
+            flat = self._flat
+            if flat is None:
+                if self.on_position not in self.oms.position_listeners:
+                    self.oms.position_listeners.append(self.on_position)
+                flat = self._flat = {
+                    s: CachedPosition.of(p, 1)
+                    for s, p in self.oms.account.positions.items()
+                    if not p.qty
+                }
+            held = {
+                p.symbol: CachedPosition.of(p, equity) for p in self.oms.account.open_positions()
+            }
+        zero = equity <= 0
+
+        def make(i: int) -> CachedPosition:
+            s = symbols[i]
+            cp = held.get(s)
+            if cp is not None:
+                return cp
+            cp = flat.get(s)
+            if cp is None:
+                return CachedPosition.flat(s)
+            return replace(cp, exposure_pct=Decimal(0)) if zero else cp
+
+        self.hot.write_position_block(symbols, make)
 
     # --- readers -----------------------------------------------------------------------------
 

@@ -11,6 +11,10 @@
   the store (``get_order``).
 
 A cached value that does not decode is treated like a miss: it is deleted and the source is read.
+
+A bar's prices arrive as columns (:meth:`HotCache.push_frame`): the board keeps them as arrays
+over the run's universe and writes them as one block, so a bar of a thousand symbols costs a few
+array operations, not a thousand quotes.
 """
 
 from __future__ import annotations
@@ -18,18 +22,53 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
+
+import numpy as np
 
 from qts.cache.errors import PriceDataUnavailableError
 from qts.cache.keys import RISK_ACCOUNT, Family
 from qts.cache.manager import CacheManager
 from qts.cache.port import Hash
-from qts.cache.values import CachedPosition, OrderStatusView, PriceQuote, RiskState
+from qts.cache.values import CachedPosition, OrderStatusView, PriceQuote, RiskState, ms
 from qts.data.ports import TradingStore
 from qts.model.order import Order
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = _EPOCH.replace(tzinfo=None)
+_US = timedelta(microseconds=1)
+
+
+def _micros(ts: datetime) -> int:
+    """Exact microseconds since the epoch (orders like the datetimes do)."""
+    return (ts - (_EPOCH if ts.tzinfo is not None else _EPOCH_NAIVE)) // _US
+
+
+class _BoardColumns:
+    """The board of one universe as arrays: each symbol's last print (``ts_id`` -1: the symbol's
+    print, if any, is in the board's dict instead)."""
+
+    __slots__ = ("index", "last", "symbols", "times", "ts_id", "ts_us", "volume")
+
+    def __init__(self, symbols: tuple[str, ...]) -> None:
+        n = len(symbols)
+        self.symbols = symbols
+        self.index = {s: i for i, s in enumerate(symbols)}
+        self.last = np.zeros(n, dtype=np.int64)
+        self.volume = np.zeros(n, dtype=np.int64)
+        self.ts_us = np.zeros(n, dtype=np.int64)
+        self.ts_id = np.full(n, -1, dtype=np.int64)
+        self.times: dict[int, datetime] = {}
+
+    def quote(self, i: int) -> PriceQuote | None:
+        k = int(self.ts_id[i])
+        if k < 0:
+            return None
+        last = int(self.last[i])
+        return PriceQuote(self.symbols[i], last, last, last, int(self.volume[i]), self.times[k])
 
 
 class HotCache:
@@ -42,6 +81,7 @@ class HotCache:
         self.store = store
         self._lock = threading.Lock()
         self._board: dict[str, PriceQuote] = {}
+        self._cols: _BoardColumns | None = None
         self._risk: RiskState | None = None
 
     # --- prices ------------------------------------------------------------------------------
@@ -50,24 +90,102 @@ class HotCache:
         """The market-data push: the board first (the source), then ``price:{symbol}``."""
         batch: dict[str, PriceQuote] = {}
         with self._lock:
+            cols = self._cols
             for q in quotes:
-                known = self._board.get(q.symbol)
+                known = self._known(q.symbol)
                 if known is not None and (
                     q.ts < known.ts or (q.ts, q.last) == (known.ts, known.last)
                 ):
                     continue  # an older print never replaces a newer; the same one is no news
                 self._board[q.symbol] = batch[q.symbol] = q
+                if cols is not None and (i := cols.index.get(q.symbol)) is not None:
+                    cols.ts_id[i] = -1  # the dict has the newer print
         if batch:
             self.manager.write_many(Family.PRICE, {s: q.to_hash() for s, q in batch.items()})
+
+    def push_frame(
+        self,
+        symbols: tuple[str, ...],
+        close: np.ndarray,
+        volume: np.ndarray,
+        active: np.ndarray,
+        ts: datetime,
+    ) -> None:
+        """A bar's prints as columns (``symbols[i]`` last traded at ``close[i]``; inactive or
+        non-positive closes are no print): the same rules and result as :meth:`push_prices` of
+        ``PriceQuote(symbol, close, close, close, volume, ts)`` for each, in one block write."""
+        close = np.asarray(close, dtype=np.int64).copy()
+        volume = np.asarray(volume).astype(np.int64)
+        t = _micros(ts)
+        with self._lock:
+            cols = self._cols
+            if cols is None or (cols.symbols is not symbols and cols.symbols != symbols):
+                cols = self._spill_columns(symbols)
+            has = cols.ts_id >= 0
+            stale = has & ((t < cols.ts_us) | ((t == cols.ts_us) & (close == cols.last)))
+            news = np.asarray(active, dtype=bool) & (close > 0) & ~stale
+            for s in [s for s in self._board if s in cols.index]:  # prints pushed one by one
+                i = cols.index[s]
+                if not news[i]:
+                    continue
+                known = self._board[s]
+                if ts < known.ts or (ts, int(close[i])) == (known.ts, known.last):
+                    news[i] = False
+                else:
+                    del self._board[s]
+            if not news.any():
+                return
+            k = len(cols.times) and max(cols.times) + 1
+            cols.times[k] = ts
+            cols.last[news] = close[news]
+            cols.volume[news] = volume[news]
+            cols.ts_us[news] = t
+            cols.ts_id[news] = k
+            if len(cols.times) > 8:
+                used = set(np.unique(cols.ts_id).tolist())
+                cols.times = {j: d for j, d in cols.times.items() if j in used or j == k}
+        stamp = str(ms(ts))
+
+        def make(i: int) -> Hash:
+            last = str(int(close[i]))
+            return {
+                "last": last,
+                "bid": last,
+                "ask": last,
+                "volume": str(int(volume[i])),
+                "last_ts": stamp,
+            }
+
+        self.manager.write_block(Family.PRICE, symbols, news, make)
+
+    def _spill_columns(self, symbols: tuple[str, ...]) -> _BoardColumns:
+        """A new universe: the old columns' prints move to the dict (under the lock)."""
+        old = self._cols
+        if old is not None:
+            for i, s in enumerate(old.symbols):
+                q = old.quote(i)
+                if q is not None:
+                    self._board[s] = q
+        cols = self._cols = _BoardColumns(symbols)
+        return cols
+
+    def _known(self, symbol: str) -> PriceQuote | None:
+        """The board's print of ``symbol`` (under the lock)."""
+        cols = self._cols
+        if cols is not None and (i := cols.index.get(symbol)) is not None:
+            q = cols.quote(i)
+            if q is not None:
+                return q
+        return self._board.get(symbol)
 
     def board(self, symbol: str) -> PriceQuote | None:
         """The feed's latest print of ``symbol`` (the source behind ``price:{symbol}``)."""
         with self._lock:
-            return self._board.get(symbol)
+            return self._known(symbol)
 
     def _board_load(self, symbols: Sequence[str]) -> dict[str, Hash | None]:
         with self._lock:
-            return {s: (q.to_hash() if (q := self._board.get(s)) else None) for s in symbols}
+            return {s: (q.to_hash() if (q := self._known(s)) else None) for s in symbols}
 
     def prices(self, symbols: Sequence[str]) -> dict[str, PriceQuote]:
         """Current prices of ``symbols`` in one round trip; symbols without a price are absent."""
@@ -87,6 +205,13 @@ class HotCache:
         values = {p.symbol: p.to_hash() for p in positions}
         if values:
             self.manager.write_many(Family.POSITION, values)
+
+    def write_position_block(
+        self, symbols: tuple[str, ...], make: Callable[[int], CachedPosition]
+    ) -> None:
+        """Write-through of every symbol's position (``make(i)`` for ``symbols[i]``; see
+        :meth:`CacheManager.write_block` for when it is called)."""
+        self.manager.write_block(Family.POSITION, symbols, None, lambda i: make(i).to_hash())
 
     def _store_positions(self, symbols: Sequence[str]) -> dict[str, Hash | None]:
         stored = self.store.load_positions()

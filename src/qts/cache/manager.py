@@ -15,6 +15,11 @@ behind the circuit breaker (spec §7.4–7.5).
 
 A write-back of a loaded value is skipped if a write-through of the same key happened while the
 source was being read (a per-key generation), so a slow read can never overwrite a newer fill.
+
+A block write (:meth:`CacheManager.write_block`: one value per ident of a fixed list, such as
+every symbol's price of a bar) goes to a backend that takes blocks (the in-process cache) as one
+call; any other backend gets it as ``write_many``. A block write counts as a write-through of
+every key of its family for the generation check (a concurrent write-back is skipped).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
+
+import numpy as np
 
 from qts.cache.breaker import BreakerState, CircuitBreaker
 from qts.cache.errors import CacheError, CacheStaleDataError
@@ -80,6 +87,7 @@ class CacheManager:
         self._write_lock = threading.Lock()
         self._suspect: set[str] = set()
         self._gen: dict[str, int] = {}
+        self._block_gen: dict[Family, int] = {}
         self.alerts: list[str] = []
         self._unsent: list[str] = []
 
@@ -204,12 +212,13 @@ class CacheManager:
     ) -> dict[str, Hash]:
         with self._lock:
             gens = {i: self._gen.get(key(family, i), 0) for i in idents}
+            block_gen = self._block_gen.get(family, 0)
         t0 = time.perf_counter()
         loaded = load(idents)
         self.metrics.source(family, (time.perf_counter() - t0) * 1000.0)
         found = {i: dict(v) for i, v in loaded.items() if v is not None and i in gens}
         if found and write_back:
-            self._write(family, found, gens)
+            self._write(family, found, gens, block_gen)
         return found
 
     # --- writes ------------------------------------------------------------------------------
@@ -222,6 +231,41 @@ class CacheManager:
 
     def write(self, family: Family, ident: str, fields: Mapping[str, str]) -> bool:
         return self.write_many(family, {ident: fields})
+
+    def write_block(
+        self,
+        family: Family,
+        idents: tuple[str, ...],
+        mask: np.ndarray | None,
+        make: Callable[[int], Mapping[str, str]],
+    ) -> bool:
+        """Write-through of ``make(i)`` under ``idents[i]`` for every i in ``mask`` (all when
+        None). ``make`` must give the value as of this call whenever it is called: a backend
+        that takes blocks makes a value only when it is read."""
+        put = getattr(self.backend, "put_block", None)
+        if put is None or self._suspect or self.breaker.state is not BreakerState.CLOSED:
+            picked = range(len(idents)) if mask is None else np.flatnonzero(mask).tolist()
+            return self.write_many(family, {idents[i]: make(i) for i in picked})
+        count = len(idents) if mask is None else int(np.count_nonzero(mask))
+        if not count:
+            return True
+        ttl = self.ttl_ms[family]
+        with self._write_lock:
+            stamp = str(now_ms(self.clock))
+            with self._lock:
+                self._block_gen[family] = self._block_gen.get(family, 0) + 1
+            try:
+                self._call(
+                    lambda: put(family.value, idents, mask, make, STAMP_FIELD[family], stamp, ttl)
+                )
+            except CacheError:
+                self.metrics.error(family)
+                picked = range(len(idents)) if mask is None else np.flatnonzero(mask).tolist()
+                self._mark_suspect([key(family, idents[i]) for i in picked])
+                return False
+        self.metrics.wrote(family, count)
+        self._send_alerts()
+        return True
 
     def invalidate(self, family: Family, idents: Sequence[str]) -> bool:
         """Delete keys (event-based invalidation); the next read reloads from the source."""
@@ -250,7 +294,11 @@ class CacheManager:
         return True
 
     def _write(
-        self, family: Family, values: dict[str, Hash], gens: Mapping[str, int] | None
+        self,
+        family: Family,
+        values: dict[str, Hash],
+        gens: Mapping[str, int] | None,
+        block_gen: int = 0,
     ) -> bool:
         stamp_field = STAMP_FIELD[family]
         ttl = self.ttl_ms[family]
@@ -258,6 +306,8 @@ class CacheManager:
             now = str(now_ms(self.clock))
             items: list[tuple[str, Hash, int]] = []
             with self._lock:
+                if gens is not None and self._block_gen.get(family, 0) != block_gen:
+                    return True  # a block write came meanwhile: it is newer than this load
                 for i, v in values.items():
                     n = key(family, i)
                     if gens is None:

@@ -3,12 +3,20 @@
 It needs no server and is the default. Expiry follows the engine's :class:`Clock`, so a backtest
 on a simulated clock expires keys in simulated time, exactly as a Redis key expires in wall time
 on a live run. Thread-safe: the event threads and the micro risk loop share it.
+
+Block writes (:meth:`MemoryCache.put_block`) store one write of a whole family column (every
+symbol's price of a bar, every symbol's position of a cycle) as a maker and an owner per symbol,
+so a bar costs one array assignment instead of a hash per symbol; the hash of a key is made when
+it is read. Nothing outside this process can read this dict, so a value made when read is the
+value the writer gave. A single-key write or delete takes the key out of its column.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
 
 from qts.cache.port import Hash
 from qts.core.clock import Clock
@@ -16,6 +24,47 @@ from qts.core.clock import Clock
 
 def now_ms(clock: Clock) -> int:
     return int(clock.now().timestamp() * 1000)
+
+
+class _Block:
+    """One block write: the maker of its values, their stamp and when they expire."""
+
+    __slots__ = ("expires", "make", "stamp", "stamp_field")
+
+    def __init__(self, make: Callable[[int], Hash], stamp_field: str, stamp: str, expires: int):
+        self.make = make
+        self.stamp_field = stamp_field
+        self.stamp = stamp
+        self.expires = expires
+
+
+class _Column:
+    """The keys ``{family}:{ident}`` of a fixed ident list written in blocks: the block that
+    last wrote each ident (-1: none, or the key lives in the plain dict instead)."""
+
+    __slots__ = ("blocks", "idents", "index", "owner", "plain")
+
+    def __init__(self, idents: tuple[str, ...]) -> None:
+        self.idents = idents
+        self.index = {s: i for i, s in enumerate(idents)}
+        self.owner = np.full(len(idents), -1, dtype=np.int64)
+        self.blocks: dict[int, _Block] = {}
+        self.plain: set[int] = set()  # idents whose key is in the plain dict
+
+    def live(self, i: int, now: int) -> _Block | None:
+        seq = int(self.owner[i])
+        if seq < 0:
+            return None
+        b = self.blocks[seq]
+        if b.expires <= now:
+            self.owner[i] = -1
+            return None
+        return b
+
+    def value(self, i: int, b: _Block) -> Hash:
+        h = dict(b.make(i))
+        h[b.stamp_field] = b.stamp
+        return h
 
 
 class MemoryCache:
@@ -27,7 +76,85 @@ class MemoryCache:
         self._lock = threading.Lock()
         self._hashes: dict[str, tuple[Hash, int]] = {}
         self._zsets: dict[str, tuple[dict[str, float], int]] = {}
+        self._columns: dict[str, _Column] = {}  # by family ("price")
+        self._seq = 0
         self.closed = False
+
+    # --- block writes ------------------------------------------------------------------------
+
+    def put_block(
+        self,
+        family: str,
+        idents: tuple[str, ...],
+        mask: np.ndarray | None,
+        make: Callable[[int], Hash],
+        stamp_field: str,
+        stamp: str,
+        ttl_ms: int,
+    ) -> None:
+        """Write ``{family}:{idents[i]}`` for every i in ``mask`` (all if None): the value is
+        ``make(i)`` with ``stamp_field`` set to ``stamp``, made when first read."""
+        _check_ttl(family, ttl_ms)
+        now = now_ms(self.clock)
+        with self._lock:
+            col = self._columns.get(family)
+            if col is None or (col.idents is not idents and col.idents != idents):
+                if col is not None:
+                    self._spill(family, col, now)
+                col = self._columns[family] = _Column(idents)
+            self._seq += 1
+            col.blocks[self._seq] = _Block(make, stamp_field, stamp, now + ttl_ms)
+            if col.plain:
+                for i in [i for i in col.plain if mask is None or mask[i]]:
+                    self._hashes.pop(self.prefix + f"{family}:{idents[i]}", None)
+                    col.plain.discard(i)
+            if mask is None:
+                col.owner.fill(self._seq)
+            else:
+                col.owner[mask] = self._seq
+            if len(col.blocks) > 8:
+                used = set(np.unique(col.owner).tolist())
+                col.blocks = {k: b for k, b in col.blocks.items() if k in used}
+
+    def _spill(self, family: str, col: _Column, now: int) -> None:
+        """Move a column's live values into the plain dict (its ident list is replaced)."""
+        for i, ident in enumerate(col.idents):
+            b = col.live(i, now)
+            if b is not None:
+                self._hashes[self.prefix + f"{family}:{ident}"] = (col.value(i, b), b.expires)
+
+    def _column_of(self, key: str) -> tuple[_Column, int] | None:
+        if not self._columns:
+            return None
+        family, _, ident = key.partition(":")
+        col = self._columns.get(family)
+        if col is None:
+            return None
+        i = col.index.get(ident)
+        return None if i is None else (col, i)
+
+    def _from_column(self, key: str, now: int) -> Hash | None:
+        found = self._column_of(key)
+        if found is None:
+            return None
+        col, i = found
+        b = col.live(i, now)
+        return None if b is None else col.value(i, b)
+
+    def _leave_column(self, key: str, plain: bool) -> bool:
+        """Take ``key`` out of its column (True if it was live there); ``plain``: the key now
+        lives in the plain dict."""
+        found = self._column_of(key)
+        if found is None:
+            return False
+        col, i = found
+        was = col.live(i, now_ms(self.clock)) is not None
+        col.owner[i] = -1
+        if plain:
+            col.plain.add(i)
+        else:
+            col.plain.discard(i)
+        return was
 
     def _live(self, store: dict[str, tuple[object, int]], k: str, now: int) -> bool:
         item = store.get(k)
@@ -45,7 +172,9 @@ class MemoryCache:
             hashes = self._hashes
             for k in keys:
                 item = hashes.get(self.prefix + k)
-                if item is None or item[1] <= now:
+                if item is None and self._columns:
+                    out.append(self._from_column(k, now))
+                elif item is None or item[1] <= now:
                     if item is not None:
                         del hashes[self.prefix + k]
                     out.append(None)
@@ -58,6 +187,8 @@ class MemoryCache:
         with self._lock:
             for k, fields, ttl in items:
                 _check_ttl(k, ttl)
+                if self._columns:
+                    self._leave_column(k, plain=True)
                 self._hashes[self.prefix + k] = (dict(fields), now + ttl)
 
     def put_zset(self, key: str, members: Mapping[str, float], ttl_ms: int) -> None:
@@ -82,6 +213,8 @@ class MemoryCache:
         with self._lock:
             for key in keys:
                 k = self.prefix + key
+                if self._columns and self._leave_column(key, plain=False):
+                    n += 1
                 for store in (self._hashes, self._zsets):
                     if self._live(store, k, now):  # type: ignore[arg-type]
                         del store[k]
@@ -92,6 +225,9 @@ class MemoryCache:
         now = now_ms(self.clock)
         k = self.prefix + key
         with self._lock:
+            found = self._column_of(key)
+            if found is not None and (b := found[0].live(found[1], now)) is not None:
+                return b.expires - now
             for store in (self._hashes, self._zsets):
                 if self._live(store, k, now):  # type: ignore[arg-type]
                     return store[k][1] - now
@@ -100,6 +236,8 @@ class MemoryCache:
     def purge(self) -> int:
         with self._lock:
             n = len(self._hashes) + len(self._zsets)
+            n += sum(int((c.owner >= 0).sum()) for c in self._columns.values())
+            self._columns.clear()
             self._hashes.clear()
             self._zsets.clear()
         return n
