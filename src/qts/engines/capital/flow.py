@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +39,7 @@ from qts.engines.capital.promotion import (
     swing_to_portfolio_misses,
     transfer_amount,
 )
+from qts.engines.capital.rows import JsonRows
 from qts.engines.capital.view import CapitalView
 from qts.engines.state.machine import StateMachine, StateStatus, Transition
 from qts.engines.state.profile import PROFILES, OperatingState
@@ -86,6 +87,10 @@ class CycleOutcome:
     row: dict[str, Any] = field(default_factory=dict)
 
 
+def _trade_row(c: ClosedTrade) -> list[Any]:
+    return [c.day.isoformat(), c.pnl, c.holding_days]
+
+
 def _quarter(d: date) -> tuple[int, int]:
     return d.year, (d.month - 1) // 3
 
@@ -116,6 +121,7 @@ class CapitalFlow:
             Track(k): [ClosedTrade(date.fromisoformat(a), int(b), float(c)) for a, b, c in v]
             for k, v in m.get("trades", {}).items()
         }
+        self._trade_rows: dict[Track, JsonRows[ClosedTrade]] = {}
         self.loss_streak: dict[Track, int] = {
             Track(k): int(v) for k, v in m.get("loss_streak", {}).items()
         }
@@ -140,7 +146,7 @@ class CapitalFlow:
             "rebalance_reason": self.rebalance_reason,
             "last_demotion": self.last_demotion,
             "trades": {
-                t.value: [[c.day.isoformat(), c.pnl, c.holding_days] for c in v]
+                t.value: self._trade_rows.setdefault(t, JsonRows(_trade_row)).rows(v)
                 for t, v in self.trades.items()
             },
             "loss_streak": {t.value: v for t, v in self.loss_streak.items()},
@@ -357,8 +363,9 @@ class CapitalFlow:
             if days >= 30 and equity > 0:
                 cagr = (equity / self.initial_equity) ** (365 / days) - 1
         today = x.ts.date()
-        recent = [t for v in self.trades.values() for t in v if (today - t.day).days <= 30]
-        win = sum(1 for t in recent if t.pnl > 0) / len(recent) if recent else None
+        since = today - timedelta(days=30)
+        recent = [t for v in self.trades.values() for t in v if t.day >= since]
+        win = len([t for t in recent if t.pnl > 0]) / len(recent) if recent else None
         return StateInputs(
             ts=x.ts,
             drawdown=max(0.0, dd),

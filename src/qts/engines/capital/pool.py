@@ -20,6 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from qts.engines.capital.rows import JsonRows
 from qts.model.enums import Track
 
 POOLS: tuple[Track, ...] = (Track.SCALP, Track.SWING, Track.PORTFOLIO)
@@ -128,6 +129,10 @@ class Transfer:
         )
 
 
+def _history_row(item: tuple[date, float]) -> list[Any]:
+    return [item[0].isoformat(), item[1]]
+
+
 @dataclass(slots=True)
 class PoolAccount:
     """The durable part of one pool; market values come from the positions at each cycle."""
@@ -147,6 +152,9 @@ class PoolAccount:
     history: list[tuple[date, float]] = field(default_factory=list)  # daily index, ~90 days
     flow: int = 0  # net transfers in since the last daily mark
     last_total: int = 0  # total at the last daily mark
+    _history_rows: JsonRows[tuple[date, float]] = field(
+        default_factory=lambda: JsonRows(_history_row), repr=False, compare=False
+    )
 
     @property
     def locked(self) -> bool:
@@ -184,7 +192,7 @@ class PoolAccount:
             "earmarked": self.earmarked,
             "index": self.index,
             "peak": self.peak,
-            "history": [[d.isoformat(), v] for d, v in self.history],
+            "history": self._history_rows.rows(self.history),
             "flow": self.flow,
             "last_total": self.last_total,
         }

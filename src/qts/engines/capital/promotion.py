@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from qts.engines.capital.allocation import floor_won
@@ -76,16 +76,18 @@ def pool_stats(
     loss_streak: int,
     today: date,
 ) -> PoolStats:
-    last30 = [v for d, v in history if (today - d).days <= 30]
-    last90 = [(d, v) for d, v in history if (today - d).days <= 90]
+    # (today - d).days <= n  <=>  d >= today - n days; comparing dates is the cheaper test
+    since30, since90 = today - timedelta(days=30), today - timedelta(days=90)
+    last30 = [v for d, v in history if d >= since30]
+    last90 = [(d, v) for d, v in history if d >= since90]
     rets = [b / a - 1 for a, b in itertools.pairwise(last30) if a > 0]
     sharpe = 0.0
     if len(rets) >= 2:
         mean = sum(rets) / len(rets)
         sd = math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
         sharpe = mean / sd * math.sqrt(252) if sd > 0 else 0.0
-    t30 = [t for t in trades if (today - t.day).days <= 30]
-    wins = sum(1 for t in t30 if t.pnl > 0)
+    t30 = [t for t in trades if t.day >= since30]
+    wins = len([t for t in t30 if t.pnl > 0])
     return PoolStats(
         drawdown=drawdown,
         sharpe_30d=sharpe,
@@ -94,7 +96,7 @@ def pool_stats(
         recovery_days=_underwater_days(last90),
         win_rate_30d=wins / len(t30) if t30 else 0.0,
         trades_30d=len(t30),
-        avg_holding_days=sum(t.holding_days for t in trades) / len(trades) if trades else 0.0,
+        avg_holding_days=sum([t.holding_days for t in trades]) / len(trades) if trades else 0.0,
         loss_streak=loss_streak,
     )
 
