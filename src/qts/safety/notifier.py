@@ -11,12 +11,13 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qts.safety.codes import CATALOGUE
 from qts.safety.state import SafetyEvent, SafetyState
+
+if TYPE_CHECKING:  # httpx is imported by the first PostQueue: a backtest never posts
+    import httpx
 
 log = logging.getLogger("qts.safety")
 
@@ -67,6 +68,8 @@ class PostQueue:
     def __init__(
         self, name: str = "webhook", timeout: float = 5.0, client: httpx.Client | None = None
     ) -> None:
+        import httpx
+
         self.name = name
         self._client = client or httpx.Client(timeout=timeout)
         self._queue: queue.Queue[_Post | None] = queue.Queue()
@@ -85,6 +88,8 @@ class PostQueue:
         self._queue.put(_Post(url, body, check, label or self.name))
 
     def _run(self) -> None:
+        import httpx
+
         while (item := self._queue.get()) is not None:
             try:
                 response = self._client.post(item.url, json=item.body)
