@@ -101,9 +101,15 @@ WS_TRADES = "H0STCNT0"
 WS_ORDERBOOK = "H0STASP0"
 WS_NOTICE_REAL = "H0STCNI0"
 WS_NOTICE_PAPER = "H0STCNI9"
+# overseas fill notices: a KIS account may register them (python-kis does, next to the domestic
+# ones); a KRX-only venue never sends any, but they are keyed and encrypted like the domestic
+WS_OVERSEAS_NOTICE_REAL = "H0GSCNI0"
+WS_OVERSEAS_NOTICE_PAPER = "H0GSCNI9"
+NOTICE_TRS = frozenset(
+    {WS_NOTICE_REAL, WS_NOTICE_PAPER, WS_OVERSEAS_NOTICE_REAL, WS_OVERSEAS_NOTICE_PAPER}
+)
 ALL_WS_TRS = frozenset(
-    {WS_TRADES, WS_ORDERBOOK, WS_NOTICE_REAL, WS_NOTICE_PAPER}
-    | {"H0NXCNT0", "H0NXASP0", "H0UNCNT0", "H0UNASP0"}
+    {WS_TRADES, WS_ORDERBOOK} | NOTICE_TRS | {"H0NXCNT0", "H0NXASP0", "H0UNCNT0", "H0UNASP0"}
 )
 MAX_REGISTRATIONS = 41  # the server's cap per session (OPSP0008 beyond it)
 CLIENT_MAX_REGISTRATIONS = 40  # what the adapter allows itself, as the official samples do

@@ -7,22 +7,34 @@ KIS does not, these calls would fail inside python-kis.
 
 The fake is a domestic (KRX) venue, so account-wide calls are asked with ``country="KR"``:
 without it python-kis also queries the overseas endpoints, which the fake does not serve.
+
+Fill notices (H0STCNI0): the fake sends them as KIS does today, 26 ``^``-separated fields,
+AES-256-CBC encrypted with the key and iv of the registration's answer, base64 in the frame.
+python-kis 2.1.6 registers, keeps the key, decrypts, and then refuses the 26 fields: it knows
+only KIS's older 23-field layout, and fails the same way against the real gateway (its issue
+#68). One test pins that; another gives python-kis's parser the current layout (the change its
+issue #80 proposes, the only thing patched) and sees the fill of the order python-kis placed.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pykis
 import pykis.client.websocket
 import pykis.kis
+import pykis.logging
 import pytest
 from kis_kit import CASH, DAY, INSTRUMENTS, PRICES, SAMSUNG, WAIT, Tape
+from pykis.api.websocket import order_execution
 
 from qts.brokers.kis import KisMode
 from qts.brokers.kis.fake import PAPER_APP, REAL_APP, FakeKisOptions, FakeKisServer
+from qts.brokers.kis.mapping import NOTICE_FIELDS
 from qts.core.clock import SimulatedClock
 
 REAL = pytest.mark.parametrize("fake_options", [{"mode": KisMode.REAL}], indirect=True)
@@ -138,8 +150,7 @@ def test_python_kis_receives_ticks_over_the_fake_websocket(
     fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """H0STCNT0 over python-kis's own WebSocket client (approval key, subscribe, AES-free
-    market data, PINGPONG). Its fill-notice parser is not exercised: python-kis 2.1.6 hard-codes
-    a 23-field H0STCNI0 layout, KIS (and the fake) send the current 26-field one."""
+    market data, PINGPONG). Fill notices: the tests below."""
     monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", fake.rest_url)
     monkeypatch.setattr(pykis.kis, "VIRTUAL_DOMAIN", fake.rest_url)
     monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_REAL_DOMAIN", fake.ws_url)
@@ -166,3 +177,138 @@ def test_python_kis_receives_ticks_over_the_fake_websocket(
         ticket.unsubscribe()
     finally:
         kis.close()
+
+
+# ---------------------------------------------------------------- fill notices (H0STCNI0)
+
+# KIS's current domestic notice layout has 26 fields; python-kis 2.1.6 hard-codes the older
+# 23-field one (…, 17 ACNT_NAME, 18 CNTG_ISNM, 19 CRDT_CLS, 20 CRDT_LOAN_DATE, 21 CNTG_ISNM40,
+# 22 ODER_PRC). KIS replaced CNTG_ISNM by ORD_COND_PRC and added ORD_EXG_GB, POPUP_YN and
+# FILLER after it, so python-kis refuses every notice ("Invalid data length: 26", python-kis
+# issue #68 against the real gateway) until its layout gets the new fields (issue #80).
+PYKIS_LAYOUT_23 = list(order_execution.KisDomesticRealtimeOrderExecution.__fields__)
+KIS_LAYOUT_26 = [*PYKIS_LAYOUT_23[:18], None, None, None, None, *PYKIS_LAYOUT_23[19:]]
+assert len(PYKIS_LAYOUT_23) == 23 and len(KIS_LAYOUT_26) == len(NOTICE_FIELDS) == 26
+
+
+class PykisLog(logging.Handler):
+    """python-kis's own log records (its logger does not propagate), as they come."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: queue.Queue[logging.LogRecord] = queue.Queue()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        self.records.put(record)
+
+    def wait_for(self, text: str) -> logging.LogRecord:
+        while True:
+            record = self.records.get(timeout=WAIT)
+            if text in record.getMessage():
+                return record
+
+
+@pytest.fixture
+def kis_ws(fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[pykis.PyKis]:
+    """A real-account PyKis with its WebSocket on the fake (only the domains changed)."""
+    monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", fake.rest_url)
+    monkeypatch.setattr(pykis.kis, "VIRTUAL_DOMAIN", fake.rest_url)
+    monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_REAL_DOMAIN", fake.ws_url)
+    monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_VIRTUAL_DOMAIN", fake.ws_url)
+    client = pykis.PyKis(
+        id=REAL_APP.hts_id,
+        account=REAL_APP.account_no,
+        appkey=REAL_APP.app_key,
+        secretkey=REAL_APP.app_secret,
+        keep_token=False,
+        use_websocket=True,
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pykis_log() -> Iterator[PykisLog]:
+    handler = PykisLog()
+    pykis.logging.logger.addHandler(handler)
+    yield handler
+    pykis.logging.logger.removeHandler(handler)
+
+
+def buy_and_fill(fake: FakeKisServer, kis: pykis.PyKis) -> pykis.KisOrder:
+    """A market buy of 2 shares that the next bar fills: two notices (accepted, filled)."""
+    tape = Tape()
+    fake.advance(tape.frame({SAMSUNG: 70_000}))
+    notices = fake.stats.notices_sent
+    order = kis.stock(SAMSUNG).buy(qty=2)
+    fake.advance(tape.frame({SAMSUNG: 70_100}))
+    assert fake.call(lambda: fake.stats.notices_sent) >= notices + 2
+    return order
+
+
+@REAL
+def test_python_kis_2_1_6_cannot_read_kis_current_fill_notices(
+    fake: FakeKisServer, kis_ws: pykis.PyKis, pykis_log: PykisLog
+) -> None:
+    """Subscription, AES-256-CBC key and iv, the encrypted frame: python-kis takes all of it,
+    decrypts the notice, and then refuses the 26 fields exactly as it does against KIS."""
+    executions: queue.Queue[object] = queue.Queue()
+    ticket = kis_ws.account().on("execution", lambda _c, e: executions.put(e.response))
+    # both notice TRs registered, keyed by the HTS id (python-kis asks for overseas ones too)
+    assert fake.wait_subscribed("H0STCNI0", REAL_APP.hts_id, timeout=WAIT)
+    assert fake.wait_subscribed("H0GSCNI0", REAL_APP.hts_id, timeout=WAIT)
+    buy_and_fill(fake, kis_ws)
+    for _notice in ("accepted", "filled"):
+        refused = pykis_log.wait_for("RTC Failed to parse message")
+        assert "H0STCNI0" in refused.getMessage()
+        assert "Invalid data length: 26" in refused.getMessage()  # decrypted: 26 fields
+    assert executions.empty()
+    ticket.unsubscribe()
+    # nothing else went wrong for python-kis (no refused registration, no decryption error)
+    others = [m for m in pykis_log.messages if "error" in m.lower() and "parse" not in m]
+    assert others == [], pykis_log.messages
+
+
+@REAL
+def test_python_kis_receives_the_fill_of_its_order_in_kis_current_layout(
+    fake: FakeKisServer,
+    kis_ws: pykis.PyKis,
+    pykis_log: PykisLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """python-kis's parser with its layout brought to KIS's 26 fields (nothing else of it
+    changed): the order it placed is acknowledged, then filled, with its number, side,
+    quantity and price."""
+    monkeypatch.setattr(
+        order_execution.KisDomesticRealtimeOrderExecution, "__fields__", KIS_LAYOUT_26
+    )
+    executions: queue.Queue[Any] = queue.Queue()
+    ticket = kis_ws.account().on("execution", lambda _c, e: executions.put(e.response))
+    assert fake.wait_subscribed("H0STCNI0", REAL_APP.hts_id, timeout=WAIT)
+    order = buy_and_fill(fake, kis_ws)
+
+    accepted = executions.get(timeout=WAIT)
+    assert accepted.receipt and not accepted.rejected
+    assert accepted.order_number.number == order.number
+    assert (accepted.symbol, accepted.type, accepted.quantity) == (SAMSUNG, "buy", Decimal(2))
+    assert accepted.executed_quantity == 0
+
+    filled = executions.get(timeout=WAIT)
+    assert not filled.receipt and not filled.rejected and not filled.canceled
+    assert filled.order_number.number == order.number
+    assert filled.order_number.branch == order.branch
+    assert filled.account_number == kis_ws.account().account_number
+    assert (filled.symbol, filled.type) == (SAMSUNG, "buy")
+    assert (filled.quantity, filled.executed_quantity) == (Decimal(2), Decimal(2))
+    assert filled.price == Decimal(70_100)
+    assert filled.unit_price is None  # a market order has no order price
+    assert filled.executed_amount == Decimal(140_200)
+    # and it is the fill the venue booked, at the venue's time
+    venue_fill = fake.call(lambda: fake.account().sim.fills()[-1])
+    assert (venue_fill.qty, venue_fill.price) == (2, 70_100)
+    assert filled.time_kst.strftime("%H%M%S") == venue_fill.ts.strftime("%H%M%S")
+    assert executions.empty()
+    ticket.unsubscribe()
+    assert [m for m in pykis_log.messages if "error" in m.lower()] == [], pykis_log.messages

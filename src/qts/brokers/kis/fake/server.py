@@ -931,7 +931,7 @@ class FakeKisServer:
         tr_key = str(body_in.get("tr_key", ""))
 
         def reply(code: tuple[str, str], ok: bool, output: bool = False) -> None:
-            encrypt = "Y" if tr_id in (ep.WS_NOTICE_REAL, ep.WS_NOTICE_PAPER) else "N"
+            encrypt = "Y" if tr_id in ep.NOTICE_TRS else "N"
             out: dict[str, Any] = {
                 "header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": encrypt},
                 "body": {"rt_cd": "0" if ok else "1", "msg_cd": code[0], "msg1": code[1]},
