@@ -21,11 +21,17 @@ from pathlib import Path
 import numpy as np
 
 CHILD = r"""
-import resource, sys, time
+import sys, time
 from pathlib import Path
 import numpy as np
 import qts.feeds.csv_loader as loader
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def peak_kb():
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across fork and exec
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+base = peak_kb()
 if sys.argv[1] == "load":
     t = time.perf_counter()
     series = loader.load_file(Path(sys.argv[2]))
@@ -33,8 +39,7 @@ if sys.argv[1] == "load":
     assert len(series.ts) == int(sys.argv[3]), len(series.ts)
 else:
     elapsed = 0.0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base, peak, elapsed)
+print(base, peak_kb(), elapsed)
 """
 
 

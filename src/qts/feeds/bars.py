@@ -79,6 +79,28 @@ class BarSeries:
             elif len(col) != n:
                 raise ValueError(f"{self.symbol}: column {name} has {len(col)} values, ts has {n}")
 
+    @classmethod
+    def adopt(
+        cls,
+        symbol: str,
+        columns: Sequence[IntArray],
+        etf: bool = False,
+    ) -> BarSeries:
+        """A series over int64 arrays the caller gives up (ts, open, high, low, close, volume):
+        made read-only, not copied, so a loader's peak memory holds the columns once."""
+        series = object.__new__(cls)
+        names = ("ts", "open", "high", "low", "close", "volume")
+        if len(columns) != len(names):
+            raise ValueError(f"{symbol}: {len(columns)} columns, expected {len(names)}")
+        for name, col in zip(names, columns, strict=True):
+            if col.dtype != np.int64 or col.ndim != 1 or len(col) != len(columns[0]):
+                raise ValueError(f"{symbol}: column {name} is not int64 of the length of ts")
+            col.setflags(write=False)
+            object.__setattr__(series, name, col)
+        object.__setattr__(series, "symbol", symbol)
+        object.__setattr__(series, "etf", etf)
+        return series
+
     def __len__(self) -> int:
         return len(self.ts)
 
