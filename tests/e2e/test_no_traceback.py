@@ -315,3 +315,29 @@ def test_every_unusable_strategy_is_one_line_naming_it(
         assert code == 2, (argv, output)
         lines = output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: --strategy: {spec}: "), output
+
+
+def test_a_strategy_that_raises_while_running_is_one_line_not_a_traceback(
+    files: dict[str, Path],
+) -> None:
+    """A bug in a user's ``evaluate`` fails those cycles safe (FS030) and is logged once, with
+    the user's file and line; the backtest still finishes and counts the failures."""
+    strategy = files["root"] / "raises.py"
+    strategy.write_text(
+        "from qts.strategy import Track\n\n\nclass Raises:\n    name = 'raises'\n"
+        "    track = Track.SWING\n\n    def __init__(self, params):\n"
+        "        self.params = params\n\n"
+        "    def indicators(self):\n        return []\n\n    def evaluate(self, calc):\n"
+        "        return {}['missing']\n"
+    )
+    out = files["root"] / "raises-out"
+    args = ["backtest", "--data", str(files["csv"]), "--strategy", f"{strategy}:Raises"]
+    code, output = run_process([*args, "--out", str(out)])
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, output
+    assert errors[0].endswith(
+        f"strategy raises: KeyError: 'missing' (at {strategy}, line 15: return {{}}['missing'])"
+    ), errors
+    assert "FS030 ×60" in output, output

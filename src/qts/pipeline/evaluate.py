@@ -15,13 +15,18 @@ from qts.engines.contracts import CalcData, Evaluation, EvaluationResult, RiskDe
 from qts.engines.contracts import StrategyDecision as SD
 from qts.engines.risk import RiskGate
 from qts.engines.strategy.base import Strategy
+from qts.engines.strategy.failure import StrategyFailed
 from qts.model.enums import Signal
 
 
 def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> Evaluation:
     by_symbol: dict[str, list[SD]] = {}
     for strategy in strategies:
-        for d in strategy.evaluate(calc):
+        try:
+            found = list(strategy.evaluate(calc))
+        except Exception as exc:  # the strategy's own bug: named with its line, not a traceback
+            raise StrategyFailed(strategy, exc) from exc
+        for d in found:
             if d.signal is not Signal.HOLD:
                 by_symbol.setdefault(d.symbol, []).append(d)
     gate.start_cycle(calc)

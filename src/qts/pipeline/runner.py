@@ -22,6 +22,7 @@ from qts.engines.contracts import CalcData, CycleReport, Decisions
 from qts.engines.indicators import IndicatorBank
 from qts.engines.risk import RiskGate, RiskLimits
 from qts.engines.strategy.base import Strategy
+from qts.engines.strategy.failure import StrategyFailed
 from qts.execution.emergency import TradingControls
 from qts.execution.oms import OrderManager
 from qts.model.enums import OrderSide
@@ -101,6 +102,7 @@ class EtedaRunner:
         self.day_start_equity = oms.account.equity
         self.trading_enabled = True
         self.cycles = 0
+        self._last_strategy_failure = ""
         self.limits = limits
         self.capital: CapitalStep | None = None  # pools and operating state (build_engine)
         self._restore_checkpoint()
@@ -223,6 +225,11 @@ class EtedaRunner:
             report = CycleReport(cycle_id, ts, decisions, executions)
         except StorageError:
             raise
+        except StrategyFailed as exc:  # a user's strategy: one line, once while it repeats
+            if str(exc) != self._last_strategy_failure:
+                log.error("%s stage failed at %s: %s", stage, ts, exc)
+            self._last_strategy_failure = str(exc)
+            safety.report(STAGE_FAIL_SAFE[stage], f"{stage} failed: {exc}")
         except Exception as exc:
             code = STAGE_FAIL_SAFE[stage]
             log.exception("%s stage failed at %s", stage, ts)

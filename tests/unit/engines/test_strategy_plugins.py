@@ -8,10 +8,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from calc_kit import Book, calc, frame
 
 from qts.config.loader import load_config
 from qts.core.errors import ConfigError
+from qts.engines.risk import RiskGate, RiskLimits
+from qts.engines.strategy.failure import StrategyFailed
 from qts.engines.strategy.registry import available, create, params_model, resolve
+from qts.model.frame import Universe
+from qts.pipeline.evaluate import evaluate
 
 GOOD = """
 from typing import ClassVar
@@ -183,3 +188,38 @@ def test_the_config_names_a_file_strategy_and_its_parameters(tmp_path: Path) -> 
     local.write_text('strategies:\n  "nowhere.py:Every":\n    params: {}\n')
     problems = [str(p) for p in load_config(local).problems]
     assert any("nowhere.py: file not found" in p for p in problems), problems
+
+
+def test_indicators_that_cannot_be_computed_are_refused_before_a_run(tmp_path: Path) -> None:
+    for n, (body, reason) in enumerate(
+        [
+            (
+                'return [IndicatorSpec("ema", 3)]',
+                "indicators() failed: ValueError: indicator 'ema'",
+            ),
+            ('return ["sma:3"]', "indicators() must return IndicatorSpecs, not 'sma:3'"),
+        ]
+    ):
+        text = GOOD.format(name=f"every_ind{n}").replace("return []", body, 1)
+        path = write(tmp_path, f"ind{n}.py", text)
+        with pytest.raises(ConfigError) as info:
+            create(f"{path}:Every", {})
+        assert reason in info.value.reason, info.value.reason
+
+
+def test_an_exception_in_evaluate_names_the_strategy_and_the_users_line(tmp_path: Path) -> None:
+    text = GOOD.format(name="every_eval").replace(
+        "    def evaluate(self, calc: CalcData) -> list[StrategyDecision]:\n        return []",
+        "    def evaluate(self, calc: CalcData) -> list[StrategyDecision]:\n"
+        "        return lookup(calc)\n\n\n"
+        "def lookup(calc):\n    return {}[calc.raw.universe.symbols[0]]",
+    )
+    path = write(tmp_path, "ev.py", text)
+    strategy = create(f"{path}:Every", {})
+    c = calc(frame(Universe(("A",)), [10_000]), Book())
+    with pytest.raises(StrategyFailed) as info:
+        evaluate(c, [strategy], RiskGate(RiskLimits()))
+    assert str(info.value) == (
+        f"strategy every_eval: KeyError: 'A' (at {path}, line 27: "
+        "return {}[calc.raw.universe.symbols[0]])"
+    )

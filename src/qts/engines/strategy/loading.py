@@ -11,12 +11,12 @@ import hashlib
 import importlib.util
 import inspect
 import sys
-import traceback
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 
 from qts.core.errors import ConfigError
+from qts.engines.strategy.failure import import_failure, package_dir
 
 ENTRY_POINT_GROUP = "qts.strategies"
 
@@ -70,7 +70,7 @@ def load_entry_point(ep: EntryPoint, source: str) -> object:
     except Exception as exc:
         dist = ep.dist.name if ep.dist is not None else "an installed package"
         where = f"entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP}, from {dist})"
-        package = _package_dir(ep.module)
+        package = package_dir(ep.module)
         raise ConfigError(
             source, ep.name, f"{where}: {import_failure(exc, [package] if package else [])}"
         ) from None
@@ -79,49 +79,6 @@ def load_entry_point(ep: EntryPoint, source: str) -> object:
 def installed() -> dict[str, EntryPoint]:
     """The strategies installed packages register under the ``qts.strategies`` group."""
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def import_failure(exc: BaseException, roots: list[Path]) -> str:
-    """``ZeroDivisionError: division by zero (at my.py, line 12: x = 1 / 0)``: the exception
-    and the deepest line of the user's own code (under ``roots``) it passed through."""
-    what = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, SyntaxError) and exc.filename:
-        text = (exc.text or "").strip()
-        where = f"{exc.filename}, line {exc.lineno}" + (f": {text}" if text else "")
-        return f"{type(exc).__name__}: {exc.msg} (at {where})"
-    frame = _user_frame(exc.__traceback__, roots)
-    if frame is None:
-        return f"failed to import: {what}"
-    line = (frame.line or "").strip()
-    return f"{what} (at {frame.filename}, line {frame.lineno}" + (f": {line})" if line else ")")
-
-
-def _user_frame(tb: TracebackType | None, roots: list[Path]) -> traceback.FrameSummary | None:
-    frames = [f for f in traceback.extract_tb(tb) if not f.filename.startswith("<")]
-    for frame in reversed(frames):
-        if any(_under(Path(frame.filename), root) for root in roots):
-            return frame
-    return frames[-1] if frames else None
-
-
-def _under(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-def _package_dir(module: str) -> Path | None:
-    top = module.partition(".")[0]
-    try:
-        found = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        return None
-    if found is None or found.origin is None:
-        return None
-    origin = Path(found.origin).resolve()
-    return origin.parent if origin.name == "__init__.py" else origin
 
 
 def classes_in(module: ModuleType) -> list[str]:

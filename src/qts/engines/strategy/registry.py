@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from qts.core.errors import ConfigError
+from qts.engines.indicators import IndicatorSpec
 from qts.engines.strategy.base import Strategy, StrategyParams
+from qts.engines.strategy.failure import describe, source_roots
 from qts.engines.strategy.loading import (
     classes_in,
     installed,
@@ -153,9 +155,16 @@ def create(spec: str, params: Mapping[str, Any], source: str = "strategy") -> St
     try:
         strategy: Strategy = kind.cls(parsed)
     except Exception as exc:
-        from qts.engines.strategy.loading import import_failure
-
-        roots = [kind.path] if kind.path else []
-        reason = import_failure(exc, roots).removeprefix("failed to import: ")
+        reason = describe(exc, source_roots(kind.cls))
         raise ConfigError(source, spec, f"{kind.cls.__name__}(params) failed: {reason}") from None
+    try:  # asked once here, so that a bad indicator is refused before a run starts
+        wanted = list(strategy.indicators())
+    except Exception as exc:
+        reason = describe(exc, source_roots(kind.cls))
+        raise ConfigError(source, spec, f"{kind.name}.indicators() failed: {reason}") from None
+    odd = [w for w in wanted if not isinstance(w, IndicatorSpec)]
+    if odd:
+        raise ConfigError(
+            source, spec, f"{kind.name}.indicators() must return IndicatorSpecs, not {odd[0]!r}"
+        )
     return strategy
