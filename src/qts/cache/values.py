@@ -8,7 +8,7 @@ callers treat that value as unusable (the source is read instead).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from qts.cache.port import Hash
@@ -17,12 +17,17 @@ from qts.model.order import Order
 from qts.model.position import Position
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def ms(ts: datetime) -> int:
-    return int(ts.timestamp() * 1000)
+    """Unix milliseconds in integer arithmetic (a float product is 1 ms off for some stamps)."""
+    return (ts.astimezone(UTC) - _EPOCH) // _MS
 
 
 def from_ms(v: int) -> datetime:
-    return datetime.fromtimestamp(v / 1000, tz=UTC)
+    return _EPOCH + v * _MS
 
 
 def _int(h: Hash, name: str, where: str) -> int:
