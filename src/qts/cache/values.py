@@ -16,7 +16,6 @@ from qts.model.enums import Track
 from qts.model.order import Order
 from qts.model.position import Position
 
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
