@@ -131,6 +131,9 @@ def test_second_writer_is_refused_readers_allowed_and_a_killed_holder_is_taken_o
         # readers are allowed while the writer writes
         assert isinstance(pg_ledger(schema), list)
         assert f"writer: pid {first.pid} on host {host}" in db_status(schema)
+        safety = qts("safety", "status", "--dsn", DSN, "--schema", schema)
+        assert safety.returncode == 0, safety.stderr
+        assert f"writer: pid {first.pid} on host {host}" in safety.stdout
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate()
@@ -138,6 +141,7 @@ def test_second_writer_is_refused_readers_allowed_and_a_killed_holder_is_taken_o
     row = holder_row(schema)
     assert row is not None and row[0] == first.pid
     assert "writer: none" in db_status(schema)
+    assert "writer: none" in qts("safety", "status", "--dsn", DSN, "--schema", schema).stdout
     resumed = qts(*RUN, "--speed", "max", *cfg)
     assert resumed.returncode == 0, resumed.stderr
     assert f"taking over the writer lock left by pid {first.pid}" in resumed.stderr

@@ -6,7 +6,10 @@ venue's own record.
 The twin of test_live_day.py (which keeps its books in the default SQLite file) on the other
 store: the same replayed day at ``SPEED`` × real time, an adopted holding, and the same
 comparison (orders by ODNO, filled quantities and amounts, holdings, cash, each fill booked
-once). While the first process runs, a second start on the same schema is refused naming the
+once). While it is down the last time a LOCKDOWN is recorded in its books: the last process
+comes back in LOCKDOWN, ``qts safety status --dsn … --schema …`` reads it (and names the
+writer) from PostgreSQL, and the process applies ``qts safety approve-recovery`` at its next
+cycle. While the first process runs, a second start on the same schema is refused naming the
 holder before it touches the broker (no token, no WebSocket session of the app key); each
 restart after a SIGKILL takes the books over (the server ended the killed process's session,
 and with it its advisory lock) and reconciles with the broker.
@@ -36,11 +39,13 @@ from qts.brokers.kis.fake import FakeKisServer
 from qts.brokers.kis.fake.credentials import PAPER_APP
 from qts.brokers.kis.fake.serve import build_replay_server
 from qts.brokers.kis.fake.server import FakeKisOptions, PacedClock
+from qts.core.clock import WallClock
 from qts.data.ports import AccountState
 from qts.data.postgres import PostgresStore
 from qts.model.enums import OrderSide, OrderStatus
 from qts.model.ledger import LedgerEntry
 from qts.model.order import Order
+from qts.safety.supervisor import SafetySupervisor
 
 DSN = os.environ.get("QTS_TEST_PG_DSN") or "postgresql://postgres@127.0.0.1:5432/test"
 RUN = ("run", "--broker", "kis", "--account", "paper")
@@ -94,6 +99,28 @@ class Books:
             return Books(store.load_orders(), positions, state, store.load_ledger())
         finally:
             store.close()
+
+
+def lock_down(schema: str) -> None:
+    """Record a LOCKDOWN in the books, as a run that hit FS080 would have."""
+    store = PostgresStore(DSN, schema=schema, migrate=False, min_size=1, max_size=1)
+    try:
+        SafetySupervisor(store, WallClock()).report("FS080", "test: lockdown while down")
+    finally:
+        store.close()
+
+
+def qts_safety(cwd: Path, command: str, schema: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "qts", "safety", command, "--dsn", DSN, "--schema", schema, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
 
 
 def start(fake: FakeKisServer, cwd: Path, config: Path) -> tuple[subprocess.Popen[str], Lines]:
@@ -163,11 +190,22 @@ def test_live_books_in_postgres_survive_kills_and_equal_the_venue_at_the_close(
     killed.append(proc.pid)
     assert clock.now() < venue_time(clock, time(14, 30)), "the machine is too slow for the day"
 
+    lock_down(schema)  # while no process runs
     # the last process runs through the close
     proc, lines = start(fake, tmp_path, config)
     try:
         resumed = lines.wait_match(r"^books: ", READY)
-        assert "(resumed)" in resumed, resumed
+        assert "(resumed)" in resumed and "safety LOCKDOWN" in resumed, resumed
+        # the operator reads the live books in PostgreSQL and approves; the run applies it
+        status = qts_safety(tmp_path, "status", schema)
+        assert "state: LOCKDOWN" in status and f"writer: pid {proc.pid} on host " in status
+        qts_safety(tmp_path, "approve-recovery", schema, "--operator", "ops", "--reason", "test")
+        wait_until(
+            lambda: "state: NORMAL" in qts_safety(tmp_path, "status", schema),
+            READY,
+            "the running process did not apply the approval",
+        )
+        assert "FS080" in qts_safety(tmp_path, "history", schema)
         lines.wait_match(r"^close \d{4}-\d\d-\d\d: ", 3 * READY)
         assert market.ended.wait(READY)
 

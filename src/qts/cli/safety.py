@@ -1,4 +1,9 @@
-"""``qts safety``: the safety state of a run, its history, and the operator's recovery approval."""
+"""``qts safety``: the safety state of a run, its history, and the operator's recovery approval.
+
+The books are the run's SQLite file (``--db``) or, for a run that keeps them in PostgreSQL,
+their schema (``--dsn`` and ``--schema``). Every command opens them as a reader: it never takes
+the writer lock, so it works while the run writes.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +14,82 @@ import typer
 
 from qts.core.clock import WallClock
 from qts.core.errors import InputError
+from qts.data.ports import TradingStore
 from qts.data.sqlite import SqliteStore
-from qts.data.writer_lock import current_holder
+from qts.data.writer_lock import Holder, current_holder
 from qts.safety.codes import CATALOGUE
 from qts.safety.state import RecoveryRefused, SafetyStatus
 from qts.safety.supervisor import REQUEST_KEY, STATE_KEY, from_record, request_recovery
 
 app = typer.Typer(help="Safety state, history and recovery.", no_args_is_help=True)
-DbOpt = Annotated[Path, typer.Option(help="The run's SQLite database.")]
+DbOpt = Annotated[Path | None, typer.Option(help="The run's SQLite database.")]
+DsnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dsn",
+        help="Books in PostgreSQL: the connection string, e.g. "
+        "postgresql://postgres@127.0.0.1:5432/qts (instead of --db).",
+    ),
+]
+SchemaOpt = Annotated[
+    str | None, typer.Option("--schema", help="With --dsn: the books' schema (default qts).")
+]
 
 
-def _open(db: Path) -> SqliteStore:
-    if not db.exists():
-        raise InputError(str(db), None, "no such database")
-    return SqliteStore(str(db), writer=False)
+class Books:
+    """The books a command reads, and who writes them now."""
+
+    def __init__(self, db: Path | None, dsn: str | None, schema: str | None) -> None:
+        if db is not None and dsn is not None:
+            raise InputError("--dsn", dsn, "give --db (SQLite books) or --dsn, not both")
+        if schema is not None and dsn is None:
+            raise InputError("--schema", schema, "only with --dsn (books in PostgreSQL)")
+        self.db = db
+        self.store: TradingStore
+        if dsn is not None:
+            from qts.data.postgres import PostgresStore
+
+            self.store = PostgresStore(
+                dsn, schema=schema or "qts", migrate=False, min_size=1, max_size=1
+            )
+            return
+        if db is None:
+            raise InputError(
+                "--db", None, "give the run's --db file, or --dsn (and --schema) for PostgreSQL"
+            )
+        if not db.exists():
+            raise InputError(str(db), None, "no such database")
+        self.store = SqliteStore(str(db), writer=False)
+
+    def writer(self) -> Holder | None:
+        if self.db is not None:
+            return current_holder(self.db)
+        from qts.data.postgres import PostgresStore
+        from qts.data.postgres.writer_lock import database_holder
+
+        assert isinstance(self.store, PostgresStore)
+        return database_holder(self.store.db)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 @app.command("status")
-def status(db: DbOpt) -> None:
+def status(db: DbOpt = None, dsn: DsnOpt = None, schema: SchemaOpt = None) -> None:
     """The current safety state and why."""
-    store = _open(db)
+    books = Books(db, dsn, schema)
     try:
-        saved = store.load_state(STATE_KEY)
-        request = store.load_state(REQUEST_KEY)
+        saved = books.store.load_state(STATE_KEY)
+        request = books.store.load_state(REQUEST_KEY)
+        holder = books.writer()
     finally:
-        store.close()
+        books.close()
     st = SafetyStatus.from_json(saved) if saved else SafetyStatus()
     typer.echo(f"state: {st.state}" + (f" since {st.since.isoformat()}" if st.since else ""))
     typer.echo(f"trading allowed: {'yes' if st.state.trading_allowed else 'no'}")
     if st.last_code:
         meaning = CATALOGUE[st.last_code].meaning if st.last_code in CATALOGUE else ""
         typer.echo(f"last code: {st.last_code} ({meaning}): {st.last_message}")
-    holder = current_holder(db)
     typer.echo(f"writer: {holder.describe() if holder else 'none (no run holds the books)'}")
     typer.echo(
         f"fail-safe cycles in a row: {st.fail_cycles}; "
@@ -54,13 +103,18 @@ def status(db: DbOpt) -> None:
 
 
 @app.command("history")
-def history(db: DbOpt, limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
+def history(
+    db: DbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
     """The last safety events, oldest first."""
-    store = _open(db)
+    books = Books(db, dsn, schema)
     try:
-        events = [from_record(r) for r in store.load_safety_events(limit)]
+        events = [from_record(r) for r in books.store.load_safety_events(limit)]
     finally:
-        store.close()
+        books.close()
     if not events:
         typer.echo("no safety events")
     for e in events:
@@ -71,16 +125,18 @@ def history(db: DbOpt, limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
 
 @app.command("approve-recovery")
 def approve_recovery(
-    db: DbOpt,
     operator: Annotated[str, typer.Option(help="Who approves (recorded).")],
     reason: Annotated[str, typer.Option(help="Why it is safe to trade again (recorded).")],
+    db: DbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Approve leaving LOCKDOWN. The approval is recorded; the run applies it at its next cycle."""
-    store = _open(db)
+    books = Books(db, dsn, schema)
     try:
-        request_id = request_recovery(store, operator, reason, WallClock().now())
+        request_id = request_recovery(books.store, operator, reason, WallClock().now())
     except RecoveryRefused as exc:
         raise InputError("approve-recovery", None, str(exc)) from None
     finally:
-        store.close()
+        books.close()
     typer.echo(f"recovery approved ({request_id}); the run leaves LOCKDOWN at its next cycle")

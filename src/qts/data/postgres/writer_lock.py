@@ -84,6 +84,12 @@ def live_holder(conn: Connection, schema: str) -> Holder | None:
     return _holder(row)
 
 
+def database_holder(db: PostgresDatabase) -> Holder | None:
+    """Who holds the books of ``db``'s schema now (for status displays; takes no lock)."""
+    with db.connection() as conn, db.guard("writer"):
+        return live_holder(conn, db.schema)
+
+
 class PostgresWriterLock:
     """The writer lock of the books in ``db``'s schema, held on a connection of its own."""
 
