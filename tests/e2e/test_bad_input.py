@@ -254,6 +254,24 @@ def test_run_refuses_broken_config(tmp_path: Path, text: str, needles: list[str]
     assert not Path(f"{db}.venue").exists()
 
 
+PG_URL = "postgresql://u@h:5432/qts"
+
+
+@pytest.mark.parametrize("broker", ["sim", "kis"])
+def test_run_refuses_a_database_url_for_db(tmp_path: Path, broker: str) -> None:
+    """--db is a SQLite file: a PostgreSQL URL is refused, not taken for a folder name."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "qts", *RUN, "--broker", broker, "--db", PG_URL],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert_refused(proc, "--db", "is a URL", "data.backend: postgres")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_config_check_lists_every_problem(tmp_path: Path) -> None:
     config = tmp_path / "qts.yaml"
     config.write_text("feez: krx\nrun:\n  initial_cash: lots\nsim:\n  participation: 2\n")

@@ -20,7 +20,7 @@ from qts.app.operator import OperatorSurface, validate
 from qts.app.paper import run_paper
 from qts.app.shutdown import StopWatchdog
 from qts.app.wiring import Engine
-from qts.cli.paths import parent_dir
+from qts.cli.paths import parent_dir, sqlite_file
 from qts.cli.status import StatusConsole
 from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.config.loader import load_config
@@ -122,6 +122,8 @@ def run(
     loaded.raise_if_invalid()
     cfg = with_strategy(loaded.config, strategy, list(param or []))
     validate(cfg)
+    if db is not None:
+        sqlite_file(db, "--db")
     if broker != "sim":
         if seed is not None:
             cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
