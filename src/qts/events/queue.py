@@ -117,11 +117,13 @@ class EventQueue:
                     rung = self._bell.acquire(timeout=timeout)
                 finally:
                     self._lock.acquire()
-                if not rung:
-                    if self._sleeping:
-                        self._sleeping = False
-                    else:  # rung after our timeout: consume the ring (if it has sounded yet)
-                        self._bell.acquire(blocking=False)
+                if self._sleeping:
+                    # nobody claimed the ring: a timeout, or a ring left over from an earlier
+                    # wait (claimed after that wait timed out, sounded after it had looked)
+                    # woke us at once; either way nobody is waiting any more
+                    self._sleeping = False
+                elif not rung:  # rung after our timeout: consume the ring (if it has sounded)
+                    self._bell.acquire(blocking=False)
                 if self._paused:
                     return []
             n = len(items)

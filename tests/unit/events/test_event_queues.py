@@ -306,6 +306,44 @@ def test_take_timeout_without_events() -> None:
     assert payloads(q.take(1, timeout=0.001)) == [1]
 
 
+class LateBellQueue(DropOldestQueue):
+    """A producer that has claimed the consumer's wake-up rings the bell only when let go."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self.ringing = threading.Event()
+        self.let_ring = threading.Event()
+
+    def _release_bell(self) -> None:
+        self.ringing.set()
+        self.let_ring.wait(30)
+        super()._release_bell()
+
+
+def test_a_ring_that_sounds_after_the_consumer_timed_out_leaves_the_queue_usable() -> None:
+    """The producer claims the sleeping consumer's wake-up, the consumer times out and takes the
+    event, then the ring sounds: the next wait wakes at once (spurious) and the one after waits
+    as usual. The spurious wake-up used to leave the consumer marked as waiting, and its next
+    take raised "another consumer is already waiting on this queue" (seen in a live run)."""
+    q = LateBellQueue(10)
+    got: list[Event] = []
+    consumer = threading.Thread(target=lambda: got.extend(q.take(1, timeout=2.0)))
+    consumer.start()
+    while not q._sleeping and consumer.is_alive():  # the consumer is asleep on the bell
+        consumer.join(0.001)
+    producer = threading.Thread(target=lambda: q.put(ev(1)))
+    producer.start()
+    consumer.join(30)  # times out: the claimed ring has not sounded
+    assert not consumer.is_alive() and payloads(got) == [1]
+    q.let_ring.set()
+    producer.join(30)
+    assert not producer.is_alive() and q.ringing.is_set()
+    assert q.take(1, timeout=0.01) == []  # the late ring
+    assert q.take(1, timeout=0.01) == []  # an ordinary timeout
+    q.put(ev(2))
+    assert payloads(q.take(1, timeout=0.01)) == [2]
+
+
 def test_paused_queue_accepts_but_does_not_hand_out() -> None:
     q = DropOldestQueue(10)
     q.set_paused(True)
