@@ -46,14 +46,7 @@ SPEED = 200.0
 RUN = ("run", "--broker", "kiwoom", "--account", "paper")
 READY = 60.0
 MORNING = (time(9, 20), time(11, 30))
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(900),
-    # open bug (issue 9): after a SIGKILL the restarted Kiwoom run meets its own orders as
-    # "fill(s) of order N not placed by QTS" and never catches up; it passed at 01:50 UTC before
-    # the last landings of the session and fails since. Remove this mark when it is fixed.
-    pytest.mark.xfail(reason="Kiwoom restart does not recognise its own orders (issue 9)"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 VenueOrders = dict[str, tuple[str, str, int, int, int]]
 

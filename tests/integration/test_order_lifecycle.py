@@ -268,6 +268,58 @@ def test_crash_between_venue_fill_and_booking_is_booked_once_on_restart(
         engine.close()
 
 
+def test_order_filled_before_its_answer_was_stored_is_booked_once_on_restart(
+    tmp_path: Path,
+) -> None:
+    """The process dies after the venue took the order and filled it, before the books stored
+    the venue's answer (the order is NEW there): the restart books the fill on it (it was an
+    illegal NEW -> FILLED that stopped the run)."""
+    db = tmp_path / "run.sqlite"
+    bars = frames(6, 10_000)
+    engine = new_engine(db)
+    feed(engine, bars[0])
+    sent = submit(engine, decide(SAMSUNG, OrderSide.BUY, 10), "c1")
+    assert sent.status == "submitted"
+    feed(engine, bars[1], book=False)  # filled at the venue; the answer is never stored
+    venue_fills = engine.venue.fills()
+    venue_order = engine.venue.order(sent.client_order_id)
+    assert venue_order is not None and len(venue_fills) == 1
+    stored = engine.store.get_order(sent.client_order_id)
+    assert stored is not None
+    engine.close()
+    # what the books held when the process died: the order as persisted before it was sent
+    store = SqliteStore(str(db))
+    store.save_order(
+        Order(
+            stored.client_order_id,
+            stored.symbol,
+            stored.side,
+            stored.order_type,
+            stored.qty,
+            stored.created_at,
+            stored.limit_price,
+            stored.strategy,
+            stored.track,
+        )
+    )
+    reread = store.get_order(sent.client_order_id)
+    assert reread is not None and reread.status is OrderStatus.NEW
+    store.close()
+
+    engine = new_engine(db)
+    try:
+        assert engine.reconcile.fills_booked == 1
+        assert engine.reconcile.clean, engine.reconcile.problems
+        order = engine.store.get_order(sent.client_order_id)
+        assert order is not None and order.status is OrderStatus.FILLED
+        assert order.venue_order_id == venue_order.venue_order_id
+        assert ledger_fill_ids(engine) == [venue_fills[0].fill_id]
+        assert engine.oms.account.held_qty(SAMSUNG) == 10
+        assert engine.oms.account.reconcile() == []
+    finally:
+        engine.close()
+
+
 def test_stored_new_order_never_sent_is_sent_once_after_restart(tmp_path: Path) -> None:
     db = tmp_path / "run.sqlite"
     bars = frames(6, 10_000)

@@ -312,6 +312,12 @@ def run_broker(
             f"no trade print within {FIRST_PRINT_TIMEOUT_S:g} s: starting on the wall clock "
             f"({clock.now():%Y-%m-%d %H:%M:%S} KST); the venue's time takes over at its first print"
         )
+    try:
+        # the adapter follows the account's orders from here on: the clock tells the venue's day
+        venue.start_orders()
+    except BaseException:
+        venue.close()
+        raise
     strategies = [
         create(name, section.params, source=f"strategies.{name}")
         for name, section in config.strategies.items()

@@ -12,6 +12,14 @@ command line from the environment; :mod:`qts.app.live` uses nothing broker-speci
   the venue's trading date, read once from ka10080 (the newest minute bar) and again when the
   time of day steps back (a new day). Fills come from the adapter's account polling (Kiwoom's
   ``00`` push is not used). Base prices from ka10001 (``base_pric``).
+
+**The venue's day.** An adapter dates its orders and reads "today's" orders and fills by the
+run's clock, which is the venue's time only from the first trade print on (before it, the wall
+clock: another day when ``qts sim serve`` replays a past day). So the part of an adapter that
+follows the account's orders starts at :meth:`LiveVenue.start_orders`, which the live run calls
+once the first print has set its clock (or, on a quiet market, once it has stopped waiting):
+before that, a restarted Kiwoom adapter took its own orders of the venue's day for orders of an
+earlier day and their fills for fills QTS never placed.
 """
 
 from __future__ import annotations
@@ -56,6 +64,11 @@ class LiveVenue(Protocol):
 
     def describe(self) -> str:
         """One line for the console: broker, account kind, masked account."""
+        ...
+
+    def start_orders(self) -> None:
+        """Begin following the account's orders and fills: the run's clock now tells the
+        venue's day (module docstring)."""
         ...
 
     def subscribe(self, symbols: Sequence[str]) -> str:
@@ -113,6 +126,10 @@ class KisVenue:
 
     def describe(self) -> str:
         return f"connected to KIS ({self.config.mode.value}, account {self.config.account_masked})"
+
+    def start_orders(self) -> None:
+        """Nothing to start: the KIS adapter reads the clock only when asked (reconciliation,
+        polls), and its order records carry KIS's own order date (``ORD_DT``)."""
 
     def subscribe(self, symbols: Sequence[str]) -> str:
         for symbol in symbols:
@@ -239,6 +256,11 @@ class KiwoomVenue:
         masked = f"******{acct[-2:]}" if len(acct) >= 2 else "(from ka00001)"
         return f"connected to Kiwoom ({kind}, account {masked})"
 
+    def start_orders(self) -> None:
+        """Start the adapter (its first read of the account and its poller), which dates
+        orders and inquiries by the run's clock."""
+        self.broker.start()
+
     def subscribe(self, symbols: Sequence[str]) -> str:
         for symbol in symbols:
             self.realtime.register(TRADE, symbol)
@@ -358,7 +380,15 @@ def open_venue(
     if broker == "kiwoom":
         kw = kiwoom_config(account, env)
         kw = kw.model_copy(update={"state_path": kw.state_path or order_map})
-        return KiwoomVenue(kw, KiwoomBroker(kw, clock=clock), clock)
+        # the account is checked now; the orders are followed from start_orders on (the
+        # clock may not tell the venue's day yet: module docstring)
+        kiwoom = KiwoomBroker(kw, clock=clock, start=False)
+        try:
+            kiwoom.verify_account()
+        except BaseException:
+            kiwoom.close()
+            raise
+        return KiwoomVenue(kw, kiwoom, clock)
     raise ConfigError("command line", "--broker", f"no live path for broker {broker!r}")
 
 

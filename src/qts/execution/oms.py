@@ -437,6 +437,13 @@ class OrderManager:
                     f"venue fill {fill.fill_id} for unknown order {fill.client_order_id}"
                 )
                 continue
+            order = self.orders[fill.client_order_id]
+            if order.status is OrderStatus.NEW:
+                # sent by a process that stopped before it stored the broker's answer: the
+                # fill shows the broker took it (its number comes from the broker's record)
+                venue = self.broker.order(order.client_order_id)
+                order.submit(venue.venue_order_id if venue is not None else "", ts)
+                report.orders_updated += 1
             self.book_fill(fill)
             report.fills_booked += 1
         for order in list(self.open_orders()):

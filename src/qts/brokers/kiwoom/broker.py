@@ -87,7 +87,8 @@ class KiwoomBroker:
 
     ``clock`` is the trading clock (order dates, event times, the grace period); ``token_clock``
     the wall clock the token expiry is checked against. Both default to the wall clock.
-    ``start=False`` leaves the broker idle until :meth:`start` (tests, tools).
+    ``start=False`` leaves the broker idle until :meth:`start` (tests, tools, and a live run,
+    whose clock knows the venue's day only from the first trade print).
     """
 
     name = "kiwoom"
@@ -119,6 +120,7 @@ class KiwoomBroker:
         self._deferred: dict[str, int] = {}  # ord_no -> polls its new fills waited for fees
         self._vanished: dict[str, int] = {}  # client order id -> polls missing, unexplained
         self._open: set[str] = set()  # client order ids believed open
+        self._in_flight: set[str] = set()  # client order ids whose order call has not returned
         self._cond = threading.Condition()
         self._started = 0
         self._done = 0
@@ -128,6 +130,7 @@ class KiwoomBroker:
         self._running = False
         self.last_error: KiwoomError | None = None
         self.consecutive_failures = 0
+        self._verified = False
         if start:
             self.start()
 
@@ -137,10 +140,17 @@ class KiwoomBroker:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Check the account, read the venue once (silently), start the poller."""
+        """Check the account, read the venue once (silently), start the poller.
+
+        From here on the clock dates everything: the records of the order map are Kiwoom's
+        numbers *of a day* (they restart daily), and the inquiries answer for the venue's
+        today. A clock on another day than the venue's would take every order of the map for
+        one of an earlier day (expired), every fill for one QTS never placed, and every order
+        in doubt for one past its grace period, and write that down for good.
+        """
         if self._running:
             return
-        self._verify_account()
+        self.verify_account()
         for rec in self.store.all():
             if rec.state is RecordState.PLACED and not rec.final:
                 self._open.add(rec.client_order_id)
@@ -200,27 +210,36 @@ class KiwoomBroker:
                 self.store.put(replace(rec, state=RecordState.REJECTED, code=code, reason=reason))
                 return Ack(coid, False, None, reason, code)
             self.store.put(rec)  # write-ahead: from here on the id is never sent again
-            body = m.order_body(request, self.config.exchange)
+            # no grace period runs until the call's outcome is written down: the call may wait
+            # its turn under the rate limit, and on a fast replay's clock the grace passes then
+            self._in_flight.add(coid)
             try:
-                reply = self.rest.call(
-                    m.ORDER_PATH, m.order_api(request.side), body, idempotent=False
-                )
-            except KiwoomTransportError as exc:
-                if not exc.sent:
-                    return self._refuse(rec, "BROKER_UNAVAILABLE", str(exc))
-                log.warning("kiwoom: order %s: %s; looking it up", coid, exc)
-                return self._look_up(rec, str(exc))
-            except KiwoomError as exc:
-                return self._refuse(rec, reject_code(exc), str(exc))
-            try:
-                ord_no = m.order_no(reply.body.get("ord_no"))
-            except InputError:
-                ord_no = ""
-            if not ord_no:
-                return self._look_up(rec, "kiwoom accepted the order without an order number")
-            self._placed(rec, ord_no)
-            log.info("kiwoom: order %s placed as %s", coid, ord_no)
-            return Ack(coid, True, ord_no)
+                return self._send(rec, request)
+            finally:
+                self._in_flight.discard(coid)
+
+    def _send(self, rec: OrderRecord, request: OrderRequest) -> Ack:
+        """The order call of a written-ahead record, and its outcome written down."""
+        coid = rec.client_order_id
+        body = m.order_body(request, self.config.exchange)
+        try:
+            reply = self.rest.call(m.ORDER_PATH, m.order_api(request.side), body, idempotent=False)
+        except KiwoomTransportError as exc:
+            if not exc.sent:
+                return self._refuse(rec, "BROKER_UNAVAILABLE", str(exc))
+            log.warning("kiwoom: order %s: %s; looking it up", coid, exc)
+            return self._look_up(rec, str(exc))
+        except KiwoomError as exc:
+            return self._refuse(rec, reject_code(exc), str(exc))
+        try:
+            ord_no = m.order_no(reply.body.get("ord_no"))
+        except InputError:
+            ord_no = ""
+        if not ord_no:
+            return self._look_up(rec, "kiwoom accepted the order without an order number")
+        self._placed(rec, ord_no)
+        log.info("kiwoom: order %s placed as %s", coid, ord_no)
+        return Ack(coid, True, ord_no)
 
     def cancel(self, client_order_id: str) -> Ack:
         with self._order_lock:
@@ -444,6 +463,11 @@ class KiwoomBroker:
         execs = self._exec_rows()
         out: list[Fill] = []
         for ord_no, rows in fresh.items():
+            coid = self._coid_of(day, ord_no)
+            if coid.startswith("KW-") and self._unanswered(day, rows[0]):
+                # an order of ours whose answer is on its way (or still to be found): its
+                # fills can be read before the answer names the number; wait for the name
+                continue
             rows.sort(key=_fill_key)
             new = [r for r in rows if _fill_id(day, r) not in self._fills]
             total = sum(r.qty for r in rows)
@@ -462,7 +486,6 @@ class KiwoomBroker:
                 tax = tax * min(total, ex.filled_qty) // ex.filled_qty
             paid_c, paid_t = self._fees.get(ord_no, (0, 0))
             fees = (max(0, commission - paid_c), max(0, tax - paid_t))
-            coid = self._coid_of(day, ord_no)
             made = self._make_fills(day, coid, new, fees)
             self._fees[ord_no] = (paid_c + fees[0], paid_t + fees[1])
             for fill in made:
@@ -473,6 +496,14 @@ class KiwoomBroker:
             out.extend(made)
         out.sort(key=_venue_order)
         return list(out)
+
+    def _unanswered(self, day: str, row: m.FillRow) -> bool:
+        """An order of ``day`` with ``row``'s symbol and side was sent and its number is not
+        known yet (no answer so far, or none and not found by inquiry yet)."""
+        return any(
+            r.in_doubt and r.day == day and (r.symbol, r.side) == (row.symbol, row.side)
+            for r in self.store.all()
+        )
 
     def _make_fills(
         self, day: str, coid: str, rows: list[m.FillRow], fees: tuple[int, int]
@@ -594,6 +625,8 @@ class KiwoomBroker:
         for rec in self.store.all():
             if not rec.in_doubt or now - rec.created_at < grace:
                 continue
+            if rec.client_order_id in self._in_flight:
+                continue  # its call has not ended: the grace is for calls without an answer
             reason = (
                 f"FS042: no answer to the order call and not found at Kiwoom within "
                 f"{self.config.unconfirmed_grace_s:g}s"
@@ -883,8 +916,9 @@ class KiwoomBroker:
         _, rows = self.rest.call_all(m.ACCOUNT_PATH, m.EXECUTIONS, m.EXECUTIONS_QUERY, "cntr")
         return {r.ord_no: r for r in _parse(rows, m.exec_row, m.EXECUTIONS)}
 
-    def _verify_account(self) -> None:
-        if self.config.account_no is None:
+    def verify_account(self) -> None:
+        """The configured account is the app key's (ka00001); checked once, before orders."""
+        if self._verified or self.config.account_no is None:
             return
         reply = self.rest.call(m.ACCOUNT_PATH, m.ACCOUNTS, {}, idempotent=True)
         want = _digits(self.config.account_no.get_secret_value())
@@ -896,6 +930,7 @@ class KiwoomBroker:
                 "account_no",
                 "the app key's account (ka00001) is not the configured account",
             )
+        self._verified = True
 
     # ------------------------------------------------------------------ misc
 

@@ -265,6 +265,33 @@ def test_order_that_never_arrived_is_rejected_after_the_grace_period(h: Harness)
     assert_books(h, broker)
 
 
+def test_no_grace_period_runs_out_while_the_order_call_waits(h: Harness) -> None:
+    """The grace period is for order calls that ended without an answer: one still waiting (its
+    turn under the rate limit, or the answer) is never rejected meanwhile, however far the
+    clock moves (a replay at 200x runs a 30 s grace out in 0.15 s). It was: the books had the
+    order REJECTED (FS042), the venue filled it, and the run stopped on REJECTED -> FILLED."""
+    broker = h.broker(timeout_s=30.0, unconfirmed_grace_s=30)
+    held = h.faults.add(FaultKind.HOLD, "kt10000", when=When.BEFORE, seconds=30.0)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            sent = pool.submit(broker.submit, buy("waiting", 2, 70_000))
+            assert held.reached.wait(10)
+            h.bar({HYNIX: flat(200_000)})
+            h.bar({HYNIX: flat(200_000)})  # two minutes: the 30 s grace is long past
+            assert broker.poll_once() == []
+            rec = broker.store.get("waiting")
+            assert rec is not None and rec.state is RecordState.PENDING
+        finally:
+            held.release()
+        ack = sent.result(30)
+    assert ack.accepted and ack.venue_order_id and not ack.code
+    h.bar({SAMSUNG: flat(70_000)})
+    events = broker.drain_events()
+    assert [(e.client_order_id, e.qty) for e in events if isinstance(e, Fill)] == [("waiting", 2)]
+    assert not [e for e in events if isinstance(e, OrderUpdate)]
+    assert_books(h, broker)
+
+
 def test_late_order_is_adopted_when_it_shows_up(h: Harness) -> None:
     """The fake sits on the request past the client's timeout and places it afterwards."""
     broker = h.broker(timeout_s=0.3)
@@ -281,6 +308,32 @@ def test_late_order_is_adopted_when_it_shows_up(h: Harness) -> None:
     fills = [e for e in broker.drain_events() if isinstance(e, Fill)]
     assert [(f.client_order_id, f.qty) for f in fills] == [("slow", 4)]
     assert h.fake.requests["kt10000"] == 1 and venue_order_count(h) == 1
+    assert_books(h, broker)
+
+
+def test_fills_read_before_the_order_is_named_are_the_orders_own(h: Harness) -> None:
+    """A poll reads the order rows, then an order is placed and fills, then the poll reads the
+    fills: the order's answer (its number) waits for the poll, so the fills name a number the
+    map does not know yet. They are held back until it does, never taken for fills QTS did not
+    place (they were lost for good: the books never caught up)."""
+    broker = h.broker(timeout_s=30.0)
+    assert broker.submit(buy("resting", 1, 60_000)).accepted  # the poller has work
+    held = h.faults.add(FaultKind.HOLD, "kt00009", when=When.AFTER, seconds=30.0)
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            polled = pool.submit(broker.poll_once)
+            assert held.reached.wait(10)  # the poll has read the order rows: none for it yet
+            sent = pool.submit(broker.submit, buy("quick", 3))
+            assert h.venue.wait_for(lambda v: len(v.all_orders()) == 2, timeout=10)
+            h.bar({SAMSUNG: flat(70_000)})  # it fills before the poll reads the fills
+        finally:
+            held.release()
+        assert polled.result(30) == []  # the fill is there, its order not named yet
+        ack = sent.result(30)
+    assert ack.accepted and ack.venue_order_id and not ack.code
+    fills = [e for e in broker.drain_events() if isinstance(e, Fill)]
+    assert [(f.client_order_id, f.qty) for f in fills] == [("quick", 3)]
+    assert h.fake.requests["kt10000"] == 2
     assert_books(h, broker)
 
 

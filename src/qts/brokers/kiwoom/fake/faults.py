@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
 class FaultKind(StrEnum):
     HTTP_ERROR = "HTTP_ERROR"  # answer with ``status`` (default 500) and a non-JSON body
     DELAY = "DELAY"  # wait ``seconds`` (the client may time out)
+    HOLD = "HOLD"  # wait until the test calls ``release()`` (at most ``seconds``, if set)
     DROP = "DROP"  # close the connection without an answer
     RATE_LIMIT = "RATE_LIMIT"  # answer as if the request limit were exceeded
     TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - answer 8005 whatever the token
@@ -28,6 +29,12 @@ class Fault:
     seconds: float = 0.0
     status: int = 500
     times: int = 1
+    released: threading.Event = field(default_factory=threading.Event)
+    reached: threading.Event = field(default_factory=threading.Event)  # a request is held
+
+    def release(self) -> None:
+        """Let the held request(s) of a HOLD fault go on."""
+        self.released.set()
 
 
 class FaultPlan:

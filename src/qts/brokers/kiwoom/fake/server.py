@@ -295,6 +295,11 @@ class FakeKiwoom:
         if kind is FaultKind.DELAY:
             await asyncio.sleep(fault.seconds)
             return None
+        if kind is FaultKind.HOLD:
+            fault.reached.set()
+            wait = fault.seconds or None
+            await asyncio.to_thread(fault.released.wait, wait)
+            return None
         if kind is FaultKind.DROP:
             if request.transport is not None:
                 request.transport.close()
