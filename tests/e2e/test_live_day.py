@@ -169,12 +169,22 @@ def lock_down(path: Path) -> None:
         store.close()
 
 
-def qts_safety(cwd: Path, command: str, db: Path, *args: str) -> str:
+def qts_safety(
+    cwd: Path,
+    command: str,
+    books: Path | tuple[str, ...],
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> str:
+    """``qts safety COMMAND`` on ``books``: a ``--db`` file, or options (``--broker kis --account
+    paper``) naming the live run's own books, found from ``env`` as ``qts run`` found them."""
+    where = ["--db", str(books)] if isinstance(books, Path) else list(books)
     proc = subprocess.run(
-        [sys.executable, "-m", "qts", "safety", command, "--db", str(db), *args],
+        [sys.executable, "-m", "qts", "safety", command, *where, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=env,
         check=False,
         timeout=60,
     )
@@ -239,12 +249,18 @@ def test_a_whole_day_with_kills_lockdown_and_token_expiry_ends_with_books_equal_
         assert "(resumed)" in resumed and "safety LOCKDOWN" in resumed
         lines.wait_match(r"^venue time ", READY)
         assert "state: LOCKDOWN" in qts_safety(tmp_path, "status", db)
-        qts_safety(tmp_path, "approve-recovery", db, "--operator", "ops", "--reason", "test")
+        # the run's own books by the run's own options (no --db): the same file, the same state
+        live, env = ("--broker", "kis", "--account", "paper"), kis_env(fake)
+        assert "state: LOCKDOWN" in qts_safety(tmp_path, "status", live, env=env)
+        approve = ("--operator", "ops", "--reason", "test")
+        qts_safety(tmp_path, "approve-recovery", live, *approve, env=env)
         wait_until(
-            lambda: "state: NORMAL" in qts_safety(tmp_path, "status", db),
+            lambda: "state: NORMAL" in qts_safety(tmp_path, "status", live, env=env),
             READY,
             "the running process did not apply the approval",
         )
+        history = qts_safety(tmp_path, "history", live, env=env)
+        assert "recovery_requested" in history and "[ops]" in history
 
         # every token expires (the adapter may issue its next one a minute after its last)
         wait_until(

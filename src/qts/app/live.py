@@ -31,7 +31,7 @@ from pathlib import Path
 from qts.app.adoption import adopter
 from qts.app.adoption import check_policy as check_adoption
 from qts.app.datalayer import with_data_layer
-from qts.app.live_books import describe_books, live_books, venue_account_id
+from qts.app.live_books import ACCOUNTS, describe_books, live_books, venue_account_id
 from qts.app.paper import session_view
 from qts.app.stores import open_market_store, open_store
 from qts.app.trading_day import service_chores
@@ -58,7 +58,6 @@ from qts.safety.books_watch import BooksWatch
 log = logging.getLogger(__name__)
 
 BROKERS = ("sim", *VENUES)
-ACCOUNTS = ("paper", "real")
 LATE_GRACE = timedelta(seconds=1)  # a minute closes on the clock this long after its end
 POLL_S = 0.05  # how often the feed looks at the adapter's market queue when idle
 FIRST_PRINT_TIMEOUT_S = 30.0

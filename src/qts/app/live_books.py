@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from qts.app.wiring import Engine
 
 VAR = Path("var")
+VENUES = ("kis", "kiwoom")  # the brokers with a live path
+ACCOUNTS = ("paper", "real")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +46,21 @@ def account_hash(broker: str, account_id: str) -> str:
     return hashlib.sha256(f"qts:{broker}:{account_id}".encode()).hexdigest()[:8]
 
 
+def books_tag(broker: str, account: str, account_id: str) -> str:
+    """broker-account-hash: the run id's tail and the stem of the default files."""
+    return f"{broker}-{account}-{account_hash(broker, account_id)}"
+
+
+def default_books_file(broker: str, account: str, account_id: str) -> Path:
+    """Where ``qts run --broker ... --account ...`` keeps the account's SQLite books by default
+    (relative to the folder it runs in); not created here."""
+    return VAR / f"live-{books_tag(broker, account, account_id)}.sqlite"
+
+
 def live_books(broker: str, account: str, account_id: str, db: Path | None = None) -> LiveBooks:
     """The books of ``account_id`` at ``broker`` (``account``: paper or real)."""
-    tag = f"{broker}-{account}-{account_hash(broker, account_id)}"
-    path = db if db is not None else VAR / f"live-{tag}.sqlite"
+    tag = books_tag(broker, account, account_id)
+    path = db if db is not None else default_books_file(broker, account, account_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     return LiveBooks(tag, path, Path(f"{path}.orders"), Path(f"{path}.token"))
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from qts.app.adoption import AccountSnapshot, Held
+from qts.app.live_books import VENUES
 from qts.brokers.base import Broker
 from qts.brokers.kis import KisBroker, KisConfig, KisMode
 from qts.brokers.kis import info as kis_info
@@ -48,7 +49,6 @@ from qts.model.instrument import Instrument, Market, SecurityType
 
 log = logging.getLogger(__name__)
 
-VENUES = ("kis", "kiwoom")
 NEW_DAY_STEP = timedelta(hours=1)  # a print this much earlier in the day than the last: next day
 
 

@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 
 from qts.app.cache import print_cache_report
-from qts.app.live import ACCOUNTS, BROKERS, StoppedBeforeData, account_problems, run_broker
+from qts.app.live import BROKERS, StoppedBeforeData, account_problems, run_broker
+from qts.app.live_books import ACCOUNTS
 from qts.app.logs import log_to_files
 from qts.app.operator import OperatorSurface, validate
 from qts.app.paper import run_paper

@@ -1,12 +1,15 @@
 """``qts safety``: the safety state of a run, its history, and the operator's recovery approval.
 
-The books are the run's SQLite file (``--db``) or, for a run that keeps them in PostgreSQL,
-their schema (``--dsn`` and ``--schema``). Every command opens them as a reader: it never takes
-the writer lock, so it works while the run writes.
+The books are the run's SQLite file (``--db``), a live run's own SQLite books (``--broker`` and
+``--account``, as given to ``qts run``: the file it keeps for that account by default,
+``var/live-<broker>-<account>-<hash>.sqlite``, found from the same folder and environment), or,
+for a run that keeps them in PostgreSQL, their schema (``--dsn`` and ``--schema``). Every command
+opens them as a reader: it never takes the writer lock, so it works while the run writes.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,14 +37,64 @@ DsnOpt = Annotated[
 SchemaOpt = Annotated[
     str | None, typer.Option("--schema", help="With --dsn: the books' schema (default qts).")
 ]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker",
+        help="kis / kiwoom: the books `qts run --broker ... --account ...` keeps by default for "
+        "the account of this environment (var/live-<broker>-<account>-<hash>.sqlite).",
+    ),
+]
+AccountOpt = Annotated[
+    str | None, typer.Option("--account", help="With --broker: paper (default) or real.")
+]
+
+
+def live_run_db(broker: str | None, account: str | None) -> Path | None:
+    """The default SQLite books of ``qts run --broker B --account A`` run from this folder with
+    this environment (the account's hash names the file), or None without ``--broker``."""
+    from qts.app.live_books import ACCOUNTS, VENUES, default_books_file, venue_account_id
+
+    if broker is None:
+        if account is not None:
+            raise InputError("--account", account, "only with --broker (a live run's books)")
+        return None
+    if broker not in VENUES:
+        raise InputError("--broker", broker, f"expected one of {', '.join(VENUES)}")
+    account = account or "paper"
+    if account not in ACCOUNTS:
+        raise InputError("--account", account, "expected paper or real")
+    path = default_books_file(broker, account, venue_account_id(broker, account, os.environ))
+    if not path.exists():
+        raise InputError(
+            "--broker",
+            broker,
+            f"no books of this {account} account in {path.parent}/ (run from the folder "
+            f"`qts run --broker {broker} --account {account}` runs in, or give --db)",
+        )
+    return path
 
 
 class Books:
     """The books a command reads, and who writes them now."""
 
-    def __init__(self, db: Path | None, dsn: str | None, schema: str | None) -> None:
+    def __init__(
+        self,
+        db: Path | None,
+        dsn: str | None,
+        schema: str | None,
+        broker: str | None = None,
+        account: str | None = None,
+    ) -> None:
         if db is not None and dsn is not None:
             raise InputError("--dsn", dsn, "give --db (SQLite books) or --dsn, not both")
+        if broker is not None and (db is not None or dsn is not None):
+            raise InputError(
+                "--broker", broker, "give --broker (a live run's own books) or --db/--dsn, not both"
+            )
+        live = live_run_db(broker, account)
+        if live is not None:
+            db = live
         if schema is not None and dsn is None:
             raise InputError("--schema", schema, "only with --dsn (books in PostgreSQL)")
         self.db = db
@@ -55,7 +108,10 @@ class Books:
             return
         if db is None:
             raise InputError(
-                "--db", None, "give the run's --db file, or --dsn (and --schema) for PostgreSQL"
+                "--db",
+                None,
+                "give the run's --db file, --broker (and --account) for a live run's own books, "
+                "or --dsn (and --schema) for PostgreSQL",
             )
         if not db.exists():
             raise InputError(str(db), None, "no such database")
@@ -75,9 +131,15 @@ class Books:
 
 
 @app.command("status")
-def status(db: DbOpt = None, dsn: DsnOpt = None, schema: SchemaOpt = None) -> None:
+def status(
+    db: DbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    broker: BrokerOpt = None,
+    account: AccountOpt = None,
+) -> None:
     """The current safety state and why."""
-    books = Books(db, dsn, schema)
+    books = Books(db, dsn, schema, broker, account)
     try:
         saved = books.store.load_state(STATE_KEY)
         request = books.store.load_state(REQUEST_KEY)
@@ -107,10 +169,12 @@ def history(
     db: DbOpt = None,
     dsn: DsnOpt = None,
     schema: SchemaOpt = None,
+    broker: BrokerOpt = None,
+    account: AccountOpt = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
 ) -> None:
     """The last safety events, oldest first."""
-    books = Books(db, dsn, schema)
+    books = Books(db, dsn, schema, broker, account)
     try:
         events = [from_record(r) for r in books.store.load_safety_events(limit)]
     finally:
@@ -130,9 +194,11 @@ def approve_recovery(
     db: DbOpt = None,
     dsn: DsnOpt = None,
     schema: SchemaOpt = None,
+    broker: BrokerOpt = None,
+    account: AccountOpt = None,
 ) -> None:
     """Approve leaving LOCKDOWN. The approval is recorded; the run applies it at its next cycle."""
-    books = Books(db, dsn, schema)
+    books = Books(db, dsn, schema, broker, account)
     try:
         request_id = request_recovery(books.store, operator, reason, WallClock().now())
     except RecoveryRefused as exc:

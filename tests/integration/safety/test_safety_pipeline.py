@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from qts.app.live_books import default_books_file
 from qts.app.wiring import Engine, build_engine
 from qts.core.time import at
 from qts.data.sqlite import SqliteStore
@@ -228,9 +230,16 @@ def test_events_reach_the_webhook(tmp_path: Path, bars: list[BarFrame], webhook:
     e.close()
 
 
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
+def qts(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "qts", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -267,3 +276,55 @@ def test_the_safety_cli(tmp_path: Path, bars: list[BarFrame]) -> None:
     e.close()
     missing = qts("safety", "status", "--db", str(tmp_path / "none.sqlite"))
     assert missing.returncode != 0 and "no such database" in missing.stderr
+
+
+def test_the_safety_cli_finds_a_live_runs_own_books_by_broker_and_account(
+    tmp_path: Path, bars: list[BarFrame]
+) -> None:
+    """``--broker``/``--account`` as given to ``qts run``: the account's default books under
+    var/ of the folder the run runs in, named after the account the environment holds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIWOOM_")}
+    env |= {
+        "KIWOOM_VTS_APP_KEY": "app-key-of-the-test",
+        "KIWOOM_VTS_APP_SECRET": "secret-of-the-test",
+        "KIWOOM_VTS_ACCOUNT_NO": "81234567",
+    }
+    live = ("--broker", "kiwoom", "--account", "paper")
+    missing = qts("safety", "status", *live, cwd=tmp_path, env=env)
+    assert missing.returncode != 0 and "no books of this paper account" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    db = tmp_path / default_books_file("kiwoom", "paper", "81234567")
+    db.parent.mkdir()
+    e = engine(db, Scripted())
+    cycle(e, bars[0], late=LATE)
+    cycle(e, bars[1], late=LATE)
+    e.close()
+    status = qts("safety", "status", *live, cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    assert "state: LOCKDOWN" in status.stdout
+    ok = qts(
+        "safety",
+        "approve-recovery",
+        *live,
+        "--operator",
+        "al",
+        "--reason",
+        "ok",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "recovery approved by al" in qts("safety", "status", "--db", str(db)).stdout
+    history = qts("safety", "history", "--broker", "kiwoom", cwd=tmp_path, env=env)  # paper
+    assert history.returncode == 0 and "[al]" in history.stdout
+
+    other = dict(env, KIWOOM_VTS_ACCOUNT_NO="87654321")  # another account: other books
+    assert qts("safety", "status", *live, cwd=tmp_path, env=other).returncode != 0
+    both = qts("safety", "status", *live, "--db", str(db), cwd=tmp_path, env=env)
+    assert both.returncode != 0 and "not both" in both.stderr
+    alone = qts("safety", "status", "--db", str(db), "--account", "real")
+    assert alone.returncode != 0 and "--account" in alone.stderr
+    e = engine(db, Scripted())  # the next start applies the approval
+    assert e.runner.safety.state is N
+    e.close()
