@@ -19,6 +19,8 @@ from qts.data.ports import JsonDict
 
 STATE_KEY = "operating_state"
 CAPITAL_KEY = "capital"
+# the closed-trade and pool-history windows of the capital document, written when they change
+CAPITAL_WINDOWS_KEY = "capital.windows"
 OVERRIDE_REQUEST_KEY = "operating_state_override_request"
 JOURNAL_DOC_KEY = "capital_journal"
 KINDS = ("transition", "transfer", "lock", "unlock", "pools", "override_requested", "resync")

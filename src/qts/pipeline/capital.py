@@ -17,6 +17,7 @@ import numpy as np
 
 from qts.data.capital_journal import (
     CAPITAL_KEY,
+    CAPITAL_WINDOWS_KEY,
     OVERRIDE_REQUEST_KEY,
     STATE_KEY,
     CapitalEventRecord,
@@ -51,9 +52,12 @@ class CapitalStep:
         self.oms = oms
         self.vol_index = vol_index
         self.journal = journal_for(store)
+        windows = store.load_state(CAPITAL_WINDOWS_KEY)
         self.flow = CapitalFlow.restore(
-            config, store.load_state(STATE_KEY), store.load_state(CAPITAL_KEY)
+            config, store.load_state(STATE_KEY), store.load_state(CAPITAL_KEY), windows
         )
+        # the windows version last written (-1: not stored apart yet, so write them first)
+        self._windows_saved = 0 if windows is not None and self.flow is not None else -1
         self.outcome: CycleOutcome | None = None
         self.view: CapitalView | None = None
         self.keep_rows = keep_rows
@@ -210,12 +214,16 @@ class CapitalStep:
     # --- persistence -------------------------------------------------------------------------
 
     def persist(self) -> None:
-        """Write the current documents and the new journal rows (inside the cycle's commit)."""
+        """Write the current documents and the new journal rows (inside the cycle's commit).
+        The windows document is written only when a trade or a daily index joined it."""
         flow, view = self.flow, self.view
         if flow is None:
             return
         self.store.save_state(STATE_KEY, flow.machine.status.to_json())
-        doc = flow.to_json()
+        doc = flow.to_json(windows=False)
+        if flow.windows_version != self._windows_saved:
+            self.store.save_state(CAPITAL_WINDOWS_KEY, flow.windows_json())
+            self._windows_saved = flow.windows_version
         if view is not None:
             doc["pools"] = {t.value: p.to_json() for t, p in view.pools.items()}
             doc["state"] = view.state.value
@@ -225,6 +233,10 @@ class CapitalStep:
         if self._pending:
             self.journal.record_capital_events(self._pending)
             self._pending = []
+
+    def rolled_back(self) -> None:
+        """The commit that held :meth:`persist`'s writes failed: write the windows again."""
+        self._windows_saved = -1
 
     def guard_blocks(self, reasons: list[str], report: Report) -> None:
         """GR082 / GR080 for buys the state refused, once a day each."""

@@ -260,6 +260,14 @@ class EtedaRunner:
             self.safety.report(code, message)
 
     def _commit(self, report: CycleReport, equity: int, unrealized: int) -> None:
+        try:
+            self._commit_rows(report, equity, unrealized)
+        except BaseException:
+            if self.capital is not None:
+                self.capital.rolled_back()
+            raise
+
+    def _commit_rows(self, report: CycleReport, equity: int, unrealized: int) -> None:
         account = self.oms.account
         # the lock order (qts.core.locks): the order manager's lock before the store's
         # transaction, as every fill and emergency exit takes them

@@ -14,6 +14,7 @@ demotions, promotions (weekly / quarterly), rebalancing (≤ 5 % of capital a da
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -91,6 +92,20 @@ def _trade_row(c: ClosedTrade) -> list[Any]:
     return [c.day.isoformat(), c.pnl, c.holding_days]
 
 
+def with_windows(memory: dict[str, Any], windows: dict[str, Any]) -> dict[str, Any]:
+    """``memory`` (a :meth:`CapitalFlow.to_json` document) with the windows stored apart
+    (:meth:`CapitalFlow.windows_json`: JSON texts)."""
+    trades = {k: json.loads(v) for k, v in windows.get("trades", {}).items()}
+    out = {**memory, "trades": trades or memory.get("trades", {})}
+    book = memory.get("book")
+    if book:
+        history = {k: json.loads(v) for k, v in windows.get("history", {}).items()}
+        out["book"] = {
+            k: {**v, "history": history.get(k, v.get("history", []))} for k, v in book.items()
+        }
+    return out
+
+
 def _quarter(d: date) -> tuple[int, int]:
     return d.year, (d.month - 1) // 3
 
@@ -129,12 +144,17 @@ class CapitalFlow:
         self.fs080 = bool(m.get("fs080", False))
         self.ledger_seq = int(m.get("ledger_seq", 0))
         self._seen_today: set[str] = set(m.get("seen_today", []))
+        # moves whenever a closed trade or a pool's daily index joins its window
+        self.windows_version = 0
 
     # --- persistence -------------------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "book": self.book.to_json() if self.book else None,
+    def to_json(self, windows: bool = True) -> dict[str, Any]:
+        """The flow's memory document; with ``windows=False`` without the closed-trade and
+        pool-history windows (:meth:`windows_json`), which change at most a few times a day and
+        are then stored apart, written only when :attr:`windows_version` moves."""
+        doc = {
+            "book": self.book.to_json(windows) if self.book else None,
             "day": self.day.isoformat() if self.day else None,
             "start": self.start.isoformat() if self.start else None,
             "initial_equity": self.initial_equity,
@@ -145,24 +165,49 @@ class CapitalFlow:
             "moved_today": self.moved_today,
             "rebalance_reason": self.rebalance_reason,
             "last_demotion": self.last_demotion,
-            "trades": {
-                t.value: self._trade_rows.setdefault(t, JsonRows(_trade_row)).rows(v)
-                for t, v in self.trades.items()
-            },
             "loss_streak": {t.value: v for t, v in self.loss_streak.items()},
             "opened": self.opened,
             "fs080": self.fs080,
             "ledger_seq": self.ledger_seq,
             "seen_today": sorted(self._seen_today),
         }
+        if windows:
+            doc["trades"] = self._trades_json()
+        return doc
+
+    def windows_json(self) -> dict[str, Any]:
+        """The closed-trade windows by track and the pools' daily index history, each as its
+        JSON text: a window's entries are encoded once, not its ~800 numbers again each time
+        (with daily bars the history moves every cycle)."""
+        book = self.book
+        return {
+            "trades": {
+                t.value: self._trade_rows.setdefault(t, JsonRows(_trade_row)).text(v)
+                for t, v in self.trades.items()
+            },
+            "history": {t.value: book[t].history_text() for t in POOLS} if book else {},
+        }
+
+    def _trades_json(self) -> dict[str, Any]:
+        return {
+            t.value: self._trade_rows.setdefault(t, JsonRows(_trade_row)).rows(v)
+            for t, v in self.trades.items()
+        }
 
     @classmethod
     def restore(
-        cls, config: CapitalConfig, state: dict[str, Any] | None, memory: dict[str, Any] | None
+        cls,
+        config: CapitalConfig,
+        state: dict[str, Any] | None,
+        memory: dict[str, Any] | None,
+        windows: dict[str, Any] | None = None,
     ) -> CapitalFlow | None:
-        """The flow from its two stored documents, or None when nothing is stored."""
+        """The flow from its stored documents, or None when nothing is stored. ``windows``
+        (:meth:`windows_json`) replaces the windows in ``memory`` when they are stored apart."""
         if not state:
             return None
+        if memory and windows:
+            memory = with_windows(memory, windows)
         machine = StateMachine(StateStatus.from_json(state), config.transitions)
         book = CapitalBook.from_json(memory["book"]) if memory and memory.get("book") else None
         return cls(config, machine, book, memory)
@@ -278,6 +323,7 @@ class CapitalFlow:
                     held = (e.ts - datetime.fromisoformat(opened)).total_seconds() / 86_400
             trades = self.trades.setdefault(be.track, [])
             trades.append(ClosedTrade(e.ts.date(), e.pnl, held))
+            self.windows_version += 1
             if len(trades) > 500:
                 del trades[:-500]
             streak = self.loss_streak.get(be.track, 0)
@@ -405,6 +451,7 @@ class CapitalFlow:
                 p.index *= (now - p.flow) / p.last_total
             p.peak = max(p.peak, p.index)
             p.history.append((self.day, p.index))
+            self.windows_version += 1
             if len(p.history) > 95:
                 del p.history[:-95]
             p.flow, p.last_total = 0, now

@@ -178,8 +178,9 @@ class PoolAccount:
     def drawdown(self) -> float:
         return 0.0 if self.peak <= 0 else max(0.0, 1.0 - self.index / self.peak)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, history: bool = True) -> dict[str, Any]:
+        """The pool as stored; without its ``history`` window when that is stored apart."""
+        doc: dict[str, Any] = {
             "pool": self.pool.value,
             "cash": self.cash,
             "contributed": self.contributed,
@@ -192,10 +193,19 @@ class PoolAccount:
             "earmarked": self.earmarked,
             "index": self.index,
             "peak": self.peak,
-            "history": self._history_rows.rows(self.history),
             "flow": self.flow,
             "last_total": self.last_total,
         }
+        if history:
+            doc["history"] = self.history_json()
+        return doc
+
+    def history_json(self) -> list[Any]:
+        return self._history_rows.rows(self.history)
+
+    def history_text(self) -> str:
+        """``history_json()`` as its JSON text."""
+        return self._history_rows.text(self.history)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PoolAccount:
@@ -284,8 +294,8 @@ class CapitalBook:
         assert self.cash == before
         return Transfer(ts, src, dst, amount, kind, reason)
 
-    def to_json(self) -> dict[str, Any]:
-        return {t.value: self.pools[t].to_json() for t in POOLS}
+    def to_json(self, history: bool = True) -> dict[str, Any]:
+        return {t.value: self.pools[t].to_json(history) for t in POOLS}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CapitalBook:

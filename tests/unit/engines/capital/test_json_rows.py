@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qts.data.records import strict_json
 from qts.engines.capital.rows import JsonRows
 
 EDITS = st.lists(
@@ -33,5 +34,6 @@ def test_rows_equal_a_full_conversion_after_any_edits(edits: list[tuple[str, int
             items.clear()
         got = rows.rows(items)
         assert got == [[a, b] for a, b in items]
+        assert rows.text(items) == strict_json(got)
         got.append(["not", "shared"])  # the caller's list is its own
         assert rows.rows(items)[-1:] != [["not", "shared"]] or not items
