@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from qts.cache import CachedPosition, CacheManager, HotCache, PriceQuote, RiskState, open_backend
 from qts.cache.breaker import BreakerState
+from qts.cache.values import PositionFields
 from qts.core.clock import Clock
 from qts.data.ports import TradingStore
 from qts.engines.contracts import CalcData
@@ -245,16 +246,16 @@ class EngineCache:
                     for s, p in self.oms.account.positions.items()
                     if not p.qty
                 }
-            held = {
-                p.symbol: CachedPosition.of(p, equity) for p in self.oms.account.open_positions()
-            }
+            # the held positions' fields as of now; their values are made when read (most
+            # never are: a cycle reads the few symbols it trades)
+            held = {p.symbol: PositionFields.of(p) for p in self.oms.account.open_positions()}
         zero = equity <= 0
 
         def make(i: int) -> CachedPosition:
             s = symbols[i]
-            cp = held.get(s)
-            if cp is not None:
-                return cp
+            f = held.get(s)
+            if f is not None:
+                return CachedPosition.of_fields(f, equity)
             cp = flat.get(s)
             if cp is None:
                 return CachedPosition.flat(s)

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qts.app.cache import EngineCache
-from qts.app.scalp import ScalpWiring
 from qts.app.spine import RunSpine
 from qts.brokers.base import Broker
 from qts.brokers.sim import SimBroker, SimConfig
@@ -41,6 +41,9 @@ from qts.safety.codes import CATALOGUE
 from qts.safety.guard import GuardPolicy
 from qts.safety.notifier import LogNotifier, Notifier, WebhookNotifier
 from qts.safety.supervisor import SafetySupervisor
+
+if TYPE_CHECKING:
+    from qts.app.scalp import ScalpWiring
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +282,8 @@ def _wire_scalp(
     wall_clock: bool,
 ) -> ScalpWiring:
     """Scalp orders go through the micro-pipeline; its events ride on the run's spine."""
+    from qts.app.scalp import ScalpWiring  # the micro-pipeline's modules load with a scalp run
+
     wiring = ScalpWiring(
         run_id, oms, safety, spine.controls, spine.dispatcher, clock, calendar, market_store
     )

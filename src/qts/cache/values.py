@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from qts.cache.port import Hash
 from qts.model.enums import Track
@@ -81,6 +82,24 @@ class PriceQuote:
         )
 
 
+_MICRO = Decimal("0.000001")
+
+
+class PositionFields(NamedTuple):
+    """What ``pos:{symbol}`` is made of, copied from a :class:`Position` (which changes)."""
+
+    symbol: str
+    qty: int
+    cost_basis: int
+    last_price: int
+    opened_at: datetime | None
+    track: Track
+
+    @classmethod
+    def of(cls, pos: Position) -> PositionFields:
+        return cls(pos.symbol, pos.qty, pos.cost_basis, pos.last_price, pos.opened_at, pos.track)
+
+
 @dataclass(frozen=True, slots=True)
 class CachedPosition:
     """``pos:{symbol}``; a flat symbol is cached too (qty 0), so a PreCheck for a new entry hits."""
@@ -97,18 +116,24 @@ class CachedPosition:
 
     @classmethod
     def of(cls, pos: Position, equity: int) -> CachedPosition:
-        value = pos.market_value
+        return cls.of_fields(PositionFields.of(pos), equity)
+
+    @classmethod
+    def of_fields(cls, f: PositionFields, equity: int) -> CachedPosition:
+        """:meth:`of` from a position's fields taken earlier (a block's value made when read)."""
+        symbol, qty, cost_basis, last_price, opened_at, track = f
+        value = qty * last_price
         pct = Decimal(value) / Decimal(equity) if equity > 0 else Decimal(0)
         return cls(
-            pos.symbol,
-            pos.qty,
-            pos.cost_basis,
-            pos.avg_price,
-            pos.last_price,
-            pos.unrealized_pnl,
-            pct.quantize(Decimal("0.000001")),
-            pos.opened_at if pos.qty else None,
-            pos.track,
+            symbol,
+            qty,
+            cost_basis,
+            Decimal(cost_basis) / qty if qty else Decimal(0),
+            last_price,
+            value - cost_basis if qty else 0,
+            pct.quantize(_MICRO),
+            opened_at if qty else None,
+            track,
         )
 
     @classmethod

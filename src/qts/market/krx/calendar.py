@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 
-import holidays
-
 from qts.core.time import at
 
 # Known CSAT dates; more are configuration data (``csat_days=``).
@@ -157,6 +155,8 @@ class KrxCalendar:
         cached = self._years.get(year)
         if cached is not None:
             return cached
+        import holidays  # ~0.1 s to import; a backtest's own calendar never needs it
+
         closed = set(holidays.financial_holidays("XKRX", years=year).keys())
         days: list[date] = []
         d = date(year, 1, 1)
