@@ -1,9 +1,9 @@
 """The live run's universe: ``universe.symbols`` from Config_Local, described by the broker.
 
 Any valid 6-character KRX code may be listed. Names, markets and the stock/ETF kind come from
-the broker (KIS search-info + inquire-price, Kiwoom ka10001) and are kept in the run's store
-under the state key ``instruments``, so a restarted run asks the broker only about codes it has
-not seen. Without ``universe.symbols`` the universe is the synthetic market's eight symbols
+the broker (KIS search-info + inquire-price, Kiwoom ka10001 + ka10100) and are kept in the run's
+store under the state key ``instruments``, so a restarted run asks the broker only about codes it
+has not seen. Without ``universe.symbols`` the universe is the synthetic market's eight symbols
 (what the local fakes serve by default).
 """
 

@@ -39,13 +39,14 @@ from qts.brokers.kis import info as kis_info
 from qts.brokers.kis.mapping import TradeTick
 from qts.brokers.kiwoom import KiwoomBroker, KiwoomConfig, KiwoomMode
 from qts.brokers.kiwoom.quotes import StockInfo, average_prices, stock_info, trading_date
+from qts.brokers.kiwoom.quotes import instrument as kiwoom_instrument
 from qts.brokers.kiwoom.realtime import INDEX, TRADE, KiwoomRealtime, RealTrade
 from qts.core.clock import Clock
 from qts.core.errors import ConfigError
 from qts.core.time import KST
 from qts.feeds.ticks_to_bars import Print
 from qts.market.krx.calendar import KrxCalendar
-from qts.model.instrument import Instrument, Market, SecurityType
+from qts.model.instrument import Instrument
 
 log = logging.getLogger(__name__)
 
@@ -322,10 +323,10 @@ class KiwoomVenue:
         return {s: self._stock_info(s).base_price for s in symbols}
 
     def describe_instrument(self, symbol: str) -> Instrument:
-        """ka10001 names the stock; it carries no market, so the market is KOSPI unless the
-        code is known otherwise (docs/adr/0017-live-wire.md)."""
+        """ka10001 names the stock and ka10100 lists its market (KOSPI, KOSDAQ, KONEX) and
+        whether it is an ETF (docs/adr/0017-live-wire.md)."""
         info = self._stock_info(symbol)
-        return Instrument(symbol, Market.KOSPI, SecurityType.STOCK, info.name or symbol)
+        return kiwoom_instrument(self.broker.rest, symbol, info.name)
 
     def close_feeds(self) -> None:
         self.realtime.close()

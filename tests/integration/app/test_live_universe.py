@@ -34,10 +34,11 @@ from qts.brokers.kiwoom.fake import (
     FakeKiwoomServer,
     synthetic_venue,
 )
-from qts.brokers.kiwoom.quotes import stock_info
+from qts.brokers.kiwoom.quotes import instrument as kiwoom_instrument
+from qts.brokers.kiwoom.quotes import listing, stock_info
 from qts.config.loader import load_config
 from qts.model.enums import OrderSide, OrderType
-from qts.model.instrument import Market
+from qts.model.instrument import Market, SecurityType
 
 SPEED = 240.0
 
@@ -99,7 +100,40 @@ def test_the_kiwoom_fake_serves_any_valid_code_and_refuses_invalid_ones() -> Non
             assert info.name == "Synthetic 000660" and info.base_price > 0
             with pytest.raises(KiwoomError):
                 stock_info(broker.rest, "A0066")
+            found = listing(broker.rest, "000660")  # listed on first sight, ka10100 too
+            assert found.name == "Synthetic 000660"
+            assert (
+                found.market_code
+                == {Market.KOSPI: "0", Market.KOSDAQ: "10"}[venue.instruments["000660"].market]
+            )
+            with pytest.raises(KiwoomError):
+                listing(broker.rest, "A0066")
     assert "000660" in venue.instruments
+
+
+def test_kiwoom_names_the_market_and_the_kind_of_each_listing() -> None:
+    """ka10100's marketCode/marketName (ka10001 carries no market): KOSDAQ, KOSPI, an ETF."""
+    venue, _market, _day = synthetic_venue(7, date(2026, 3, 4))
+    fake = FakeConfig(per_api=None, overall=None)
+    with FakeKiwoomServer(venue, fake) as server:
+        cfg = KiwoomConfig(app_key=SecretStr(TEST_APP_KEY), secret_key=SecretStr(TEST_SECRET_KEY),
+                           account_no=SecretStr(TEST_ACCOUNT_NO), base_url=server.base_url,
+                           poll_interval_s=None)  # fmt: skip
+        with KiwoomBroker(cfg, clock=venue.clock) as broker:
+            raw = broker.rest.call(
+                "/api/dostk/stkinfo", "ka10100", {"stk_cd": "263750"}, idempotent=True
+            ).body
+            assert (raw["marketCode"], raw["marketName"], raw["return_code"]) == ("10", "코스닥", 0)
+            seen = {
+                s: kiwoom_instrument(broker.rest, s, stock_info(broker.rest, s).name)
+                for s in ("263750", "018470", "139260")
+            }
+    assert {s: (i.market, i.security_type) for s, i in seen.items()} == {
+        "263750": (Market.KOSDAQ, SecurityType.STOCK),
+        "018470": (Market.KOSPI, SecurityType.STOCK),
+        "139260": (Market.KOSPI, SecurityType.ETF),
+    }
+    assert {s: i.name for s, i in seen.items()} == {s: venue.names[s] for s in seen}
 
 
 def test_qts_run_trades_the_configured_universe(kis: FakeKisServer, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ BUY, SELL, MODIFY, CANCEL = "kt10000", "kt10001", "kt10002", "kt10003"
 DEPOSIT, BALANCE, ORDERS_FILLS = "kt00001", "kt00018", "kt00009"
 OPEN_ORDERS, EXECUTIONS, ACCOUNTS, STOCK_INFO = "ka10075", "ka10076", "ka00001", "ka10001"
 MINUTE_CHART = "ka10080"
+STOCK_LISTING = "ka10100"  # 종목정보 조회: the listing record, with the market (marketCode)
 CHART_PATH = "/api/dostk/chart"
 
 TOKEN_PATH, REVOKE_PATH = "/oauth2/token", "/oauth2/revoke"

@@ -38,6 +38,7 @@ from qts.core.errors import InputError
 from qts.core.time import KST
 from qts.model.enums import OrderSide, OrderType
 from qts.model.frame import BarFrame
+from qts.model.instrument import Market
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ CATEGORIES: dict[str, str] = {
     m.EXECUTIONS: m.ACCOUNT_PATH,
     m.ACCOUNTS: m.ACCOUNT_PATH,
     m.STOCK_INFO: m.STOCK_INFO_PATH,
+    m.STOCK_LISTING: m.STOCK_INFO_PATH,
     m.MINUTE_CHART: m.CHART_PATH,
 }
 
@@ -212,6 +214,7 @@ class FakeKiwoom:
             m.EXECUTIONS: self._executions,
             m.ACCOUNTS: self._accounts,
             m.STOCK_INFO: self._stock_info,
+            m.STOCK_LISTING: self._listing,
             m.MINUTE_CHART: self._minute_chart,
         }
         self.realtime = RealtimeHub(self, ping_interval_s=self.config.ping_interval_s)
@@ -851,12 +854,50 @@ class FakeKiwoom:
             "base_pric": n(ref),
         }
 
+    def _listing(self, api_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """ka10100 (종목정보 조회): the flat camelCase record of a ka10099 master row; the
+        mock server lists the KRX market only (``nxtEnable`` N)."""
+        (symbol,) = self._need(api_id, body, "stk_cd")
+        symbol = m.parse_symbol(symbol)
+        if not self.venue.list_symbol(symbol):
+            raise self._error(api_id, 1902, "종목정보가 존재하지 않습니다")
+        inst = self.venue.instruments[symbol]
+        code, name = _LISTINGS[(inst.market, inst.is_etf)]
+        price = self.venue.price(symbol) or self.venue.reference(symbol)
+        return {
+            "code": symbol,
+            "name": self.venue.names.get(symbol, symbol),
+            "listCount": f"{10_000_000:016d}",
+            "auditInfo": "정상",
+            "regDay": "20000104",
+            "lastPrice": f"{price:08d}",
+            "state": "증거금40%|담보대출|신용가능",
+            "marketCode": code,
+            "marketName": name,
+            "upName": "",
+            "upSizeName": "",
+            "companyClassName": "",
+            "orderWarning": "0",
+            "nxtEnable": "N",
+        }
+
     def _minute_chart(self, api_id: str, body: dict[str, Any]) -> dict[str, Any]:
         (symbol, _scope) = self._need(api_id, body, "stk_cd", "tic_scope")
         symbol = m.parse_symbol(symbol)
         if not self.venue.list_symbol(symbol):
             raise self._error(api_id, 1902, "종목정보가 존재하지 않습니다")
         return {"stk_cd": symbol, "stk_min_pole_chart_qry": self.realtime.minute_bars(symbol)}
+
+
+# ka10100 (marketCode, marketName) by (market, ETF): what Kiwoom lists its kinds as
+_LISTINGS: dict[tuple[Market, bool], tuple[str, str]] = {
+    (Market.KOSPI, False): ("0", "거래소"),
+    (Market.KOSDAQ, False): ("10", "코스닥"),
+    (Market.KONEX, False): ("50", "코넥스"),
+    (Market.KOSPI, True): ("8", "ETF"),
+    (Market.KOSDAQ, True): ("8", "ETF"),
+    (Market.KONEX, True): ("8", "ETF"),
+}
 
 
 def _direction(price: int, ref: int) -> int:
