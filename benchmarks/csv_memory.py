@@ -1,10 +1,13 @@
-"""Peak memory of loading a large minute-bar CSV: 1,000,000 bars (~45 MB), generated here.
+"""Memory of a large minute-bar CSV: 1,000,000 bars (~45 MB), generated here, loaded and run.
 
-Each measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) is its own:
+Each measurement runs in a fresh child process, so its peak RSS (``VmHWM``) is its own:
 the baseline is the bare interpreter with QTS and numpy imported; the load is
 ``qts.feeds.csv_loader.load_file`` on the generated file (parsing, checks, the BarSeries).
-Target (issue 16): loading stays within a few times the file's size. Ends with one JSON line
-carrying ``peak_rss_mb`` (the load's child) and the ratio of the load's growth to the file size.
+The run backtests ``sma_cross`` over the first ``--run-bars`` bars of that file (a whole
+million takes most of an hour) and samples RSS every tenth of the way: the growth is measured
+from 20 % to the end (the first cycles reuse memory the load freed) and given per bar.
+Target (issue 16): loading stays within a few times the file's size, a run's memory flat.
+Ends with one JSON line carrying ``peak_rss_mb`` (the load's child) and the run's growth.
 """
 
 from __future__ import annotations
@@ -42,6 +45,30 @@ else:
 print(base, peak_kb(), elapsed)
 """
 
+RUN_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from qts.backtest.engine import BacktestSpec, run_backtest
+from qts.feeds.csv_loader import load_file
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+series = load_file(Path(sys.argv[1]))[: int(sys.argv[2])]
+n = len(series)
+samples = []
+started = time.perf_counter()
+
+def progress(done, total):
+    if done % max(n // 10, 1) == 0 or done == total:
+        samples.append((done, rss_mb(), time.perf_counter() - started))
+
+spec = BacktestSpec([series], "sma_cross", {"fast": 5, "slow": 20, "qty": 10}, 100_000_000, "krx")
+result = run_backtest(spec, progress)
+print(json.dumps({"samples": samples, "points": len(result.engine.store.load_equity())}))
+"""
+
 
 def write_csv(path: Path, n: int) -> None:
     """``n`` one-minute bars on the KRX tick grid (10,000-won band, tick 10), 09:00 onwards."""
@@ -73,9 +100,29 @@ def child(mode: str, path: Path, n: int) -> tuple[float, float, float]:
     return base_kb / 1024, peak_kb / 1024, elapsed
 
 
+def run(path: Path, bars: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", RUN_CHILD, str(path), str(bars)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    samples = json.loads(out.splitlines()[-1])["samples"]
+    first = next(s for s in samples if s[0] >= bars // 5)
+    last = samples[-1]
+    per_bar = (last[1] - first[1]) * 2**20 / max(last[0] - first[0], 1)
+    return {
+        "run_bars": last[0],
+        "run_rss_mb": round(last[1], 1),
+        "run_growth_mb": round(last[1] - first[1], 2),
+        "run_growth_bytes_per_bar": round(per_bar),
+        "run_growth_mb_per_1m_bars": round(per_bar * 1_000_000 / 2**20),
+        "run_cycles_per_s": round(last[0] / last[2]),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bars", type=int, default=1_000_000)
+    ap.add_argument("--run-bars", type=int, default=50_000, help="0: measure loading only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "005930.csv"
@@ -85,12 +132,20 @@ def main() -> None:
         print(f"generated {args.bars:,} bars, {size_mb:.1f} MB in {time.perf_counter() - t:.1f} s")
         _, idle_mb, _ = child("idle", path, args.bars)
         _, peak_mb, elapsed = child("load", path, args.bars)
+        ran = run(path, args.run_bars) if args.run_bars else {}
     growth = peak_mb - idle_mb
     print(f"interpreter + imports: {idle_mb:.0f} MB peak RSS (baseline)")
     print(
         f"load_file: {peak_mb:.0f} MB peak RSS, +{growth:.0f} MB = {growth / size_mb:.1f}x the file"
     )
     print(f"load time {elapsed:.2f} s ({args.bars / elapsed:,.0f} bars/s)")
+    if ran:
+        print(
+            f"run of {ran['run_bars']:,} bars: RSS {ran['run_rss_mb']:.0f} MB at the end, "
+            f"+{ran['run_growth_mb']:.1f} MB from 20 % on = {ran['run_growth_bytes_per_bar']} "
+            f"bytes a bar ({ran['run_growth_mb_per_1m_bars']} MB per million bars), "
+            f"{ran['run_cycles_per_s']:,} cycles/s"
+        )
     print(
         json.dumps(
             {
@@ -100,6 +155,7 @@ def main() -> None:
                 "peak_rss_mb": round(peak_mb, 1),
                 "growth_over_file": round(growth / size_mb, 2),
                 "load_s": round(elapsed, 2),
+                **ran,
             }
         )
     )

@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 from qts.core.errors import StorageError
 from qts.core.time import KST, from_iso, require_aware
 from qts.data.capital_journal import CapitalEventRecord
+from qts.data.equity_columns import EquityColumns
 from qts.data.ports import (
     AccountState,
     DecisionRecord,
@@ -597,7 +598,7 @@ class MemoryStore:
         self._ledger: list[Row] = []
         self._positions: dict[str, Row] = {}
         self._decisions: list[Row] = []
-        self._equity: dict[datetime, Row] = {}  # keyed by the UTC instant
+        self._equity = EquityColumns()  # keyed by the UTC instant; int64 rows, time order
         self._safety: list[Row] = []  # append-only, in recording order
         self._state: dict[str, str] = {}  # JSON text, as SqliteStore keeps it
         self._capital: list[Row] = []  # capital journal, append-only
@@ -908,14 +909,14 @@ class MemoryStore:
             key = row[0].astimezone(UTC)
         except _ERRORS as exc:
             raise self._error("record_equity", exc) from exc
-        self._set(self._equity, key, row)
+        self._set(self._equity, key, row)  # type: ignore[arg-type]  # acts as the mapping
 
     def load_equity(self) -> list[EquityPoint]:
         self._check()
         equity = self._equity
         local = self._local
         try:
-            return [EquityPoint(local(r[0]), *r[1:]) for k in sorted(equity) for r in (equity[k],)]
+            return [EquityPoint(local(r[0]), *r[1:]) for r in equity.rows()]
         except _ERRORS as exc:
             raise self._error("load_equity", exc) from exc
 
