@@ -1,4 +1,5 @@
-"""The live run's universe: ``universe.symbols`` from Config_Local, described by the broker.
+"""The live run's universe: ``universe.symbols`` (Config_Local, or the strategy sheets' rows of
+that key: qts.config.loader), described by the broker.
 
 Any valid 6-character KRX code may be listed. Names, markets and the stock/ETF kind come from
 the broker (KIS search-info + inquire-price, Kiwoom ka10001 + ka10100) and are kept in the run's

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from qts.config.loader import load_config
+from qts.cli.config_sheets import load_with_sheets
 
 app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
 
@@ -20,13 +20,29 @@ SheetOpt = Annotated[
 ]
 
 
+ConfigSheetsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--config-sheets",
+        help="Also read Config_Scalp/Config_Swing from the spreadsheet (GOOGLE_SHEET_KEY, "
+        "GOOGLE_CREDENTIALS_FILE).",
+    ),
+]
+
+
 @app.command("check")
-def check(config: ConfigOpt = None, sheet: SheetOpt = None) -> None:
+def check(
+    config: ConfigOpt = None, sheet: SheetOpt = None, config_sheets: ConfigSheetsOpt = False
+) -> None:
     """Validate every scope; exit 1 and list each problem (source, key, reason) if any."""
-    loaded = load_config(config, list(sheet or []))
+    loaded = load_with_sheets(config, list(sheet or []), config_sheets)
     if loaded.problems:
         for p in loaded.problems:
             typer.echo(f"{p.source}: {p.key}: {p.reason}", err=True)
         typer.echo(f"{len(loaded.problems)} problem(s) found.", err=True)
         raise typer.Exit(1)
     typer.echo(f"configuration OK ({', '.join(loaded.sources)}); mode {loaded.config.mode.value}")
+    symbols = loaded.config.universe.symbols
+    if symbols:
+        where = loaded.origin.get("universe.symbols", "defaults")
+        typer.echo(f"universe: {', '.join(symbols)} ({where})")

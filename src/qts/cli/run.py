@@ -21,10 +21,10 @@ from qts.app.operator import OperatorSurface, validate
 from qts.app.paper import run_paper
 from qts.app.shutdown import StopWatchdog
 from qts.app.wiring import Engine
+from qts.cli.config_sheets import load_with_sheets
 from qts.cli.paths import parent_dir, sqlite_file
 from qts.cli.status import StatusConsole
 from qts.cli.strategy_options import STRATEGY_HELP, parse_params
-from qts.config.loader import load_config
 from qts.config.models import Mode, QtsConfig, StrategySection
 from qts.core.errors import ConfigError, InputError
 from qts.core.time import parse_duration
@@ -90,6 +90,14 @@ def run(
         Path | None, typer.Option("--config", "-c", help="Config_Local YAML.")
     ] = None,
     sheet: Annotated[list[Path] | None, typer.Option(help="Config_Scalp/Config_Swing CSV.")] = None,
+    config_sheets: Annotated[
+        bool,
+        typer.Option(
+            "--config-sheets",
+            help="Also read Config_Scalp/Config_Swing from the spreadsheet (GOOGLE_SHEET_KEY, "
+            "GOOGLE_CREDENTIALS_FILE): parameters and universe.symbols.",
+        ),
+    ] = False,
     broker: Annotated[
         str,
         typer.Option(
@@ -119,7 +127,7 @@ def run(
         raise InputError("--account", account, "expected paper or real")
     pace = _speed(speed)
     duration = _duration(for_)
-    loaded = load_config(config, list(sheet or []))
+    loaded = load_with_sheets(config, list(sheet or []), config_sheets)
     loaded.raise_if_invalid()
     cfg = with_strategy(loaded.config, strategy, list(param or []))
     validate(cfg)

@@ -2,15 +2,18 @@
 
 Precedence (decisions.md): secrets (environment) > Config_Local (a YAML file) > strategy sheets
 (Config_Scalp / Config_Swing, rows of CATEGORY,SUB_CATEGORY,KEY,VALUE,DESCRIPTION,TAG) > built-in
-defaults. A strategy sheet may only set its own strategy's parameters; anything else it names is an
-error, as is a key that no scope may set.
+defaults. A strategy sheet may set its own strategy's parameters and the codes it trades (a row
+whose KEY is ``universe.symbols``, VALUE the codes separated by commas or spaces; the run trades
+the codes of every sheet, unless Config_Local's ``universe.symbols`` names them); anything else it
+names is an error, as is a key that no scope may set. The same rules read a sheet's CSV export
+(``--sheet``) and the sheet itself in the spreadsheet (``qts.data.sheets.config``).
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +29,7 @@ from qts.engines.strategy.registry import params_model, resolve
 SHEET_STRATEGY = {"Config_Scalp": "scalp_reversion", "Config_Swing": "swing_breakout"}
 SHEET_HEADER = ["CATEGORY", "SUB_CATEGORY", "KEY", "VALUE", "DESCRIPTION", "TAG"]
 LIVE_ACK_VALUE = "I_UNDERSTAND_LIVE_TRADING"
+UNIVERSE_KEY = "universe.symbols"  # the one key outside its strategy a strategy sheet may set
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,65 +120,123 @@ def _cast(text: str) -> Any:
     return text.strip()
 
 
-def read_strategy_sheet(path: Path, problems: list[Problem]) -> tuple[str, dict[str, Any]]:
-    """A Config_Scalp / Config_Swing sheet exported as CSV: its strategy and parameters."""
-    strategy = SHEET_STRATEGY.get(path.stem)
+@dataclass(frozen=True, slots=True)
+class SheetConfig:
+    """What a strategy sheet sets: its strategy's parameters and the codes it trades."""
+
+    strategy: str  # "" for a sheet that is not a strategy sheet
+    params: dict[str, Any] = field(default_factory=dict)
+    symbols: list[str] = field(default_factory=list)  # universe.symbols rows, in sheet order
+
+
+def sheet_config(
+    name: str,
+    header: Sequence[str],
+    rows: Iterable[tuple[str, Sequence[str]]],
+    problems: list[Problem],
+    *,
+    where: str,
+    header_at: str = "",
+) -> SheetConfig:
+    """A strategy sheet's rows (``(source, cells)``, header apart) by the rules of the module
+    docstring; ``where`` names the sheet in problems about the sheet as a whole, ``header_at``
+    its header row (default ``<where>:1``)."""
+    strategy = SHEET_STRATEGY.get(name)
     if strategy is None:
         problems.append(
-            Problem(str(path), "-", f"unknown sheet; expected one of {sorted(SHEET_STRATEGY)}")
+            Problem(where, "-", f"unknown sheet; expected one of {sorted(SHEET_STRATEGY)}")
         )
-        return "", {}
+        return SheetConfig("")
+    if [c.strip().upper() for c in header[:6]] != SHEET_HEADER:
+        at = header_at or f"{where}:1"
+        problems.append(Problem(at, "header", f"expected {','.join(SHEET_HEADER)}"))
+        return SheetConfig(strategy)
     params: dict[str, Any] = {}
+    symbols: list[str] = []
     allowed = set(params_model(strategy).model_fields)
+    for source, row in rows:
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) < 4 or not row[2].strip():
+            problems.append(Problem(source, "KEY", "row has no KEY or VALUE"))
+            continue
+        key = row[2].strip()
+        if key == UNIVERSE_KEY:
+            symbols += [c for c in row[3].replace(",", " ").split() if c not in symbols]
+            continue
+        if key not in allowed:
+            problems.append(
+                Problem(
+                    source,
+                    key,
+                    f"{name} may only set {strategy} parameters "
+                    f"({', '.join(sorted(allowed))}) and {UNIVERSE_KEY}",
+                )
+            )
+            continue
+        params[key] = _cast(row[3])
+    return SheetConfig(strategy, params, symbols)
+
+
+def read_strategy_sheet(path: Path, problems: list[Problem]) -> SheetConfig:
+    """A Config_Scalp / Config_Swing sheet exported as CSV: its strategy, parameters, codes."""
+    if path.stem not in SHEET_STRATEGY:
+        return sheet_config(path.stem, [], [], problems, where=str(path))
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         problems.append(Problem(str(path), "-", f"cannot read: {exc.strerror}"))
-        return strategy, {}
+        return SheetConfig(SHEET_STRATEGY[path.stem])
     except (UnicodeDecodeError, csv.Error) as exc:
         problems.append(Problem(str(path), "-", f"not a UTF-8 CSV sheet: {exc}"))
-        return strategy, {}
-    if not rows or [c.strip().upper() for c in rows[0][:6]] != SHEET_HEADER:
-        problems.append(Problem(f"{path}:1", "header", f"expected {','.join(SHEET_HEADER)}"))
-        return strategy, {}
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
+        return SheetConfig(SHEET_STRATEGY[path.stem])
+    numbered = ((f"{path}:{n}", row) for n, row in enumerate(rows[1:], start=2))
+    return sheet_config(path.stem, rows[0] if rows else [], numbered, problems, where=str(path))
+
+
+def merge_sheets(
+    data: dict[str, Any],
+    sheets: Iterable[tuple[str, SheetConfig]],
+    origin: dict[str, str],
+) -> list[str]:
+    """Merge the sheets' parameters and codes (``(source, sheet)``) into ``data``; returns the
+    sources merged."""
+    sources: list[str] = []
+    symbols: list[str] = []
+    named: list[str] = []
+    for source, sheet in sheets:
+        if not sheet.strategy:
             continue
-        if len(row) < 4 or not row[2].strip():
-            problems.append(Problem(f"{path}:{n}", "KEY", "row has no KEY or VALUE"))
-            continue
-        key = row[2].strip()
-        if key not in allowed:
-            problems.append(
-                Problem(
-                    f"{path}:{n}",
-                    key,
-                    f"{path.stem} may only set {strategy} parameters "
-                    f"({', '.join(sorted(allowed))})",
-                )
-            )
-            continue
-        params[key] = _cast(row[3])
-    return strategy, params
+        _merge(data, {"strategies": {sheet.strategy: {"params": sheet.params}}}, origin, source)
+        sources.append(source)
+        if sheet.symbols:
+            symbols += [c for c in sheet.symbols if c not in symbols]
+            named.append(source)
+    if symbols:
+        _merge(data, {"universe": {"symbols": symbols}}, origin, " + ".join(named))
+    return sources
 
 
 def load_config(
     local: Path | None = None,
     sheets: list[Path] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    read_sheets: Sequence[tuple[str, SheetConfig]] = (),
 ) -> LoadedConfig:
-    """Merge defaults, strategy sheets, Config_Local and secrets; collect every problem."""
+    """Merge defaults, strategy sheets, Config_Local and secrets; collect every problem.
+
+    ``sheets`` are CSV exports; ``read_sheets`` are sheets read already (``(source, sheet)``,
+    e.g. from the spreadsheet by ``qts.data.sheets.config.spreadsheet_configs``), merged after
+    them."""
     env = os.environ if env is None else env
     problems: list[Problem] = []
     origin: dict[str, str] = {}
     data = _defaults()
     sources = ["defaults"]
-    for sheet in sheets or []:
-        strategy, params = read_strategy_sheet(sheet, problems)
-        if strategy:
-            _merge(data, {"strategies": {strategy: {"params": params}}}, origin, str(sheet))
-            sources.append(str(sheet))
+    from_csv = [(str(path), read_strategy_sheet(path, problems)) for path in sheets or []]
+    sources += merge_sheets(data, [*from_csv, *read_sheets], origin)
     if local is not None:
         _merge(data, _read_local(local, problems), origin, str(local))
         sources.append(str(local))

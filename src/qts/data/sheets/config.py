@@ -7,8 +7,10 @@ renamed, missing or moved column) before any row is used. Each sheet comes back 
 sheet's CSV export (the input of ``qts.config.loader.read_strategy_sheet``), and whose rows carry
 their sheet row number so a problem names ``Config_Scalp!row 7``.
 
-``strategy_params`` applies the loader's rules for a strategy sheet (KEY must name a parameter of
-the sheet's own strategy; VALUE is cast to bool / int / float / text) to those rows.
+``sheet_values`` applies the loader's rules for a strategy sheet (KEY must name a parameter of the
+sheet's own strategy, or be ``universe.symbols``: the codes it trades; VALUE is cast to bool / int
+/ float / text) to those rows, and ``spreadsheet_configs`` reads both sheets for
+``qts.config.loader.load_config(read_sheets=...)``.
 """
 
 from __future__ import annotations
@@ -17,15 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qts.config.loader import SHEET_HEADER, SHEET_STRATEGY, Problem
-
-# Shared on purpose: the same VALUE casting as the CSV path.
-from qts.config.loader import _cast as cast_value
+from qts.config.loader import SHEET_HEADER, SHEET_STRATEGY, Problem, SheetConfig, sheet_config
 from qts.data.sheets.a1 import a1
 from qts.data.sheets.client import SheetsClient
 from qts.data.sheets.guard import SchemaMismatchError, check
 from qts.data.sheets.model import CONFIG_SCALP, CONFIG_SWING, REGISTRY, Registry
-from qts.engines.strategy.registry import params_model
 
 STRATEGY_SHEETS = (CONFIG_SCALP.name, CONFIG_SWING.name)
 
@@ -110,38 +108,26 @@ def read_strategy_sheets(
     return out
 
 
-def strategy_params(sheet: StrategySheet, problems: list[Problem]) -> tuple[str, dict[str, Any]]:
-    """The sheet's strategy and parameters, by the CSV loader's rules; each problem names its
-    row as ``Config_Scalp!row 7``."""
-    strategy = sheet.strategy
-    if not strategy:
-        problems.append(
-            Problem(sheet.name, "-", f"unknown sheet; expected one of {sorted(SHEET_STRATEGY)}")
-        )
-        return "", {}
-    if [h.strip().upper() for h in sheet.header[:6]] != SHEET_HEADER:
-        problems.append(
-            Problem(f"{sheet.name}!row 1", "header", f"expected {','.join(SHEET_HEADER)}")
-        )
-        return strategy, {}
-    allowed = set(params_model(strategy).model_fields)
-    params: dict[str, Any] = {}
-    for row in sheet.rows:
-        if not any(c.strip() for c in row.cells):
-            continue
-        key = row.cell(2).strip()
-        if len(row.cells) < 4 or not key:
-            problems.append(Problem(row.source, "KEY", "row has no KEY or VALUE"))
-            continue
-        if key not in allowed:
-            problems.append(
-                Problem(
-                    row.source,
-                    key,
-                    f"{sheet.name} may only set {strategy} parameters "
-                    f"({', '.join(sorted(allowed))})",
-                )
-            )
-            continue
-        params[key] = cast_value(row.cell(3))
-    return strategy, params
+def sheet_values(sheet: StrategySheet, problems: list[Problem]) -> SheetConfig:
+    """The sheet's strategy, parameters and codes (``universe.symbols``), by the CSV loader's
+    rules; each problem names its row as ``Config_Scalp!row 7``."""
+    return sheet_config(
+        sheet.name,
+        sheet.header,
+        ((r.source, r.cells) for r in sheet.rows),
+        problems,
+        where=sheet.name,
+        header_at=f"{sheet.name}!row 1",
+    )
+
+
+def spreadsheet_configs(
+    client: SheetsClient, problems: list[Problem], names: Iterable[str] = STRATEGY_SHEETS
+) -> list[tuple[str, SheetConfig]]:
+    """Config_Scalp / Config_Swing of the spreadsheet (those present), ready for
+    ``load_config(read_sheets=...)``; a sheet missing from the spreadsheet is skipped, a renamed
+    or moved header column refuses (FS001, :func:`read_strategy_sheets`)."""
+    return [
+        (f"spreadsheet {name}", sheet_values(sheet, problems))
+        for name, sheet in read_strategy_sheets(client, names).items()
+    ]
