@@ -37,6 +37,9 @@ PG = os.environ.get("QTS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/tes
 # options cannot all be valid, so only "non-zero, no traceback" is asserted for them.
 NEEDS_SERVICE = {("db", "migrate-from-sheets")}
 
+# Commands that serve until stopped when their arguments are good: run as a process with a deadline.
+SERVES = {("sim", "serve"), ("dashboard",)}
+
 # Options whose every value is acceptable text, so no "bad value" exists to draw.
 FREE_TEXT = {
     ("safety", "approve-recovery", "--operator"),
@@ -156,6 +159,10 @@ def base_args(path: tuple[str, ...], f: dict[str, Path], n: int) -> dict[str, li
         ("db", "downgrade"): {**db_opts, "--to": ["0"], "--yes": []},
         ("db", "maintain"): db_opts,
         ("db", "migrate-from-sheets"): db_opts,
+        ("dashboard",): {"--db": [str(f["db"])], "--port": ["0"]},
+        ("backup", "create"): {"--db": [str(f["db"])], "--dir": [str(f["root"] / f"bk{n}")]},
+        ("backup", "list"): {"--db": [str(f["db"])]},
+        ("backup", "restore"): {"--db": [str(f["db"])], "--dir": [str(f["root"] / f"bk{n}")]},
     }
     return {k: list(v) for k, v in table.get(path, {}).items()}
 
@@ -245,30 +252,9 @@ def run_process(argv: list[str]) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
-# Commands that landed after this test and fail it (found 01:34 UTC, owners to fix): `dashboard`
-# and `backup` options; same rule: remove an entry once it passes.
-KNOWN_GAPS = {
-    ("dashboard", "--schema"),
-    ("dashboard", "--host"),
-    ("backup", "create", "--dsn"),
-    ("backup", "create", "--schema"),
-    ("backup", "create", "--dir"),
-    ("backup", "list", "--db"),
-    ("backup", "list", "--dsn"),
-    ("backup", "list", "--dir"),
-    ("backup", "restore", "--dir"),
-}
-
-
-def _case(p: tuple[str, ...], n: str) -> Any:
-    if (*p, n) in KNOWN_GAPS:
-        return pytest.param(p, n, marks=pytest.mark.xfail(run=False, reason="KNOWN_GAPS"))
-    return pytest.param(p, n)
-
-
 @pytest.mark.parametrize(
     ("path", "name"),
-    [_case(p, n) for p, n, o in OPTIONS if (*p, n) not in FREE_TEXT],
+    [(p, n) for p, n, o in OPTIONS if (*p, n) not in FREE_TEXT],
     ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
 )
 @settings(
@@ -290,7 +276,7 @@ def test_a_bad_value_is_refused_in_one_line_naming_the_option(
     for k, vs in args.items():
         argv += [k, *vs] if not vs else [a for v in vs for a in (k, v)]
     runner: Callable[[list[str]], tuple[int, str]] = (
-        run_process if path == ("sim", "serve") else run_inprocess
+        run_process if path in SERVES else run_inprocess
     )
     code, output = runner(argv)
     assert code != 0, (argv, output[-2000:])

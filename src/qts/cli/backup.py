@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from qts.cli import options, paths
 from qts.cli.progress import ProgressReporter
 from qts.core.errors import InputError
 from qts.ops.backup import (
@@ -37,11 +38,18 @@ DirOpt = Annotated[Path | None, typer.Option("--dir", help="Backup folder.")]
 SchemaOpt = Annotated[str, typer.Option(help="PostgreSQL schema of the run.")]
 
 
-def _target(db: Path | None, dsn: str | None, folder: Path | None) -> tuple[str, Path]:
+def _target(
+    db: Path | None, dsn: str | None, folder: Path | None, *, db_must_exist: bool = True
+) -> tuple[str, Path]:
     if db is not None and dsn is not None:
         raise InputError("qts backup", None, "give --db or --dsn, not both")
+    if folder is not None:
+        paths.folder(folder, "--dir")
     if db is not None:
-        return "sqlite", folder or default_dir(db)
+        paths.sqlite_database(db, "--db", must_exist=db_must_exist)
+        where = folder or default_dir(db)
+        paths.folder(where, "--dir")
+        return "sqlite", where
     if dsn is not None:
         return "postgres", folder or Path("var/postgres.backups")
     raise InputError("qts backup", None, "give --db PATH or --dsn DSN")
@@ -56,6 +64,7 @@ def create(
     keep: Annotated[int | None, typer.Option(min=1, help="Keep only the newest N.")] = None,
 ) -> None:
     """Back up the books now."""
+    options.schema(schema)
     kind, where = _target(db, dsn, folder)
     if kind == "sqlite":
         assert db is not None
@@ -75,6 +84,8 @@ def create(
 @app.command("list")
 def list_(db: DbOpt = None, dsn: DsnOpt = None, folder: DirOpt = None) -> None:
     """The backups, oldest first."""
+    if db is None and dsn is None and folder is not None:
+        paths.folder(folder, "--dir")
     _, where = _target(db, dsn, folder) if (db or dsn) else ("", folder or Path("."))
     backups = list_backups(where)
     if not backups:
@@ -91,7 +102,12 @@ def restore(
     folder: DirOpt = None,
 ) -> None:
     """Put a backup back in place of the books (stop the run first)."""
-    kind, where = _target(db, dsn or (os.environ.get("QTS_PG_DSN") if db is None else None), folder)
+    kind, where = _target(
+        db,
+        dsn or (os.environ.get("QTS_PG_DSN") if db is None else None),
+        folder,
+        db_must_exist=False,  # restoring may recreate books that were lost
+    )
     b = find(where, name)
     if kind == "sqlite":
         assert db is not None

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from qts.cli import options, paths
 from qts.core.errors import InputError
 from qts.data.ports import TradingStore
 from qts.ui.cache import ViewCache
@@ -26,8 +27,7 @@ def open_store(db: Path | None, dsn: str | None, schema: str) -> TradingStore:
     if (db is None) == (dsn is None):
         raise InputError("qts dashboard", None, "give exactly one of --db PATH or --dsn DSN")
     if db is not None:
-        if not db.exists():
-            raise InputError(str(db), None, "no such database")
+        paths.sqlite_database(db, "--db")
         from qts.data.sqlite import SqliteStore
 
         return SqliteStore(str(db))
@@ -43,9 +43,11 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Bind address; not loopback needs a token.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8765,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8765,
 ) -> None:
     """Serve the dashboard of a store until Ctrl-C (token from QTS_DASHBOARD_TOKEN)."""
+    options.host(host)
+    options.schema(schema)
     store = open_store(db, dsn, schema)
     stop = threading.Event()
 
@@ -55,12 +57,16 @@ def dashboard(
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        server = DashboardServer(
-            ViewCache(ViewBuilder(store), max_age_s=1.0),
-            host=host,
-            port=port,
-            token=os.environ.get(TOKEN_ENV),
-        ).start()
+        try:
+            server = DashboardServer(
+                ViewCache(ViewBuilder(store), max_age_s=1.0),
+                host=host,
+                port=port,
+                token=os.environ.get(TOKEN_ENV),
+            ).start()
+        except OSError as exc:  # the address is not this machine's, or the port is taken
+            reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            raise InputError("--host/--port", None, reason) from None
         typer.echo(f"dashboard: {server.url} (Ctrl-C stops)", err=False)
         try:
             stop.wait()

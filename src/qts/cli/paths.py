@@ -29,3 +29,36 @@ def sqlite_file(path: Path, option: str) -> Path:
             "in the config and the DSN in QTS_PG_DSN",
         )
     return path
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def folder(path: Path, option: str) -> None:
+    """Refuse ``path`` when it, or a folder above it, is a file (it can never be a folder)."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == path else f"is under the file {p}"
+                raise InputError(option, str(path), f"{what}; give a folder")
+            return
+
+
+def sqlite_database(path: Path, option: str, *, must_exist: bool = True) -> None:
+    """Refuse a path that is not (and, with ``must_exist=False``, could not become) a SQLite
+    database, naming ``option``."""
+    sqlite_file(path, option)
+    folder(path.parent, option)
+    if not path.exists():
+        if must_exist:
+            raise InputError(option, str(path), "no such database")
+        return
+    if path.is_dir():
+        raise InputError(option, str(path), "is a folder; give the database file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise InputError(option, str(path), f"cannot read it: {exc.strerror}") from None
+    if head and head != _SQLITE_MAGIC:
+        raise InputError(option, str(path), "is not a SQLite database")

@@ -10,6 +10,7 @@ blocks until interrupted.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
@@ -69,8 +70,8 @@ def serve(
     """Serve ``broker``'s fake on loopback over the seeded synthetic market; blocks."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError("qts sim serve", "--host", "the simulated venue binds loopback only")
-    if speed <= 0:
-        raise ConfigError("qts sim serve", "--speed", f"must be positive, got {speed}")
+    if not (math.isfinite(speed) and speed > 0):
+        raise ConfigError("qts sim serve", "--speed", f"must be a positive number, got {speed}")
     if mode not in ("paper", "real"):
         raise ConfigError("qts sim serve", "--mode", f"expected paper or real, got {mode!r}")
     kwargs: dict[str, Any] = {

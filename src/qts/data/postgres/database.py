@@ -54,6 +54,12 @@ DEFAULT_SCHEMA = "qts"
 # Lower-case identifiers only: they need no quoting in psql, runbooks or other tools.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
+
+def is_schema_name(name: str) -> bool:
+    """A schema QTS will use: a lower-case SQL identifier of at most 63 characters."""
+    return _SCHEMA_NAME.fullmatch(name) is not None
+
+
 # What a call can raise besides StorageError: driver and server errors, and serialisation
 # errors of the values handed in (naive datetimes, non-JSON values, text PostgreSQL refuses).
 ERRORS = (psycopg.Error, ValueError, TypeError, OverflowError, AttributeError)
