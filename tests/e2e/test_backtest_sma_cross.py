@@ -1,8 +1,9 @@
 """sma_cross through the whole pipeline equals an independent hand-written computation.
 
 The reference below shares no code with QTS: it parses the CSV itself, scales S&P 500 points by
-100 into won, rounds to the KRX tick with its own copy of the band table, and runs the strategy as
-the issue defines it with exact fractions.
+100 into won, rounds to the KRX tick in force on each row's date with its own copy of the KOSPI
+band tables (until 2010-10-03, to 2023-01-24, since 2023-01-25: Hankyung 2000 and 2010-07-30,
+KRX's 2023-01-25 revision), and runs the strategy as the issue defines it with exact fractions.
 """
 
 from __future__ import annotations
@@ -17,20 +18,36 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parents[1] / "data"
-BANDS = [(500_000, 1_000), (200_000, 500), (50_000, 100), (20_000, 50), (5_000, 10), (2_000, 5)]
+# (from date, bands: (lower bound, tick), highest first; below the last bound: the last's floor)
+ERAS = [
+    (
+        "2023-01-25",
+        [(500_000, 1_000), (200_000, 500), (50_000, 100), (20_000, 50), (5_000, 10), (2_000, 5)],
+        1,
+    ),
+    (
+        "2010-10-04",
+        [(500_000, 1_000), (100_000, 500), (50_000, 100), (10_000, 50), (5_000, 10), (1_000, 5)],
+        1,
+    ),
+    ("0000-00-00", [(500_000, 1_000), (100_000, 500), (50_000, 100), (10_000, 50), (5_000, 10)], 5),
+]
 
 
-def tick(price: int) -> int:
-    return next((t for lo, t in BANDS if price >= lo), 1)
+def tick(price: int, day: str) -> int:
+    bands, floor = next((b, f) for start, b, f in ERAS if day >= start)
+    return next((t for lo, t in bands if price >= lo), floor)
 
 
-def to_grid(x: float) -> int:
-    """Nearest grid price, ties up: the rule --price-scale documents."""
+def to_grid(x: float, day: str) -> int:
+    """Nearest grid price of ``day``, ties up: the rule --price-scale documents."""
     p = max(1, int(x + 0.5))
-    down = p - p % tick(p)
-    up = down if down == p else down + tick(down)
-    if up % tick(up):
-        up += tick(up) - up % tick(up)
+    down = p - p % tick(p, day)
+    up = down if down == p else down + tick(down or 1, day)
+    if up % tick(up, day):
+        up += tick(up, day) - up % tick(up, day)
+    if down == 0:  # below the lowest price on the grid (5 KRW before 2010-10-04)
+        return up
     return up if up - x <= x - down else down
 
 
@@ -38,8 +55,8 @@ def reference(path: Path, scale: int, fast: int, slow: int, qty: int, cash: int)
     with path.open() as fh:
         rows = list(csv.DictReader(fh))
     dates = [r["date"] for r in rows]
-    opens = [to_grid(float(r["open"]) * scale) for r in rows]
-    closes = [to_grid(float(r["close"]) * scale) for r in rows]
+    opens = [to_grid(float(r["open"]) * scale, r["date"]) for r in rows]
+    closes = [to_grid(float(r["close"]) * scale, r["date"]) for r in rows]
 
     def sma(t: int, n: int) -> Fraction | None:
         return Fraction(sum(closes[t - n + 1 : t + 1]), n) if t >= n - 1 else None
@@ -156,7 +173,8 @@ def test_krx_fees_ledger_reconciles_to_the_won(tmp_path: Path) -> None:
         assert r["position_after"] == held
     final_cash = cash + sum(r["net_amount"] for r in rows)
     with src.open() as fh:
-        last_close = to_grid(float(list(csv.DictReader(fh))[-1]["close"]) * 100)
+        last = list(csv.DictReader(fh))[-1]
+    last_close = to_grid(float(last["close"]) * 100, last["date"])
     assert summary["final_equity"] == final_cash + held * last_close
     fees = sum(r["commission"] + r["tax"] for r in rows)
     assert summary["fees_paid"] == fees > 0

@@ -26,7 +26,9 @@ from qts.execution.oms import OrderManager
 from qts.execution.stages.pipeline import ScalpConfig, ScalpPipeline
 from qts.execution.stages.ports import Quote
 from qts.market.krx.calendar import KrxCalendar
+from qts.market.krx.rules import rules_for
 from qts.market.krx.sessions import accepts_orders, phase_at
+from qts.market.krx.tick_size import tick_table
 from qts.model.enums import OrderSide, Track
 from qts.model.fill import Fill
 from qts.risk import ActionType, MicroRiskAction
@@ -207,7 +209,9 @@ class ScalpWiring:
             market=BrokerMarketView(oms),
             feedback=self.feedback,
             config=config,
-            etf=lambda s: bool((i := oms.instruments.get(s)) and i.is_etf),
+            grid=lambda s, day: (
+                rules_for(i, day).grid if (i := oms.instruments.get(s)) else tick_table(day)
+            ),
         )
         self.inputs.pipeline = self.pipeline
         self.pipeline.recover(clock.now())

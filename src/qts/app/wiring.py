@@ -33,7 +33,7 @@ from qts.market.krx.fees import FeeModel, KrxFees, NoFees
 from qts.model.account import Account
 from qts.model.enums import OrderType
 from qts.model.frame import BarFrame, Universe
-from qts.model.instrument import Instrument
+from qts.model.instrument import Instrument, Market
 from qts.pipeline.capital import CapitalStep
 from qts.pipeline.decide import DecidePolicy
 from qts.pipeline.runner import EtedaRunner
@@ -213,6 +213,7 @@ def build_engine(
         limit_offset_ticks=limit_offset_ticks,
         max_trades_per_day=max_trades_per_day,
         etf_symbols=frozenset(s for s, i in instruments.items() if i.is_etf),
+        markets={s: i.market for s, i in instruments.items() if i.market is not Market.KOSPI},
     )
     # a backtest counts its safety events in the report instead of logging each one
     notifiers: list[Notifier] = [LogNotifier()] if log_safety_events else []

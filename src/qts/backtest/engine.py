@@ -26,7 +26,7 @@ from qts.engines.strategy import create
 from qts.feeds.bars import BarSeries, from_epoch
 from qts.feeds.replay import FrameTable
 from qts.model.fill import Fill
-from qts.model.instrument import Instrument
+from qts.model.instrument import Instrument, SecurityType
 from qts.pipeline.loop import LoopResult, TradingLoop
 from qts.pipeline.runner import SessionView
 
@@ -98,9 +98,19 @@ def _always_open(ts: datetime) -> SessionView:
     return SessionView(open=True, minutes_to_close=390.0)
 
 
+def instruments_of(series: Sequence[BarSeries]) -> dict[str, Instrument]:
+    """Each series' instrument: its market and ETF flag pick the dated ticks, limits and tax."""
+    return {
+        s.symbol: Instrument.custom(
+            s.symbol, s.market, SecurityType.ETF if s.etf else SecurityType.STOCK, s.name
+        )
+        for s in series
+    }
+
+
 def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> BacktestResult:
     table = FrameTable(spec.series)
-    instruments = {s: Instrument.custom(s) for s in table.universe.symbols}
+    instruments = instruments_of(spec.series)
     strategy = create(spec.strategy, spec.params, source="--param")
     engine = build_engine(
         run_id=f"backtest-{strategy.name}",

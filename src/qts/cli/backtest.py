@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time as timer
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -16,6 +15,7 @@ from qts.backtest.engine import BacktestSpec, run_backtest
 from qts.backtest.index import DailyIndex
 from qts.backtest.output import check_out_dir
 from qts.backtest.provenance import provenance
+from qts.cli.data_options import MarketOpt, PriceScaleOpt, SymbolsOpt, files_record
 from qts.cli.progress import ProgressReporter
 from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.core.errors import InputError
@@ -24,6 +24,7 @@ from qts.engines.capital.config import CapitalConfig
 from qts.engines.strategy.registry import create, resolve
 from qts.feeds.bars import BarSeries
 from qts.feeds.csv_loader import load_paths
+from qts.feeds.symbols import DataSpecs, data_specs
 
 
 class Fees(StrEnum):
@@ -41,10 +42,9 @@ def backtest(
     fees: Annotated[
         Fees, typer.Option(help="krx: commission and sell tax; none: free.")
     ] = Fees.krx,
-    price_scale: Annotated[
-        float | None,
-        typer.Option(help="Multiply float prices by K and round to the KRX tick."),
-    ] = None,
+    price_scale: PriceScaleOpt = None,
+    market: MarketOpt = None,
+    symbols: SymbolsOpt = None,
     db: Annotated[
         Path | None, typer.Option(help="Keep the run's books in this SQLite file.")
     ] = None,
@@ -83,8 +83,7 @@ def backtest(
     if not data and not more_data:
         raise InputError("--data", None, "give bar data (--data PATH) or tick data (--ticks PATH)")
     data = list(data or [])
-    if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
-        raise InputError("--price-scale", str(price_scale), "expected a positive number")
+    specs = data_specs(list(market or []), list(price_scale or []), symbols)
     kind = resolve(strategy)
     params = parse_params(list(param or []))
     if qty is not None:
@@ -96,7 +95,8 @@ def backtest(
     create(kind.spec, params, source="--param")  # a bad parameter is refused before the load
     check_out_dir(out)  # before the run: a report that cannot be written wastes it
     started = timer.perf_counter()
-    series = load_with_progress(console, [*data, *(more_data or [])], price_scale)
+    paths = [*data, *(more_data or [])]
+    series = load_with_progress(console, paths, specs)
     if start is not None or end is not None:
         lo = at(start.date() if start else date(1900, 1, 1), time.min)
         hi = at(end.date() + timedelta(days=1) if end else date(2200, 1, 1), time.min)
@@ -124,15 +124,15 @@ def backtest(
     summary = result.summary()
     summary["elapsed_s"] = round(elapsed, 3)
     summary["provenance"] = provenance(
-        [*data, *(more_data or [])],
+        paths,
         strategy=strategy,
         strategy_file=kind.path,
         params=params,
         qty=qty,
         cash=cash,
         fees=fees.value,
-        price_scale=price_scale,
-    )
+        price_scale=specs.default.price_scale,
+    ) | files_record(paths, series, specs)
     try:
         summary_path, html = write_report(
             out,
@@ -156,12 +156,10 @@ def backtest(
     typer.echo(f"{summary_path}\n{html}")
 
 
-def load_with_progress(
-    console: Console, paths: list[Path], price_scale: float | None
-) -> list[BarSeries]:
+def load_with_progress(console: Console, paths: list[Path], specs: DataSpecs) -> list[BarSeries]:
     """``load_paths`` with a progress report in MB read (a large file takes seconds)."""
     with ProgressReporter("loading data", scale="bytes", console=console) as bar:
-        return load_paths(paths, price_scale=price_scale, progress=bar.update)
+        return load_paths(paths, progress=bar.update, specs=specs)
 
 
 def _tick_backtest(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -30,11 +30,16 @@ from qts.backtest.optimize.walk_forward import (
     run_walk_forward,
 )
 from qts.cli.backtest import Fees, load_with_progress
+from qts.cli.data_options import MarketOpt, PriceScaleOpt, SymbolsOpt, files_record
 from qts.cli.progress import ProgressReporter
 from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.config.loader import load_config
 from qts.core.errors import InputError
 from qts.engines.strategy.registry import params_model, resolve
+from qts.feeds.symbols import data_specs
+
+# "auto", or host:port (optionally ray://host:port); the host may be a name or an IP address.
+_RAY_ADDRESS = re.compile(r"auto|(?:ray://)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}")
 
 
 def check_values(strategy: str, base: dict[str, Any], space: SearchSpace) -> None:
@@ -107,9 +112,9 @@ def optimize(
     fees: Annotated[
         Fees, typer.Option(help="krx: commission and sell tax; none: free.")
     ] = Fees.krx,
-    price_scale: Annotated[
-        float | None, typer.Option(help="Multiply float prices by K and round to the KRX tick.")
-    ] = None,
+    price_scale: PriceScaleOpt = None,
+    market: MarketOpt = None,
+    symbols: SymbolsOpt = None,
     config: Annotated[
         Path | None, typer.Option(help="Config_Local YAML (optimize.ray_address, workers).")
     ] = None,
@@ -118,8 +123,7 @@ def optimize(
     console = Console(stderr=True)
     if objective not in OBJECTIVES:
         raise InputError("--objective", objective, f"expected one of {', '.join(OBJECTIVES)}")
-    if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
-        raise InputError("--price-scale", str(price_scale), "expected a positive number")
+    specs = data_specs(list(market or []), list(price_scale or []), symbols)
     kind = resolve(strategy)  # worker processes and Ray tasks get its absolute form
     if out.exists() and not out.is_dir():
         raise InputError("--out", str(out), "exists and is not a folder")
@@ -128,6 +132,8 @@ def optimize(
         loaded = load_config(config)
         loaded.raise_if_invalid()
         settings = loaded.config.optimize
+    if ray is not None and not _RAY_ADDRESS.fullmatch(ray):
+        raise InputError("--ray", repr(ray), "expected HOST:PORT of a Ray cluster (or auto)")
     ray_address = ray or (settings.ray_address if settings else None)
     workers = workers or (settings.workers if settings else None)
     search = SearchSpace.parse(space)
@@ -149,7 +155,7 @@ def optimize(
             )
         base["qty"] = qty
     windows = None
-    series = load_with_progress(console, data, price_scale)
+    series = load_with_progress(console, data, specs)
     if walk_forward is not None:
         windows = make_windows(series, *parse_spec(walk_forward))
     setup = BacktestSetup(kind.spec, base, cash, fees.value, objective)
@@ -180,8 +186,9 @@ def optimize(
         "fixed_params": base,
         "cash": cash,
         "fees": fees.value,
-        "price_scale": price_scale,
+        "price_scale": specs.default.price_scale,
         "data": [str(p) for p in data],
+        **files_record(data, series, specs),
         "workers": executor.capacity,
         "ray": ray_address,
         "seconds": round(elapsed, 3),

@@ -18,8 +18,9 @@ import numpy.typing as npt
 
 from qts.core.errors import DataError
 from qts.core.time import KST, at, require_aware
-from qts.feeds.ticks import IntArray, off_grid, tick_sizes
+from qts.feeds.ticks import IntArray, dated_off_grid, eras
 from qts.model.bar import Bar
+from qts.model.instrument import Market
 
 DAILY_BAR_TIME = time(9, 0)
 PRICE_FIELDS = ("open", "high", "low", "close")
@@ -68,6 +69,8 @@ class BarSeries:
     close: IntArray
     volume: IntArray
     etf: bool = False
+    market: Market = Market.KOSPI  # with ``etf``, which dated tick table and limits apply
+    name: str = ""  # display name (from a symbols file), never used for matching
 
     def __post_init__(self) -> None:
         n = None
@@ -85,6 +88,8 @@ class BarSeries:
         symbol: str,
         columns: Sequence[IntArray],
         etf: bool = False,
+        market: Market = Market.KOSPI,
+        name: str = "",
     ) -> BarSeries:
         """A series over int64 arrays the caller gives up (ts, open, high, low, close, volume):
         made read-only, not copied, so a loader's peak memory holds the columns once."""
@@ -92,14 +97,21 @@ class BarSeries:
         names = ("ts", "open", "high", "low", "close", "volume")
         if len(columns) != len(names):
             raise ValueError(f"{symbol}: {len(columns)} columns, expected {len(names)}")
-        for name, col in zip(names, columns, strict=True):
+        for column, col in zip(names, columns, strict=True):
             if col.dtype != np.int64 or col.ndim != 1 or len(col) != len(columns[0]):
-                raise ValueError(f"{symbol}: column {name} is not int64 of the length of ts")
+                raise ValueError(f"{symbol}: column {column} is not int64 of the length of ts")
             col.setflags(write=False)
-            object.__setattr__(series, name, col)
+            object.__setattr__(series, column, col)
         object.__setattr__(series, "symbol", symbol)
         object.__setattr__(series, "etf", etf)
+        object.__setattr__(series, "market", market)
+        object.__setattr__(series, "name", name)
         return series
+
+    def named(self, name: str) -> BarSeries:
+        """The same bars (shared, not copied) under a display name."""
+        cols = [self.ts, self.open, self.high, self.low, self.close, self.volume]
+        return BarSeries.adopt(self.symbol, cols, self.etf, self.market, name)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -117,6 +129,8 @@ class BarSeries:
             self.close[index],
             self.volume[index],
             self.etf,
+            self.market,
+            self.name,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -125,6 +139,7 @@ class BarSeries:
         return (
             self.symbol == other.symbol
             and self.etf == other.etf
+            and self.market == other.market
             and all(
                 np.array_equal(getattr(self, f), getattr(other, f))
                 for f in ("ts", "open", "high", "low", "close", "volume")
@@ -160,7 +175,13 @@ class BarSeries:
         return self[i:j]
 
     @classmethod
-    def from_bars(cls, symbol: str, bars: Sequence[Bar], etf: bool = False) -> BarSeries:
+    def from_bars(
+        cls,
+        symbol: str,
+        bars: Sequence[Bar],
+        etf: bool = False,
+        market: Market = Market.KOSPI,
+    ) -> BarSeries:
         for b in bars:
             if b.symbol != symbol:
                 raise ValueError(f"bar for {b.symbol} in a series of {symbol}")
@@ -173,6 +194,7 @@ class BarSeries:
             np.array([b.close for b in bars], dtype=np.int64),
             np.array([b.volume for b in bars], dtype=np.int64),
             etf,
+            market,
         )
 
     @classmethod
@@ -182,8 +204,11 @@ class BarSeries:
             raise ValueError("concat needs at least one series")
         first = parts[0]
         for p in parts[1:]:
-            if p.symbol != first.symbol or p.etf != first.etf:
-                raise ValueError(f"cannot join {p.symbol} (etf={p.etf}) to {first.symbol}")
+            if p.symbol != first.symbol or p.etf != first.etf or p.market != first.market:
+                raise ValueError(
+                    f"cannot join {p.symbol} ({p.market}, etf={p.etf}) to {first.symbol} "
+                    f"({first.market}, etf={first.etf})"
+                )
         return cls(
             first.symbol,
             np.concatenate([p.ts for p in parts]),
@@ -193,12 +218,21 @@ class BarSeries:
             np.concatenate([p.close for p in parts]),
             np.concatenate([p.volume for p in parts]),
             first.etf,
+            first.market,
+            first.name,
         )
 
     def validate(self, source: str | None = None) -> None:
         """Raise ``DataError`` for the first bar that breaks a rule (see ``first_problem``)."""
         problem = first_problem(
-            self.ts, self.open, self.high, self.low, self.close, self.volume, self.etf
+            self.ts,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.etf,
+            market=self.market,
         )
         if problem is not None:
             i, field, reason = problem
@@ -219,10 +253,12 @@ def first_problem(
     volume: IntArray,
     etf: bool = False,
     ts_labels: Sequence[str] | None = None,
+    market: Market = Market.KOSPI,
 ) -> tuple[int, str, str] | None:
     """The earliest bar breaking a rule, as (index, field, reason), or None.
 
-    Rules: prices positive and on the KRX tick grid, high >= max(open, close),
+    Rules: prices positive and on the KRX tick grid in force on the bar's date (for ``market``,
+    or the ETF grid), high >= max(open, close),
     low <= min(open, close), volume >= 0, timestamps strictly increasing. ``ts_labels`` lets a
     loader quote the file's own date text. Work is vectorised; only the reason is formatted.
     """
@@ -238,12 +274,13 @@ def first_problem(
             found.append((i, order, name, f"{int(col[i]):,} is not a positive price"))
     if not found:  # the grid is only defined for positive prices
         for order, (name, col) in enumerate(prices.items()):
-            i = _first(off_grid(col, etf))
+            i = _first(dated_off_grid(col, ts, market, etf))
             if i is not None:
-                tick = int(tick_sizes(col[i : i + 1], etf)[0])
-                where = "ETF tick" if etf else "tick"
+                ((_, table),) = eras(ts[i : i + 1], market, etf)
+                tick = table.tick(int(col[i]))
                 reason = (
-                    f"{int(col[i]):,} is not on the KRX tick grid ({where} {tick} at this price)"
+                    f"{int(col[i]):,} is not on the KRX tick grid (tick {tick} at this price "
+                    f"in the {table.name} table)"
                 )
                 found.append((i, 4 + order, name, reason))
     top = np.maximum(open_, close)

@@ -34,7 +34,9 @@ import numpy.typing as npt
 from qts.core.errors import DataError
 from qts.core.time import KST
 from qts.feeds.bars import BarSeries, LevelSeries, first_problem, to_epoch
-from qts.feeds.ticks import FloatArray, IntArray, round_nearest_array
+from qts.feeds.symbols import DataSpecs, FileSpec
+from qts.feeds.ticks import FloatArray, IntArray, dated_round_nearest, round_nearest_array
+from qts.model.instrument import Market
 
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
@@ -334,10 +336,17 @@ class SeriesBuilder:
     the arrays are no longer kept then.
     """
 
-    def __init__(self, path: Path, price_scale: float | None = None, etf: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        price_scale: float | None = None,
+        etf: bool = False,
+        market: Market = Market.KOSPI,
+    ) -> None:
         if price_scale is not None and not (math.isfinite(price_scale) and price_scale > 0):
             raise ValueError(f"price_scale must be a positive number, got {price_scale}")
         self.path, self.price_scale, self.etf = path, price_scale, etf
+        self.market = market  # with etf: the dated tick table each row is checked against
         self.rows = 0
         self.lines = _Lines()
         self._cols: dict[str, IntArray] = {n: _EMPTY for n in COLUMNS}
@@ -371,7 +380,7 @@ class SeriesBuilder:
         ts = self._dates(cols["date"], row0)
         values: dict[str, IntArray] = {}
         for name in PRICES:
-            price = self._price(cols[name], name, row0)
+            price = self._price(cols[name], name, row0, ts)
             if price is not None:
                 values[name] = price
         volume = _whole_column(cols["volume"], "volume", "shares")
@@ -438,7 +447,7 @@ class SeriesBuilder:
             self._kind_first.setdefault(kind, (row0 + i, quoted[i]))
             self._kind_count[kind] += kinds.count(kind)
 
-    def _price(self, col: list[str], name: str, row0: int) -> IntArray | None:
+    def _price(self, col: list[str], name: str, row0: int, ts: IntArray | None) -> IntArray | None:
         if self.price_scale is None:
             whole = _whole_column(col, name, "KRW")
             if isinstance(whole, _Bad):
@@ -460,7 +469,9 @@ class SeriesBuilder:
             reason = f"{col[i[0]]} is too large after scaling by {self.price_scale:g}"
             self._too_large.setdefault(name, _Bad(row0 + int(i[0]), name, reason))
             return None
-        return round_nearest_array(scaled, self.etf)
+        if ts is None:  # the dates are refused, so is the file: any grid will do
+            return round_nearest_array(scaled, self.etf)
+        return dated_round_nearest(scaled, ts, self.market, self.etf)
 
     def _date_problem(self) -> _Bad | None:
         """The date column's refusal, ranked as ``_date_column`` ranks them."""
@@ -497,13 +508,14 @@ class SeriesBuilder:
             cols["volume"],
             self.etf,
             ts_labels=_Labels(self.rows, date_label),
+            market=self.market,
         )
         if problem is not None:
             row, field, reason = problem
             if self.price_scale is not None and field in PRICES:
                 reason += f" after scaling by {self.price_scale:g}"
             raise DataError(f"{self.path}:{self.lines[row]}", field, reason)
-        return BarSeries.adopt(symbol, [cols.pop(n) for n in COLUMNS], self.etf)
+        return BarSeries.adopt(symbol, [cols.pop(n) for n in COLUMNS], self.etf, self.market)
 
 
 CHUNK_BYTES = 1 << 20
@@ -687,17 +699,18 @@ def load_csv(
     etf: bool = False,
     symbol: str | None = None,
     progress: Progress | None = None,
+    market: Market = Market.KOSPI,
 ) -> BarSeries:
     """One symbol's bars from ``path``; the symbol is the file stem unless given.
 
     The file is read in chunks into int64 columns (a few times the file's size at the peak);
     ``progress`` hears the bytes read so far.
     """
-    builder = SeriesBuilder(path, price_scale, etf)
+    builder = SeriesBuilder(path, price_scale, etf, market)
     try:
         _load_plain(path, builder, progress)
     except _NotPlain:
-        builder = SeriesBuilder(path, price_scale, etf)
+        builder = SeriesBuilder(path, price_scale, etf, market)
         _load_with_csv(path, builder, progress)
     return builder.finish(
         symbol if symbol is not None else path.stem, lambda row: _date_cell(path, row)
@@ -711,6 +724,7 @@ def series_from_cells(
     price_scale: float | None = None,
     etf: bool = False,
     symbol: str | None = None,
+    market: Market = Market.KOSPI,
 ) -> BarSeries:
     """Validate the text cells of the REQUIRED columns and build the series.
 
@@ -718,7 +732,7 @@ def series_from_cells(
     file is refused for the same reasons, in the same words, as the CSV file holding the same
     cells; ``lines`` names each row's place in its file.
     """
-    builder = SeriesBuilder(path, price_scale, etf)
+    builder = SeriesBuilder(path, price_scale, etf, market)
     builder.add(cols, lines)
     return builder.finish(symbol if symbol is not None else path.stem, cols["date"].__getitem__)
 
@@ -750,13 +764,14 @@ def load_file(
     etf: bool = False,
     symbol: str | None = None,
     progress: Progress | None = None,
+    market: Market = Market.KOSPI,
 ) -> BarSeries:
     """A ``.parquet`` file through the Parquet reader, anything else as CSV."""
     if path.suffix.lower() == ".parquet":
         from qts.feeds.parquet_loader import load_parquet
 
-        return load_parquet(path, price_scale, etf, symbol, progress)
-    return load_csv(path, price_scale, etf, symbol, progress)
+        return load_parquet(path, price_scale, etf, symbol, progress, market)
+    return load_csv(path, price_scale, etf, symbol, progress, market)
 
 
 def load_paths(
@@ -764,25 +779,37 @@ def load_paths(
     price_scale: float | None = None,
     etf: bool | Collection[str] = False,
     progress: Callable[[int, int], None] | None = None,
+    specs: DataSpecs | None = None,
 ) -> list[BarSeries]:
-    """Every file named or inside a named folder, in order; symbols (file stems) must be unique.
+    """Every file named or inside a named folder, in order; symbols must be unique.
 
-    ``etf`` is True for all files, or the collection of symbols that are ETFs. ``progress`` is
-    told the bytes read so far out of all the files' bytes.
+    ``specs`` says each file's market, ETF flag, price scale, name and symbol (see
+    ``qts.feeds.symbols``); without it every file is a KOSPI stock scaled by ``price_scale``, and
+    ``etf`` is True for all files or the collection of symbols (file stems) that are ETFs.
+    ``progress`` is told the bytes read so far out of all the files' bytes.
     """
     files = data_files(paths)
+    if specs is None:
+        stems = {f.stem for f in files}
+        etfs = stems if etf is True else set() if etf is False else stems & set(etf)
+        specs = DataSpecs(
+            FileSpec(price_scale=price_scale), markets=dict.fromkeys(etfs, (Market.KOSPI, True))
+        )
+    specs.check_keys(files)
     sizes = [_size(f) for f in files]
     total = sum(sizes)
     seen: dict[str, Path] = {}
     out: list[BarSeries] = []
     before = 0
     for f, size in zip(files, sizes, strict=True):
-        if f.stem in seen:
-            raise DataError(str(f), None, f"symbol {f.stem} is also loaded from {seen[f.stem]}")
-        seen[f.stem] = f
-        is_etf = etf if isinstance(etf, bool) else f.stem in etf
+        spec = specs.for_file(f)
+        symbol = spec.symbol or f.stem
+        if symbol in seen:
+            raise DataError(str(f), None, f"symbol {symbol} is also loaded from {seen[symbol]}")
+        seen[symbol] = f
         within = None if progress is None else _offset(progress, before, total)
-        out.append(load_file(f, price_scale, is_etf, progress=within))
+        series = load_file(f, spec.price_scale, spec.etf, symbol, within, spec.market)
+        out.append(series.named(spec.name) if spec.name else series)
         before += size
         if progress is not None:
             progress(before, total)

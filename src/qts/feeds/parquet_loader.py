@@ -18,6 +18,7 @@ from typing import Any, overload
 from qts.core.errors import DataError
 from qts.feeds.bars import BarSeries
 from qts.feeds.csv_loader import CHUNK_ROWS, REQUIRED, SeriesBuilder
+from qts.model.instrument import Market
 
 
 class RowLabels(Sequence[str]):
@@ -88,6 +89,7 @@ def load_parquet(
     etf: bool = False,
     symbol: str | None = None,
     progress: Callable[[int], None] | None = None,
+    market: Market = Market.KOSPI,
 ) -> BarSeries:
     """One symbol's bars from the Parquet file ``path`` (symbol: the file stem unless given);
     ``progress`` hears the share of the file's bytes converted so far."""
@@ -124,7 +126,7 @@ def load_parquet(
         except TypeError as exc:
             raise DataError(source, want, str(exc)) from None
     # a slice of rows at a time: a million cells as Python strings would dwarf the table
-    builder = SeriesBuilder(path, price_scale, etf)
+    builder = SeriesBuilder(path, price_scale, etf, market)
     rows = table.num_rows
     builder.reserve(rows)
     for start in range(0, rows, CHUNK_ROWS):

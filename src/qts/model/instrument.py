@@ -52,13 +52,19 @@ class Instrument:
         return cls(symbol, market, security_type, name, kospi200)
 
     @classmethod
-    def custom(cls, symbol: str, market: Market = Market.KOSPI) -> Instrument:
+    def custom(
+        cls,
+        symbol: str,
+        market: Market = Market.KOSPI,
+        security_type: SecurityType = SecurityType.STOCK,
+        name: str = "",
+    ) -> Instrument:
         if not _ANY_SYMBOL.fullmatch(symbol):
             raise ValueError(
                 f"symbol {symbol!r}: use letters, digits, '_', '.' or '-' (at most 64, "
                 "not starting with '.' or '-')"
             )
-        return cls(symbol, market)
+        return cls(symbol, market, security_type, name)
 
     @property
     def is_etf(self) -> bool:

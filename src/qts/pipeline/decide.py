@@ -9,13 +9,14 @@ Limit prices are put on the tick grid (buy rounds down, sell rounds up) and insi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from qts.engines.capital.gates import entry_block
 from qts.engines.contracts import Decisions, Evaluation, OrderDecision
-from qts.market.krx.price_limit import daily_limits, limit_rate_percent
-from qts.market.krx.tick_size import round_down, round_up, step
+from qts.market.krx.rules import KrxRules, rules_on
 from qts.model.enums import OrderSide, OrderType, Signal
+from qts.model.instrument import Market
 
 TRADING_STATES = frozenset({"NORMAL", "WARNING"})
 
@@ -26,6 +27,8 @@ class DecidePolicy:
     limit_offset_ticks: int = 0
     max_trades_per_day: int | None = None
     etf_symbols: frozenset[str] = frozenset()
+    # market of each symbol not on KOSPI: with etf_symbols, which dated tick table and limits apply
+    markets: Mapping[str, Market] = field(default_factory=dict)
 
 
 def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None) -> Decisions:
@@ -65,14 +68,12 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
             reason = "DAILY_TRADE_LIMIT"
         limit = None
         if not reason and policy.order_type is OrderType.LIMIT:
-            limit = _limit_price(
-                r.price,
-                side,
-                policy,
+            rules = rules_on(
+                raw.ts.date(),
+                policy.markets.get(d.symbol, Market.KOSPI),
                 d.symbol in policy.etf_symbols,
-                int(raw.base_price[i]),
-                limit_rate_percent(raw.ts.date()),
             )
+            limit = _limit_price(r.price, side, policy, rules, int(raw.base_price[i]))
         decision = OrderDecision(
             symbol=d.symbol,
             action=None if reason else side,
@@ -95,11 +96,13 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
 
 
 def _limit_price(
-    price: int, side: OrderSide, policy: DecidePolicy, etf: bool, base: int, rate: int
+    price: int, side: OrderSide, policy: DecidePolicy, rules: KrxRules, base: int
 ) -> int:
+    """On the grid of the bar's date (buy down, sell up), offset, then inside the day's limits."""
+    grid = rules.grid
     ticks = policy.limit_offset_ticks if side is OrderSide.BUY else -policy.limit_offset_ticks
-    p = step(round_down(price, etf) if side is OrderSide.BUY else round_up(price, etf), ticks, etf)
+    p = grid.step(grid.round_down(price) if side is OrderSide.BUY else grid.round_up(price), ticks)
     if base > 0:
-        lim = daily_limits(base, etf, rate)
+        lim = rules.limits(base)
         p = min(max(p, lim.lower), lim.upper)
     return p

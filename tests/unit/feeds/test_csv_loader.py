@@ -17,7 +17,7 @@ from qts.core.errors import DataError
 from qts.core.time import kst
 from qts.feeds.bars import daily_epoch, to_epoch
 from qts.feeds.csv_loader import load_csv, load_level_csv, load_paths
-from qts.market.krx.tick_size import is_on_tick, round_down, round_nearest, round_up
+from qts.market.krx.tick_size import round_nearest, tick_table
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SP500 = DATA / "sp500_daily_1999_2018.csv"
@@ -47,15 +47,18 @@ def refusal(path: Path, **kwargs: object) -> DataError:
 # --- the real files ----------------------------------------------------------------------------
 
 
-def test_sp500_scaled_by_100_is_on_the_grid() -> None:
+def test_sp500_scaled_by_100_is_on_the_grid_of_each_date() -> None:
     s = load_csv(SP500, price_scale=100)
     assert len(s) == 5031 and s.symbol == "sp500_daily_1999_2018"
-    for col in (s.open, s.high, s.low, s.close):
-        assert all(is_on_tick(int(p)) for p in np.unique(col))
-    # first row 1999-01-04: open 1229.22998, close 1228.099976, volume 877000000
+    for i in range(len(s)):
+        grid = tick_table(s.time_at(i).date())
+        assert all(grid.is_on_tick(int(c[i])) for c in (s.open, s.high, s.low, s.close))
+    # first row 1999-01-04: open 1229.22998, close 1228.099976, volume 877000000; the 1999 KOSPI
+    # table ticks 500 KRW from 100,000 (today's: 100), so 122,923 rounds to 123,000
     assert s.bar(0).ts == kst(1999, 1, 4, 9, 0)
-    assert int(s.open[0]) == round_nearest(1229.22998 * 100) == 122_900
-    assert int(s.close[0]) == round_nearest(1228.099976 * 100)
+    assert int(s.open[0]) == tick_table(date(1999, 1, 4)).round_nearest(1229.22998 * 100)
+    assert int(s.open[0]) == 123_000
+    assert int(s.close[0]) == 123_000  # 122,810 -> 123,000
     assert int(s.volume[0]) == 877_000_000
     assert s.bar(len(s) - 1).ts == kst(2018, 12, 31, 9, 0)
     assert np.all(np.diff(s.ts) > 0)
@@ -65,8 +68,9 @@ def test_sp500_scaled_by_100_is_on_the_grid() -> None:
 def test_msft_scaled_by_1000_loads_including_korean_summer_time_days() -> None:
     s = load_csv(MSFT, price_scale=1000)
     assert len(s) == 7983
-    assert (int(s.open[0]), int(s.close[0])) == (round_nearest(67.2), round_nearest(75.33))
-    assert all(is_on_tick(int(p)) for p in np.unique(s.close))
+    # 1986: the KOSPI table ticked 5 KRW below 5,000 (67.2 -> 65, 75.33 -> 75)
+    assert (int(s.open[0]), int(s.close[0])) == (65, 75)
+    assert all(tick_table(s.time_at(i).date()).is_on_tick(int(s.close[i])) for i in range(len(s)))
     # 1987-07-01 fell in Korean summer time; a fixed +09:00 would put the bar at 08:00 KST
     july = int(np.searchsorted(s.ts, to_epoch(kst(1987, 7, 1, 9, 0))))
     assert s.bar(july).ts == kst(1987, 7, 1, 9, 0)
@@ -131,7 +135,7 @@ def test_etf_grid_is_five_won(tmp_path: Path) -> None:
     assert load_csv(path, etf=True).close.tolist() == [12345]
     bad = write(tmp_path, HEADER + "2024-01-02,12345,12350,12340,12343,10\n", "etf.csv")
     assert refusal(bad, etf=True).reason == (
-        "12,343 is not on the KRX tick grid (ETF tick 5 at this price)"
+        "12,343 is not on the KRX tick grid (tick 5 at this price in the ETF/ETN table)"
     )
 
 
@@ -162,7 +166,8 @@ def _with_row(i: int, row: str) -> str:
     ("text", "line", "field", "reason"),
     [
         (_with_row(1, "2024-01-03,12050,12200,12000,12345,2000\n"), 3, "close",
-         "12,345 is not on the KRX tick grid (tick 10 at this price)"),
+         "12,345 is not on the KRX tick grid (tick 10 at this price in the KOSPI/KOSDAQ/KONEX "
+         "since 2023-01-25 table)"),
         (_with_row(1, "2024-01-03,12050.5,12200,12000,12150,2000\n"), 3, "open",
          "12050.5 is not a whole number of KRW"),
         (_with_row(2, "2024-01-04,12150,abc,11900,11950,1500\n"), 4, "high",
@@ -297,8 +302,6 @@ def test_folder_errors(tmp_path: Path) -> None:
 
 # --- properties --------------------------------------------------------------------------------
 
-grid_price = st.integers(1, 3_000_000).map(round_down)
-
 
 @st.composite
 def valid_rows(draw: st.DrawFn) -> list[tuple[date, int, int, int, int, int]]:
@@ -307,9 +310,11 @@ def valid_rows(draw: st.DrawFn) -> list[tuple[date, int, int, int, int, int]]:
     rows = []
     for _ in range(n):
         day += timedelta(days=draw(st.integers(1, 5)))
-        o, c = draw(grid_price), draw(grid_price)
-        h = round_up(max(o, c) + draw(st.integers(0, 5_000)))
-        low = round_down(max(1, min(o, c) - draw(st.integers(0, 5_000))))
+        grid = tick_table(day)  # each row on its own date's grid (1990s rows: 5 KRW and up)
+        o, c = (grid.round_up(draw(st.integers(1, 3_000_000))) for _ in range(2))
+        h = grid.round_up(max(o, c) + draw(st.integers(0, 5_000)))
+        low = grid.round_down(max(1, min(o, c) - draw(st.integers(0, 5_000))))
+        low = max(low, grid.lowest)
         rows.append((day, o, h, low, c, draw(st.integers(0, 10**15))))
     return rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 import numpy as np
@@ -41,6 +41,7 @@ class Market:
     safety_state: str = "NORMAL"
     trading_enabled: bool = True
     universe: Universe = UNI
+    ts: datetime = T0
 
     def calc(self) -> CalcData:
         u = self.universe
@@ -55,7 +56,15 @@ class Market:
         close = col(self.closes)
         active = close > 0
         f = BarFrame(
-            u, T0, T0 + timedelta(minutes=1), close, close, close, close, close * 0 + 1, active
+            u,
+            self.ts,
+            self.ts + timedelta(minutes=1),
+            close,
+            close,
+            close,
+            close,
+            close * 0 + 1,
+            active,
         )
         qty = col(self.held)
         exposure = qty * close
@@ -76,8 +85,8 @@ class Market:
             entries_today=self.entries_today,
         )
         raw = RawData(
-            cycle_id=T0.isoformat(),
-            ts=T0,
+            cycle_id=self.ts.isoformat(),
+            ts=self.ts,
             universe=u,
             frame=f,
             account=account,

@@ -7,13 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipeline_kit import Market, evaluation, result
 
+from qts.core.time import kst
 from qts.engines.contracts import Decisions, EvaluationResult, OrderDecision
 from qts.market.krx.price_limit import daily_limits
 from qts.market.krx.tick_size import is_on_tick, round_down, round_up, tick_size, ticks_between
 from qts.model.enums import OrderSide, OrderType, Signal
+from qts.model.instrument import Market as KrxMarket
 from qts.pipeline.decide import DecidePolicy, decide
 
 BUY, SELL = Signal.BUY, Signal.SELL
+KOSPI, KOSDAQ = KrxMarket.KOSPI, KrxMarket.KOSDAQ
 CLOSES = {"A": 10_000, "B": 20_000, "C": 5_000}
 MARKET = DecidePolicy()
 LIMIT = DecidePolicy(order_type=OrderType.LIMIT)
@@ -215,3 +218,24 @@ def test_limit_prices_are_on_grid_offset_by_ticks_and_inside_the_limits(
     lim = daily_limits(base, etf)
     assert clipped == min(max(free, lim.lower), lim.upper)
     assert clipped is not None and is_on_tick(clipped, etf)
+
+
+@pytest.mark.parametrize(
+    ("year", "market", "signal", "expected"),
+    [
+        # 150,320 in 2010: KOSPI ticked 500 from 100,000 (buy rounds down, sell up); KOSDAQ 100
+        (2010, KOSPI, BUY, 150_000),
+        (2010, KOSPI, SELL, 150_500),
+        (2010, KOSDAQ, BUY, 150_300),
+        # today's table: 100 from 50,000 to 200,000 on every market
+        (2024, KOSPI, BUY, 150_300),
+        (2024, KOSPI, SELL, 150_400),
+    ],
+)
+def test_limit_prices_use_the_grid_of_the_bars_date_and_market(
+    year: int, market: KrxMarket, signal: Signal, expected: int
+) -> None:
+    policy = DecidePolicy(order_type=OrderType.LIMIT, markets={"A": market})
+    m = Market(CLOSES, held={"A": 10}, ts=kst(year, 6, 8, 10, 0))
+    (o,) = run(m, result("A", signal, 1, price=150_320), policy=policy).orders
+    assert o.limit_price == expected

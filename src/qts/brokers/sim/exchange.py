@@ -36,9 +36,10 @@ from qts.brokers.sim.lob import BookMatcher
 from qts.core.time import KST, require_aware
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
-from qts.market.krx.price_limit import PriceLimits, daily_limits, limit_rate_percent
+from qts.market.krx.price_limit import PriceLimits
+from qts.market.krx.rules import rules_for
 from qts.market.krx.sessions import accepts_orders, phase_at
-from qts.market.krx.tick_size import is_on_tick, round_down, round_up, tick_size
+from qts.market.krx.tick_size import TickTable, tick_table
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, IntArray, Universe
@@ -263,15 +264,15 @@ class SimExchange:
             )
         eligible = now + self.config.latency
         day, activate_at, expires_at = self._trading_day(eligible)
-        etf = inst.is_etf
-        limits = self._limits_for(symbol, day, etf)
+        grid = rules_for(inst, day).grid
+        limits = self._limits_for(symbol, day, inst)
         if price is not None:
-            _check_price(price, limits, etf)
+            _check_price(price, limits, grid)
         hold_price = 0
         account = self.account
         if account is not None:
             if request.side is _BUY:
-                hold_price = price or self._market_hold_price(symbol, limits, etf)
+                hold_price = price or self._market_hold_price(symbol, limits, inst, day)
                 need = self._buy_hold(hold_price, request.qty, inst)
                 if need > account.free_cash:
                     raise _Refused(
@@ -362,8 +363,8 @@ class SimExchange:
             new_price = order.limit_price
         _check_price_given(order.order_type, new_price)
         if new_price is not None:
-            limits = self._limits_for(order.symbol, order.day, inst.is_etf)
-            _check_price(new_price, limits, inst.is_etf)
+            limits = self._limits_for(order.symbol, order.day, inst)
+            _check_price(new_price, limits, rules_for(inst, order.day).grid)
         hold_price = new_price if new_price is not None else order.hold_price
         account = self.account
         left = qty - order.filled_qty
@@ -485,7 +486,7 @@ class SimExchange:
     def price_limits(self, symbol: str, day: date) -> PriceLimits | None:
         """The daily limits the venue applies to ``symbol`` on ``day`` (None while unknown)."""
         inst = self.instruments[symbol]
-        return self._limits_for(symbol, day, inst.is_etf)
+        return self._limits_for(symbol, day, inst)
 
     def last_close(self, symbol: str) -> int:
         """The latest close seen for ``symbol`` (0 if none)."""
@@ -629,26 +630,27 @@ class SimExchange:
                 return value
         return self._pre_base.get(symbol, 0)
 
-    def _limits_for(self, symbol: str, day: date, etf: bool) -> PriceLimits | None:
+    def _limits_for(self, symbol: str, day: date, inst: Instrument) -> PriceLimits | None:
         """Limits of ``day``: today's base while that day trades, else the latest close."""
         if not self.config.price_limits:
             return None
         if self._day is not None and day <= self._day:
-            return self._limits_today(symbol, etf)
+            return self._limits_today(symbol, inst)
         base = self._close_of(symbol)
-        return daily_limits(base, etf, limit_rate_percent(day)) if base > 0 else None
+        return rules_for(inst, day).limits(base) if base > 0 else None
 
-    def _limits_today(self, symbol: str, etf: bool) -> PriceLimits | None:
+    def _limits_today(self, symbol: str, inst: Instrument) -> PriceLimits | None:
         try:
             return self._limits[symbol]
         except KeyError:
             base = self._base_of(symbol)
-            rate = limit_rate_percent(self._day)
-            limits = daily_limits(base, etf, rate) if base > 0 else None
+            limits = rules_for(inst, self._day).limits(base) if base > 0 else None
             self._limits[symbol] = limits
             return limits
 
-    def _market_hold_price(self, symbol: str, limits: PriceLimits | None, etf: bool) -> int:
+    def _market_hold_price(
+        self, symbol: str, limits: PriceLimits | None, inst: Instrument, day: date
+    ) -> int:
         """Per-share price a market buy holds cash at; refuses when no price is known."""
         close = self._close_of(symbol)
         if self.config.market_buy_hold is MarketBuyHold.LAST_CLOSE:
@@ -656,7 +658,7 @@ class SimExchange:
         elif limits is not None:
             price = limits.upper
         else:
-            price = daily_limits(close, etf).upper if close > 0 else 0
+            price = rules_for(inst, day).limits(close).upper if close > 0 else 0
         if price <= 0:
             raise _Refused(
                 RejectCode.NO_REFERENCE_PRICE,
@@ -764,7 +766,7 @@ class SimExchange:
             price = order.limit_price
             if price is not None and self.config.price_limits:
                 inst = self.instruments[order.symbol]
-                limits = self._limits_today(order.symbol, inst.is_etf)
+                limits = self._limits_today(order.symbol, inst)
                 if limits is not None and not limits.contains(price):
                     reason = _outside(price, limits)
                     code = RejectCode.OUTSIDE_PRICE_LIMIT
@@ -789,13 +791,13 @@ class SimExchange:
                 continue
             op, hi, lo = int(frame.open[i]), int(frame.high[i]), int(frame.low[i])
             inst = self.instruments[symbol]
-            etf = inst.is_etf
-            limits = self._limits_today(symbol, etf) if self.config.price_limits else None
+            grid = rules_for(inst, self._day).grid
+            limits = self._limits_today(symbol, inst) if self.config.price_limits else None
             closed = False
             for order in book if len(book) == 1 else priority(book):
                 if order.eligible_at > start:
                     continue
-                price = fill_price(order, op, hi, lo, limits, etf)
+                price = fill_price(order, op, hi, lo, limits, grid)
                 if price is None:
                     continue
                 qty = min(order.remaining, cap)
@@ -908,11 +910,11 @@ def _check_price_given(order_type: OrderType, price: int | None) -> None:
         )
 
 
-def _check_price(price: int, limits: PriceLimits | None, etf: bool) -> None:
-    if not is_on_tick(price, etf):
+def _check_price(price: int, limits: PriceLimits | None, grid: TickTable) -> None:
+    if not grid.is_on_tick(price):
         raise _Refused(
             RejectCode.OFF_TICK,
-            f"limit price {price} is not on the {tick_size(price, etf)}-won tick grid",
+            f"limit price {price} is not on the {grid.tick(price)}-won tick grid ({grid.name})",
         )
     if limits is not None and not limits.contains(price):
         raise _Refused(RejectCode.OUTSIDE_PRICE_LIMIT, _outside(price, limits))
@@ -960,7 +962,12 @@ def priority(orders: Iterable[SimOrder]) -> list[SimOrder]:
 
 
 def fill_price(
-    order: SimOrder, op: int, hi: int, lo: int, limits: PriceLimits | None, etf: bool
+    order: SimOrder,
+    op: int,
+    hi: int,
+    lo: int,
+    limits: PriceLimits | None,
+    grid: TickTable | bool = False,
 ) -> int | None:
     """The price ``order`` trades at in a bar (open, high, low), or None if it does not trade."""
     buy = order.side is _BUY
@@ -984,14 +991,15 @@ def fill_price(
         clipped = min(max(price, limits.lower), limits.upper)
         if lo <= clipped <= hi:  # else the bar contradicts the band: trust the bar
             price = clipped
-    if price % tick_size(price, etf):
-        price = _onto_grid(price, buy, hi, lo, limit, etf)
+    g = grid if isinstance(grid, TickTable) else tick_table(None, etf=grid)
+    if price % g.tick(price):
+        price = _onto_grid(price, buy, hi, lo, limit, g)
     return price
 
 
-def _onto_grid(price: int, buy: bool, hi: int, lo: int, limit: int | None, etf: bool) -> int:
+def _onto_grid(price: int, buy: bool, hi: int, lo: int, limit: int | None, grid: TickTable) -> int:
     """Move an off-grid bar price (adjusted data) onto the grid, the trader's worse way first."""
-    up, down = round_up(price, etf), round_down(price, etf)
+    up, down = grid.round_up(price), grid.round_down(price)
     for candidate in (up, down) if buy else (down, up):
         within_limit = limit is None or (candidate <= limit if buy else candidate >= limit)
         if lo <= candidate <= hi and within_limit and candidate > 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from qts.market.krx.tick_size import round_down, round_up
+from qts.market.krx.tick_size import TickTable, tick_table
 from qts.model.enums import OrderSide
 
 DEFAULT_SLIPPAGE_BPS = 10.0
@@ -67,14 +67,15 @@ def size_cap(qty: int, estimated_impact_bps: float, max_impact_bps: float = MAX_
 
 
 def expected_entry_price(
-    price: int, side: OrderSide, expected_slippage_bps: float, etf: bool = False
+    price: int, side: OrderSide, expected_slippage_bps: float, grid: TickTable | bool = False
 ) -> int:
     """The price the trade is expected to get: BUY × (1 + bps), SELL × (1 − bps), on the grid
     the worse way (oracle: 75,000 BUY with 10 bps ⇒ 75,075 before the grid; 75,100 on it)."""
     bps = max(expected_slippage_bps, 0.0)
+    g = grid if isinstance(grid, TickTable) else tick_table(None, etf=grid)
     if side is OrderSide.BUY:
-        return round_up(max(1, math.ceil(price * (1.0 + bps / 10_000.0) - 1e-9)), etf)
-    return round_down(max(1, math.floor(price * (1.0 - bps / 10_000.0) + 1e-9)), etf)
+        return g.round_up(max(1, math.ceil(price * (1.0 + bps / 10_000.0) - 1e-9)))
+    return g.round_down(max(1, math.floor(price * (1.0 - bps / 10_000.0) + 1e-9)))
 
 
 def raw_entry_price(price: float, side: OrderSide, expected_slippage_bps: float) -> float:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from qts.market.krx.tick_size import round_down, round_up
+from qts.market.krx.tick_size import TickTable, tick_table
 from qts.model.enums import OrderSide
 
 
@@ -29,18 +29,19 @@ def improved_price(
     decision_price: int,
     opposite_best: int | None,
     config: SlippageConfig,
-    etf: bool = False,
+    grid: TickTable | bool = False,
 ) -> int:
     """The next limit price; equal to ``price`` when no improvement is allowed."""
     step = config.price_improve_step_pct
+    g = grid if isinstance(grid, TickTable) else tick_table(None, etf=grid)
     if side is OrderSide.BUY:
-        new = round_up(max(1, math.ceil(price * (1.0 + step) - 1e-9)), etf)
-        cap = round_down(max(1, math.floor(decision_price * (1.0 + config.max_slippage_pct))), etf)
+        new = g.round_up(max(1, math.ceil(price * (1.0 + step) - 1e-9)))
+        cap = g.round_down(max(1, math.floor(decision_price * (1.0 + config.max_slippage_pct))))
         if opposite_best is not None:
             cap = min(cap, opposite_best)
         return max(price, min(new, cap))
-    new = round_down(max(1, math.floor(price * (1.0 - step) + 1e-9)), etf)
-    floor = round_up(max(1, math.ceil(decision_price * (1.0 - config.max_slippage_pct))), etf)
+    new = g.round_down(max(1, math.floor(price * (1.0 - step) + 1e-9)))
+    floor = g.round_up(max(1, math.ceil(decision_price * (1.0 - config.max_slippage_pct))))
     if opposite_best is not None:
         floor = max(floor, opposite_best)
     return min(price, max(new, floor))

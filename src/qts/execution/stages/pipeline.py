@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from qts.brokers.base import OrderUpdate
@@ -43,6 +43,7 @@ from qts.execution.stages.ports import (
 from qts.execution.stages.precheck import PreCheckInputs, precheck
 from qts.execution.stages.send import send_with_retry
 from qts.execution.stages.state import ON_TIMEOUT, ExecState
+from qts.market.krx.tick_size import TickTable, tick_table
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
 from qts.model.order import Order
@@ -82,7 +83,7 @@ class ScalpPipeline:
         market: MarketView | None = None,
         feedback: FeedbackPort | None = None,
         config: ScalpConfig | None = None,
-        etf: Callable[[str], bool] | None = None,
+        grid: Callable[[str, date], TickTable] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         perf: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -95,7 +96,8 @@ class ScalpPipeline:
         self.market: MarketView = market or NoMarket()
         self.feedback = feedback
         self.config = config or ScalpConfig()
-        self._etf = etf or (lambda _s: False)
+        # the tick grid of a symbol on a day (default: a KOSPI stock by that day's table)
+        self._grid = grid or (lambda _s, day: tick_table(day))
         self.sleep = sleep
         self.perf = perf
         self.lock = threading.RLock()
@@ -154,11 +156,11 @@ class ScalpPipeline:
         # stage watchdogs time the pipeline's own work on the run's clock; ``ts`` is the
         # decision's bar time, which on a live feed lags the clock (a replayed feed: by minutes)
         m.move(ExecState.PRECHECK, self.now())
-        etf = self._etf(ex.symbol)
+        grid = self._grid(ex.symbol, self.now().date())
         feedback = self._summary(ex.symbol, ex.strategy)
         price = ex.decision_price
         if ex.order_type is OrderType.LIMIT and price > 0:
-            price = expected_entry_price(price, ex.side, feedback.avg_slippage_bps, etf)
+            price = expected_entry_price(price, ex.side, feedback.avg_slippage_bps, grid)
         result = precheck(
             self.inputs,
             symbol=ex.symbol,
@@ -330,11 +332,11 @@ class ScalpPipeline:
         opposite = None
         if quote is not None:
             opposite = quote.ask if ex.side is OrderSide.BUY else quote.bid
-        etf = self._etf(ex.symbol)
+        grid = self._grid(ex.symbol, self.now().date())
         for s in ex.slices:
             if s.price is None or s.failed or (s.sent and s.closed):
                 continue
-            new = improved_price(ex.side, s.price, ex.decision_price, opposite, cfg, etf)
+            new = improved_price(ex.side, s.price, ex.decision_price, opposite, cfg, grid)
             if new == s.price:
                 continue
             if s.open:

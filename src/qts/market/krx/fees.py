@@ -17,6 +17,7 @@ from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from typing import Protocol
 
+from qts.market.krx.dated import check_rows, in_force
 from qts.model.instrument import Instrument, Market
 
 
@@ -52,63 +53,66 @@ _KONEX = SellTax(Decimal("0.0010"))
 # through the 2019 cut (sells from 2019-05-30, i.e. settling from 2019-06-03: 0.10 % + 0.15 %,
 # KOSDAQ 0.25 %, KONEX 0.10 %), then 0.08 % + 0.15 % and KOSDAQ 0.23 % from 2021. The first row's
 # 1996-01-01 is the table's horizon, not a statutory date: data older than that gets its rates.
-TAX_TABLE: tuple[TaxRow, ...] = (
-    TaxRow(
-        date(1996, 1, 1),
-        {
-            Market.KOSPI: SellTax(Decimal("0.0015"), Decimal("0.0015")),
-            Market.KOSDAQ: SellTax(Decimal("0.0030")),
-            Market.KONEX: SellTax(Decimal("0.0030")),
-        },
+TAX_TABLE: tuple[TaxRow, ...] = check_rows(
+    (
+        TaxRow(
+            date(1996, 1, 1),
+            {
+                Market.KOSPI: SellTax(Decimal("0.0015"), Decimal("0.0015")),
+                Market.KOSDAQ: SellTax(Decimal("0.0030")),
+                Market.KONEX: SellTax(Decimal("0.0030")),
+            },
+        ),
+        TaxRow(
+            date(2019, 6, 3),
+            {
+                Market.KOSPI: SellTax(Decimal("0.0010"), Decimal("0.0015")),
+                Market.KOSDAQ: SellTax(Decimal("0.0025")),
+                Market.KONEX: _KONEX,
+            },
+        ),
+        TaxRow(
+            date(2021, 1, 1),
+            {
+                Market.KOSPI: SellTax(Decimal("0.0008"), Decimal("0.0015")),
+                Market.KOSDAQ: SellTax(Decimal("0.0023")),
+                Market.KONEX: _KONEX,
+            },
+        ),
+        TaxRow(
+            date(2023, 1, 1),
+            {
+                Market.KOSPI: SellTax(Decimal("0.0005"), Decimal("0.0015")),
+                Market.KOSDAQ: SellTax(Decimal("0.0020")),
+                Market.KONEX: _KONEX,
+            },
+        ),
+        TaxRow(
+            date(2024, 1, 1),
+            {
+                Market.KOSPI: SellTax(Decimal("0.0003"), Decimal("0.0015")),
+                Market.KOSDAQ: SellTax(Decimal("0.0018")),
+                Market.KONEX: _KONEX,
+            },
+        ),
+        TaxRow(
+            date(2025, 1, 1),
+            {
+                Market.KOSPI: SellTax(Decimal("0"), Decimal("0.0015")),
+                Market.KOSDAQ: SellTax(Decimal("0.0015")),
+                Market.KONEX: _KONEX,
+            },
+        ),
+        TaxRow(
+            date(2026, 1, 1),
+            {
+                Market.KOSPI: SellTax(Decimal("0.0005"), Decimal("0.0015")),
+                Market.KOSDAQ: SellTax(Decimal("0.0020")),
+                Market.KONEX: _KONEX,
+            },
+        ),
     ),
-    TaxRow(
-        date(2019, 6, 3),
-        {
-            Market.KOSPI: SellTax(Decimal("0.0010"), Decimal("0.0015")),
-            Market.KOSDAQ: SellTax(Decimal("0.0025")),
-            Market.KONEX: _KONEX,
-        },
-    ),
-    TaxRow(
-        date(2021, 1, 1),
-        {
-            Market.KOSPI: SellTax(Decimal("0.0008"), Decimal("0.0015")),
-            Market.KOSDAQ: SellTax(Decimal("0.0023")),
-            Market.KONEX: _KONEX,
-        },
-    ),
-    TaxRow(
-        date(2023, 1, 1),
-        {
-            Market.KOSPI: SellTax(Decimal("0.0005"), Decimal("0.0015")),
-            Market.KOSDAQ: SellTax(Decimal("0.0020")),
-            Market.KONEX: _KONEX,
-        },
-    ),
-    TaxRow(
-        date(2024, 1, 1),
-        {
-            Market.KOSPI: SellTax(Decimal("0.0003"), Decimal("0.0015")),
-            Market.KOSDAQ: SellTax(Decimal("0.0018")),
-            Market.KONEX: _KONEX,
-        },
-    ),
-    TaxRow(
-        date(2025, 1, 1),
-        {
-            Market.KOSPI: SellTax(Decimal("0"), Decimal("0.0015")),
-            Market.KOSDAQ: SellTax(Decimal("0.0015")),
-            Market.KONEX: _KONEX,
-        },
-    ),
-    TaxRow(
-        date(2026, 1, 1),
-        {
-            Market.KOSPI: SellTax(Decimal("0.0005"), Decimal("0.0015")),
-            Market.KOSDAQ: SellTax(Decimal("0.0020")),
-            Market.KONEX: _KONEX,
-        },
-    ),
+    "tax table",
 )
 
 
@@ -121,12 +125,7 @@ def sell_tax_rates(
     """
     if not table:
         raise ValueError("tax table is empty")
-    chosen = table[0]
-    for row in table:
-        if row.effective_from <= settle_date:
-            chosen = row
-        else:
-            break
+    chosen = in_force(table, settle_date)
     try:
         return chosen.rates[market]
     except KeyError:
@@ -192,12 +191,7 @@ class KrxFees:
         tax_table: Sequence[TaxRow] = TAX_TABLE,
     ) -> None:
         self.schedule = CommissionSchedule(commission_rate, etf_commission_rate)
-        if not tax_table:
-            raise ValueError("tax table is empty")
-        dates = [row.effective_from for row in tax_table]
-        if dates != sorted(set(dates)):
-            raise ValueError("tax table rows must have strictly increasing effective dates")
-        self.tax_table = tuple(tax_table)
+        self.tax_table = check_rows(tax_table, "tax table")
 
     @classmethod
     def for_broker(cls, name: str, tax_table: Sequence[TaxRow] = TAX_TABLE) -> KrxFees:
