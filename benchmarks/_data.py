@@ -7,12 +7,14 @@ from datetime import date, timedelta
 import numpy as np
 
 from qts.feeds.bars import BarSeries, daily_epoch
-from qts.feeds.ticks import tick_sizes
+from qts.feeds.ticks import dated_tick_sizes
+from qts.model.instrument import Market
 
 
-def _grid(prices: np.ndarray) -> np.ndarray:
-    p = np.maximum(prices.astype(np.int64), 1)
-    return p - p % tick_sizes(p)
+def _grid(prices: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Down onto the KOSPI grid of each bar's date (2015: 500-won ticks from 100,000)."""
+    p = np.maximum(prices.astype(np.int64), 5)
+    return p - p % dated_tick_sizes(p, ts, Market.KOSPI, False)
 
 
 def daily_universe(symbols: int, bars: int, seed: int = 1) -> list[BarSeries]:
@@ -31,9 +33,9 @@ def daily_universe(symbols: int, bars: int, seed: int = 1) -> list[BarSeries]:
         open_ = close * np.exp(rng.normal(0, 0.005, bars))
         hi = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.01, bars)))
         lo = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.01, bars)))
-        o, c = _grid(open_), _grid(close)
-        h = np.maximum(_grid(hi), np.maximum(o, c))
-        low = np.minimum(_grid(lo), np.minimum(o, c))
+        o, c = _grid(open_, ts), _grid(close, ts)
+        h = np.maximum(_grid(hi, ts), np.maximum(o, c))
+        low = np.minimum(_grid(lo, ts), np.minimum(o, c))
         vol = rng.integers(100_000, 5_000_000, bars)
         out.append(BarSeries(f"S{k:05d}", ts, o, h, low, c, vol))
     return out

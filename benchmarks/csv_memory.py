@@ -71,9 +71,9 @@ print(json.dumps({"samples": samples, "points": len(result.engine.store.load_equ
 
 
 def write_csv(path: Path, n: int) -> None:
-    """``n`` one-minute bars on the KRX tick grid (10,000-won band, tick 10), 09:00 onwards."""
+    """``n`` one-minute bars on the KRX tick grid (10,000-won band, tick 10 since 2023-01-25)."""
     rng = np.random.default_rng(7)
-    start = np.datetime64("2020-01-02T09:00")
+    start = np.datetime64("2024-01-02T09:00")  # 2023 grid: 10 won up to 20,000
     stamps = (start + np.arange(n).astype("timedelta64[m]")).astype(str)
     close = 10_000 + 10 * np.cumsum(rng.integers(-1, 2, n)).clip(-400, 400)
     open_ = close

@@ -27,11 +27,12 @@ STRATEGY = ["--strategy", "sma_cross", "--param", "fast=5", "--param", "slow=20"
 
 
 def daily_csv(path: Path, n: int) -> Path:
-    """``n`` daily bars on the 10-won tick grid, one calendar day apart from 2020-01-01."""
+    """``n`` daily bars on the 10-won tick grid, one calendar day apart from 2024-01-01
+    (after 2023-01-25, when 10,000-20,000 started ticking 10 won)."""
     lines = ["date,open,high,low,close,volume"]
     for i in range(n):
         close = 10_000 + 10 * ((i * 7) % 23)
-        day = (date(2020, 1, 1) + timedelta(days=i)).isoformat()
+        day = (date(2024, 1, 1) + timedelta(days=i)).isoformat()
         lines.append(f"{day},{close},{close + 50},{close - 50},{close},1000")
     path.write_text("\n".join(lines) + "\n")
     return path
