@@ -44,7 +44,7 @@ RISK_ACCOUNT = "account"
 
 def key(family: Family, ident: str) -> str:
     """The catalogue name of one key, without the cache prefix: ``pos:005930``."""
-    if not ident or any(c.isspace() for c in ident):
+    if ident.split() != [ident]:  # empty, or has whitespace somewhere
         raise ValueError(f"cache key {family.value}:{ident!r}: the id must be non-empty, no spaces")
     return f"{family.value}:{ident}"
 

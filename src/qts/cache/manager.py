@@ -111,6 +111,8 @@ class CacheManager:
 
     def _send_alerts(self) -> None:
         """Deliver breaker alerts outside the manager's locks (the receiver may block)."""
+        if not self._unsent:  # the usual case, without the lock (one that races is sent next)
+            return
         with self._lock:
             unsent, self._unsent = self._unsent, []
         for msg in unsent:
@@ -162,12 +164,15 @@ class CacheManager:
         need: list[str] = []
         write_back = True
         with self._lock:
-            suspect = [n in self._suspect for n in names]
-        asked = [(i, n) for i, n, s in zip(idents, names, suspect, strict=True) if not s]
-        for i, _n, s in zip(idents, names, suspect, strict=True):
-            if s:
-                self.metrics.read(family, "bypass")
-                need.append(i)
+            suspect = [n in self._suspect for n in names] if self._suspect else None
+        if suspect is None:
+            asked = list(zip(idents, names, strict=True))
+        else:
+            asked = [(i, n) for i, n, s in zip(idents, names, suspect, strict=True) if not s]
+            for i, _n, s in zip(idents, names, suspect, strict=True):
+                if s:
+                    self.metrics.read(family, "bypass")
+                    need.append(i)
         if asked and self.breaker.allow():
             t0 = time.perf_counter()
             try:

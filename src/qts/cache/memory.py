@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 import numpy as np
 
@@ -23,7 +24,17 @@ from qts.core.clock import Clock
 
 
 def now_ms(clock: Clock) -> int:
-    return int(clock.now().timestamp() * 1000)
+    global _last_now
+    now = clock.now()
+    last = _last_now
+    if last[0] is now:  # a simulated clock gives the same object until it moves
+        return last[1]
+    ms = int(now.timestamp() * 1000)
+    _last_now = (now, ms)  # one assignment: a reader sees the old pair or the new one
+    return ms
+
+
+_last_now: tuple[datetime | None, int] = (None, 0)
 
 
 class _Block:

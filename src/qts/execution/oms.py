@@ -92,6 +92,7 @@ class OrderManager:
         self.universe = universe
         self.instruments = instruments
         self._settlement_date = settlement_date
+        self._last_settlement: tuple[date, date] | None = None
         self.orders: dict[str, Order] = {o.client_order_id: o for o in store.load_orders()}
         self._open: dict[str, Order] = {
             k: o for k, o in self.orders.items() if not o.status.is_terminal
@@ -104,6 +105,7 @@ class OrderManager:
                 self._sync(pos.symbol)
         self.entries_by_day: dict[date, int] = {}
         self._holdings: dict[str, HoldingView] | None = None
+        self._views: dict[str, HoldingView] = {}  # the last views made, by symbol
         self._unsaved: list[Order] = []
         self.lock = OrderedLock("order manager", ORDER_MANAGER)  # first in the lock order
         self.position_listeners: list[Callable[[Position], None]] = []
@@ -130,19 +132,23 @@ class OrderManager:
 
     @_locked
     def holdings(self) -> dict[str, HoldingView]:
-        """Views of the open positions; rebuilt only after a fill."""
+        """Views of the open positions; rebuilt only after a fill, reusing the view of each
+        position that the fill did not change."""
         if self._holdings is None:
-            self._holdings = {
-                p.symbol: HoldingView(
-                    p.symbol,
+            old = self._views
+            views: dict[str, HoldingView] = {}
+            for p in self.account.open_positions():
+                v = old.get(p.symbol)
+                if v is None or (v.qty, v.cost_basis, v.opened_at, v.strategy, v.track) != (
                     p.qty,
                     p.cost_basis,
                     p.opened_at,
                     p.strategy,
                     p.track,
-                )
-                for p in self.account.open_positions()
-            }
+                ):
+                    v = HoldingView(p.symbol, p.qty, p.cost_basis, p.opened_at, p.strategy, p.track)
+                views[p.symbol] = v
+            self._holdings = self._views = views
         return self._holdings
 
     # --- acting ------------------------------------------------------------------------------
@@ -342,7 +348,7 @@ class OrderManager:
         inst = self.instruments.get(fill.symbol)
         entry = self.account.apply_fill(
             fill,
-            self._settlement_date(fill.ts.date()),
+            self._settles(fill.ts.date()),
             market=inst.market.value if inst else "KOSPI",
             track=order.track,
             strategy=order.strategy,
@@ -395,6 +401,16 @@ class OrderManager:
         else:
             return
         self._save(order)
+
+    def _settles(self, day: date) -> date:
+        """The settlement date of a trade on ``day`` (the last answer is kept: the fills of a
+        cycle share their day)."""
+        last = self._last_settlement
+        if last is not None and last[0] == day:
+            return last[1]
+        settles = self._settlement_date(day)
+        self._last_settlement = (day, settles)
+        return settles
 
     def _count_entry(self, order: Order) -> None:
         """Entries (buys) per trading day, for the daily trade limit; exits are never limited."""

@@ -174,6 +174,7 @@ class SimExchange:
         self.account = account
         self.fees: FeeModel = fees if fees is not None else KrxFees()
         self.calendar = calendar or KrxCalendar()
+        self._last_trading_day: tuple[datetime, tuple[date, datetime, datetime]] | None = None
         ratio = self.config.participation_ratio
         self._num, self._den = ratio.numerator, ratio.denominator
         self._record = record_changes
@@ -603,7 +604,16 @@ class SimExchange:
             self._changes.orders[order.client_order_id] = order
 
     def _trading_day(self, eligible: datetime) -> tuple[date, datetime, datetime]:
-        """(trading day, first instant it may match, expiry) of an order at the venue then."""
+        """(trading day, first instant it may match, expiry) of an order at the venue then
+        (the orders of one cycle share their instant: the last answer is kept)."""
+        last = self._last_trading_day
+        if last is not None and last[0] == eligible and last[0].tzinfo is eligible.tzinfo:
+            return last[1]
+        got = self._find_trading_day(eligible)
+        self._last_trading_day = (eligible, got)
+        return got
+
+    def _find_trading_day(self, eligible: datetime) -> tuple[date, datetime, datetime]:
         local = eligible.astimezone(KST)
         d = local.date()
         cal = self.calendar
