@@ -8,7 +8,10 @@ polling at one call a second per API, so a restart's catch-up is slower), no LOC
 trip (the KIS test covers the safety commands on the live books; they are broker-blind). The
 fake's replay ends at the day's close (``days=1``), so nothing can fill after it.
 
-The adopted holding is shown over KIS (test_live_day.py): this Kiwoom account starts empty.
+The account holds 300 shares of 005870 before QTS first starts (kt00018 lists them with their
+average purchase price ``pur_pric``): the first start adopts them at that price, tagged
+``adopted``, no restart adopts them again, and the micro risk loop protects them like any
+position (the kill switch's exits cover them while they are held).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from qts.brokers.kiwoom.fake import (
 from qts.brokers.kiwoom.fake.venue import FakeVenue, Kind
 from qts.data.ports import SafetyEventRecord
 from qts.data.sqlite import SqliteStore
+from qts.execution.oms import EMERGENCY_STRATEGY
+from qts.model.enums import OrderSide, OrderStatus
 
 SEED = 20261208
 KILLS = 3
@@ -46,6 +51,7 @@ SPEED = 200.0
 RUN = ("run", "--broker", "kiwoom", "--account", "paper")
 READY = 60.0
 MORNING = (time(9, 20), time(11, 30))
+HELD = {"005870": 300}  # a universe symbol the account already holds: adopted at start
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 VenueOrders = dict[str, tuple[str, str, int, int, int]]
@@ -53,7 +59,7 @@ VenueOrders = dict[str, tuple[str, str, int, int, int]]
 
 @pytest.fixture
 def fake() -> Iterator[tuple[FakeKiwoomServer, FakeVenue, MarketReplay]]:
-    venue, market, day = synthetic_venue(7, date(2026, 3, 4))
+    venue, market, day = synthetic_venue(7, date(2026, 3, 4), holdings=HELD)
     server = FakeKiwoomServer(venue, FakeConfig(ping_interval_s=0.5)).start()
     stop = threading.Event()
     replay = MarketReplay(venue, market, day, SPEED, stop=stop, days=1).start()
@@ -100,6 +106,9 @@ def test_a_whole_kiwoom_day_with_kills_and_revoked_tokens_ends_with_books_equal_
 ) -> None:
     server, venue, replay = fake
     rng = random.Random(SEED)
+    # the broker's average purchase price of the holding, as kt00018 reports it before QTS starts
+    ((held_symbol, held_qty),) = HELD.items()
+    held_avg = {s: p.cost // p.qty for s, p, _ in venue.holdings()}[held_symbol]
 
     def at(t: time) -> datetime:
         now = venue.now()
@@ -114,6 +123,7 @@ def test_a_whole_kiwoom_day_with_kills_and_revoked_tokens_ends_with_books_equal_
         try:
             lines.wait_match(r"^books: ", READY)
             if n == 0:
+                lines.wait_for("1 holding(s) adopted at the broker's average price", 1)
                 lines.wait_match(r" FILL (BUY|SELL) ", READY)
             wait_until(lambda m=moment: venue.now() >= m, READY, "the venue clock stalled")
         finally:
@@ -168,6 +178,22 @@ def test_a_whole_kiwoom_day_with_kills_and_revoked_tokens_ends_with_books_equal_
     books = Books.read(db)
     venue_orders, venue_holdings, venue_cash, venue_fees = venue_record(venue)
     assert venue_orders and any(v[3] for v in venue_orders.values())
+
+    # the holding was adopted once (at the first start only), at the broker's average price
+    adopted = [o for o in books.orders if o.strategy == "adopted"]
+    assert [(o.symbol, o.qty, o.status) for o in adopted] == [
+        (held_symbol, held_qty, OrderStatus.FILLED)
+    ], "the holding was adopted once, at the first start only"
+    adoption = [e for e in books.ledger if e.client_order_id == adopted[0].client_order_id]
+    assert [(e.qty, e.price, e.commission + e.tax) for e in adoption] == [(held_qty, held_avg, 0)]
+    # the micro risk loop protects it like any position: no strategy owns it, and the loop's
+    # exits (a stop, else the kill switch's full exit for every position) sold it
+    exits = [
+        o
+        for o in books.orders
+        if o.strategy == EMERGENCY_STRATEGY and o.symbol == held_symbol and o.side is OrderSide.SELL
+    ]
+    assert sum(o.filled_qty for o in exits) >= held_qty, "the micro loop never sold the holding"
     sent = [o for o in books.orders if o.venue_order_id and o.strategy != "adopted"]
     by_no = {o.venue_order_id: o for o in sent}
     assert len(by_no) == len(sent), "two orders of the books claim one order number"
@@ -178,6 +204,9 @@ def test_a_whole_kiwoom_day_with_kills_and_revoked_tokens_ends_with_books_equal_
         rows = [e for e in books.ledger if e.client_order_id == o.client_order_id]
         assert sum(e.qty * e.price for e in rows) == amount, no
     assert books.positions == venue_holdings
+    bought = sum(e.qty for e in books.ledger if e.side is OrderSide.BUY)  # the adoption included
+    sold = sum(e.qty for e in books.ledger if e.side is OrderSide.SELL)
+    assert bought - sold == sum(books.positions.values())
     fees_books = sum(e.commission + e.tax for e in books.ledger)
     assert books.account.cash + fees_books == venue_cash + sum(venue_fees.values())
     assert len({e.fill_id for e in books.ledger}) == len(books.ledger), "a fill booked twice"

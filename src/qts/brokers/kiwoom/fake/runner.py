@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import threading
 import time as time_mod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from types import TracebackType
 
@@ -202,9 +202,11 @@ def synthetic_venue(
     sim_config: SimConfig | None = None,
     calendar: KrxCalendar | None = None,
     order_book: bool = False,
+    holdings: Mapping[str, int] | None = None,
 ) -> tuple[FakeVenue, SyntheticMarket, date]:
     """A venue over the seeded synthetic market's instruments, its clock at the pre-open of
-    the first trading day on or after ``first_day``."""
+    the first trading day on or after ``first_day``. ``holdings``: what the account holds
+    before the replay (symbol -> shares), bought at the symbol's reference price."""
     cal = calendar or KrxCalendar()
     day = first_day if cal.is_trading_day(first_day) else cal.next_trading_day(first_day)
     market = SyntheticMarket(seed)
@@ -213,6 +215,7 @@ def synthetic_venue(
         instruments,
         SimulatedClock(at(day, PRE_OPEN)),
         initial_cash=initial_cash,
+        holdings=holdings,
         sim_config=sim_config,
         calendar=cal,
         reference_prices=dict(market.start_state().closes),
