@@ -24,9 +24,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from qts.cache import CachedPosition, CacheManager, HotCache, PriceQuote, RiskState, open_backend
 from qts.cache.breaker import BreakerState
-from qts.cache.values import PositionFields
+from qts.cache.values import position_fields
 from qts.core.clock import Clock
 from qts.data.ports import TradingStore
 from qts.engines.contracts import CalcData
@@ -205,7 +207,20 @@ class EngineCache:
     def on_position(self, pos: Position) -> None:
         """Position listener (under the order manager's lock, after the store booked the fill)."""
         risk = self.hot.last_risk
-        self.hot.write_positions([CachedPosition.of(pos, risk.equity if risk else 0)])
+        equity = risk.equity if risk else 0
+        universe = self.oms.universe
+        if pos.symbol in universe:
+            # a block of one over the cycle's column: the value is made when read, if ever
+            # (the cycle's own block write replaces it before most reads)
+            fields = position_fields(pos)
+            symbols = universe.symbols
+            mask = np.zeros(len(symbols), dtype=bool)
+            mask[universe.index(pos.symbol)] = True
+            self.hot.write_position_block(
+                symbols, lambda _i: CachedPosition.of_fields(fields, equity), mask
+            )
+        else:
+            self.hot.write_positions([CachedPosition.of(pos, equity)])
         if self._flat is not None:
             if pos.qty:
                 self._flat.pop(pos.symbol, None)
@@ -248,7 +263,7 @@ class EngineCache:
                 }
             # the held positions' fields as of now; their values are made when read (most
             # never are: a cycle reads the few symbols it trades)
-            held = {p.symbol: PositionFields.of(p) for p in self.oms.account.open_positions()}
+            held = {p.symbol: position_fields(p) for p in self.oms.account.open_positions()}
         zero = equity <= 0
 
         def make(i: int) -> CachedPosition:

@@ -207,11 +207,14 @@ class HotCache:
             self.manager.write_many(Family.POSITION, values)
 
     def write_position_block(
-        self, symbols: tuple[str, ...], make: Callable[[int], CachedPosition]
+        self,
+        symbols: tuple[str, ...],
+        make: Callable[[int], CachedPosition],
+        mask: np.ndarray | None = None,
     ) -> None:
-        """Write-through of every symbol's position (``make(i)`` for ``symbols[i]``; see
-        :meth:`CacheManager.write_block` for when it is called)."""
-        self.manager.write_block(Family.POSITION, symbols, None, lambda i: make(i).to_hash())
+        """Write-through of every symbol's position, or those in ``mask`` (``make(i)`` for
+        ``symbols[i]``; see :meth:`CacheManager.write_block` for when it is called)."""
+        self.manager.write_block(Family.POSITION, symbols, mask, lambda i: make(i).to_hash())
 
     def _store_positions(self, symbols: Sequence[str]) -> dict[str, Hash | None]:
         stored = self.store.load_positions()

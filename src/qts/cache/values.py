@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
 
 from qts.cache.port import Hash
 from qts.model.enums import Track
@@ -85,19 +84,13 @@ class PriceQuote:
 _MICRO = Decimal("0.000001")
 
 
-class PositionFields(NamedTuple):
-    """What ``pos:{symbol}`` is made of, copied from a :class:`Position` (which changes)."""
+# what ``pos:{symbol}`` is made of, copied from a Position (which changes): symbol, qty,
+# cost basis, last price, opened at, track
+PositionFields = tuple[str, int, int, int, datetime | None, Track]
 
-    symbol: str
-    qty: int
-    cost_basis: int
-    last_price: int
-    opened_at: datetime | None
-    track: Track
 
-    @classmethod
-    def of(cls, pos: Position) -> PositionFields:
-        return cls(pos.symbol, pos.qty, pos.cost_basis, pos.last_price, pos.opened_at, pos.track)
+def position_fields(pos: Position) -> PositionFields:
+    return (pos.symbol, pos.qty, pos.cost_basis, pos.last_price, pos.opened_at, pos.track)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +109,7 @@ class CachedPosition:
 
     @classmethod
     def of(cls, pos: Position, equity: int) -> CachedPosition:
-        return cls.of_fields(PositionFields.of(pos), equity)
+        return cls.of_fields(position_fields(pos), equity)
 
     @classmethod
     def of_fields(cls, f: PositionFields, equity: int) -> CachedPosition:

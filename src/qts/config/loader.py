@@ -19,7 +19,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from qts.config.models import Mode, QtsConfig
@@ -60,6 +59,8 @@ class LoadedConfig:
 
 
 def _defaults() -> dict[str, Any]:
+    import yaml  # loaded by the commands that read configuration (a backtest does not)
+
     text = resources.files("qts.config").joinpath("defaults/qts.yaml").read_text("utf-8")
     data = yaml.safe_load(text)
     assert isinstance(data, dict)
@@ -91,6 +92,8 @@ def _read_local(path: Path, problems: list[Problem]) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         problems.append(Problem(str(path), f"byte {exc.start}", "not UTF-8 text"))
         return {}
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
