@@ -133,8 +133,8 @@ def write_report(
     make_dir(out_dir)
     json_path = out_dir / "summary.json"
     html_path = out_dir / "report.html"
-    _write_atomic(json_path, json_text(to_jsonable(doc)))
-    _write_atomic(html_path, render_html(summary, equity, trades, report, title))
+    write_atomic(json_path, json_text(to_jsonable(doc)))
+    write_atomic(html_path, render_html(summary, equity, trades, report, title))
     return json_path, html_path
 
 
@@ -151,16 +151,18 @@ def render_html(
     times = [p.ts for p in equity]
     parts = [
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n",
+        f"<title>{escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n",
         f"<h1>{escape(title)}</h1>\n",
         "<h2>Run parameters</h2>\n",
         _kv_table(_flatten(summary)),
         "<h2>Statistics</h2>\n",
         _kv_table(_stat_rows(report)),
         "<h2>Equity</h2>\n",
-        _chart(values, times, downsample_last(len(values)), _won, "equity curve", "equity"),
+        svg_chart(
+            values, times, downsample_last(len(values)), format_won, "equity curve", "equity"
+        ),
         "<h2>Drawdown</h2>\n",
-        _chart(dd, times, downsample_minmax(dd), _pct_value, "drawdown", "drawdown", area=True),
+        svg_chart(dd, times, downsample_minmax(dd), _pct_value, "drawdown", "drawdown", area=True),
         capital_section(summary),
         f"<h2>Trades ({len(trades):,})</h2>\n",
         _trade_table(trades),
@@ -203,7 +205,7 @@ def downsample_minmax(values: Sequence[float], max_points: int = MAX_CHART_POINT
 
 # --- pieces -----------------------------------------------------------------------------------
 
-_CSS = """
+PAGE_CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse;font-size:13px}
@@ -219,7 +221,7 @@ _W, _H = 960, 280
 _LEFT, _RIGHT, _TOP, _BOTTOM = 100, 12, 12, 28
 
 
-def _chart(
+def svg_chart(
     values: Sequence[float],
     times: Sequence[datetime],
     idx: Sequence[int],
@@ -314,13 +316,13 @@ def _stat_rows(r: PerformanceReport) -> list[tuple[str, str]]:
     pf = "∞" if math.isinf(r.profit_factor) else f"{r.profit_factor:.2f}"
     return [
         ("Period", f"{_when(r.start)} → {_when(r.end)}"),
-        ("Initial cash", _won(r.initial_cash)),
-        ("Final equity", _won(r.final_equity)),
+        ("Initial cash", format_won(r.initial_cash)),
+        ("Final equity", format_won(r.final_equity)),
         ("Total return", _pct(r.total_return)),
         ("CAGR", _pct(r.cagr)),
         (f"Volatility (annualised, {r.periods_per_year}/yr)", _pct(r.volatility)),
         (f"Sharpe (risk-free {_pct(r.risk_free)})", f"{r.sharpe:.2f}"),
-        ("Max drawdown", f"{_pct(r.max_drawdown)} ({_won(r.max_drawdown_amount)})"),
+        ("Max drawdown", f"{_pct(r.max_drawdown)} ({format_won(r.max_drawdown_amount)})"),
         (
             "Max drawdown peak → trough",
             f"{_when(r.max_drawdown_peak)} → {_when(r.max_drawdown_trough)}",
@@ -336,11 +338,11 @@ def _stat_rows(r: PerformanceReport) -> list[tuple[str, str]]:
         ("Trades", f"{r.trades:,} ({r.winning_trades:,} won, {r.losing_trades:,} lost)"),
         ("Win rate", _pct(r.win_rate)),
         ("Profit factor", pf),
-        ("Gross profit / loss", f"{_won(r.gross_profit)} / {_won(r.gross_loss)}"),
-        ("Net trade PnL (after fees)", _won(r.net_trade_pnl)),
-        ("Trade fees", _won(r.trade_fees)),
-        ("Average win / loss", f"{_won(r.avg_win)} / {_won(r.avg_loss)}"),
-        ("Largest win / loss", f"{_won(r.largest_win)} / {_won(r.largest_loss)}"),
+        ("Gross profit / loss", f"{format_won(r.gross_profit)} / {format_won(r.gross_loss)}"),
+        ("Net trade PnL (after fees)", format_won(r.net_trade_pnl)),
+        ("Trade fees", format_won(r.trade_fees)),
+        ("Average win / loss", f"{format_won(r.avg_win)} / {format_won(r.avg_loss)}"),
+        ("Largest win / loss", f"{format_won(r.largest_win)} / {format_won(r.largest_loss)}"),
         ("Max consecutive losses", f"{r.max_consecutive_losses:,}"),
         ("Average holding", human_duration(r.avg_holding)),
     ]
@@ -392,7 +394,7 @@ def _trade_row(i: int, t: Trade) -> str:
 # --- formatting -------------------------------------------------------------------------------
 
 
-def _won(v: float) -> str:
+def format_won(v: float) -> str:
     return f"{round(v):,}"
 
 
@@ -438,6 +440,6 @@ def _seconds(td: timedelta) -> int | float:
     return int(s) if s.is_integer() else s
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Write next to the target and rename, so a crash never leaves half a file."""
     write_whole(path, text)

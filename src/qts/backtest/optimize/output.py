@@ -17,7 +17,7 @@ from qts.backtest.optimize.space import SearchSpace
 from qts.backtest.optimize.sweep import SweepResult
 from qts.backtest.optimize.trial import TrialOutcome
 from qts.backtest.optimize.walk_forward import WalkForward
-from qts.backtest.report import _CSS, _chart, _won, _write_atomic, downsample_last
+from qts.backtest.report import PAGE_CSS, downsample_last, format_won, svg_chart, write_atomic
 
 FIGURES = ("value", "final_equity", "total_return", "sharpe", "cagr", "max_drawdown", "trades")
 
@@ -187,7 +187,7 @@ def render_html(
     parts = [
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n",
+        f"<title>{escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n",
         f"<h1>{escape(title)}</h1>\n<table>\n",
         "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>\n" for k, v in rows),
         "</table>\n<h2>Parameter surface</h2>\n",
@@ -200,7 +200,9 @@ def render_html(
         times = [datetime.fromtimestamp(t, UTC) for t, _ in curve]
         parts += [
             "<h2>Walk-forward equity (out of sample)</h2>\n",
-            _chart(values, times, downsample_last(len(values)), _won, "walk-forward equity", "wf"),
+            svg_chart(
+                values, times, downsample_last(len(values)), format_won, "walk-forward equity", "wf"
+            ),
         ]
     parts.append("</body>\n</html>\n")
     return "".join(parts)
@@ -227,9 +229,9 @@ def write_outputs(
         rows = [("all", o) for o in sweep.outcomes]
     best = best_json(objective, sweep, wf, meta)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "trials.csv", trials_csv(space, rows))
+    write_atomic(out / "trials.csv", trials_csv(space, rows))
     text = json.dumps(best, indent=2, ensure_ascii=False, default=str)
-    _write_atomic(out / "best.json", text + "\n")
+    write_atomic(out / "best.json", text + "\n")
     if wf is not None:
         last = next((w for w in reversed(wf.windows) if w.sweep.outcomes), None)
         surface = last.sweep.outcomes if last is not None else []
@@ -237,5 +239,5 @@ def write_outputs(
         assert sweep is not None
         surface = sweep.outcomes
     html = render_html(title, space, objective, best, surface, wf, cash)
-    _write_atomic(out / "report.html", html)
+    write_atomic(out / "report.html", html)
     return best
