@@ -1,7 +1,8 @@
 """The whole-day acceptance test of issue 9 over Kiwoom: ``qts run --broker kiwoom`` through one
 simulated trading day against the local Kiwoom exchange, killed with SIGKILL and restarted,
 with every token revoked and a VKOSPI spike (kill switch) in the afternoon; at the end the
-books equal the venue's own record.
+books equal the venue's own record. Every restart reuses the access token the first process
+was issued (kept beside the books, as Kiwoom rate-limits au10001) until the revoke.
 
 The twin of test_live_day.py (KIS), leaner: three kills (Kiwoom's fills come from account
 polling at one call a second per API, so a restart's catch-up is slower), no LOCKDOWN round
@@ -142,6 +143,9 @@ def test_a_whole_kiwoom_day_with_kills_and_revoked_tokens_ends_with_books_equal_
         resumed = lines.wait_match(r"^books: ", READY)
         assert "(resumed)" in resumed
         lines.wait_match(r"^venue time ", READY)
+        # every restart reused the first process's token (kept beside the books)
+        assert server.kiwoom.tokens_issued == 1, "a restart issued a token of its own"
+        assert Path(f"{db}.token").stat().st_mode & 0o077 == 0
         issued = server.kiwoom.tokens_issued
         server.kiwoom.invalidate_tokens()
         wait_until(lambda: server.kiwoom.tokens_issued > issued, READY, "no new token after revoke")

@@ -270,7 +270,8 @@ def run_broker(
             instruments={},
             calendar=calendar,
             # a restarted process keeps the broker's order numbers and its token (KIS issues
-            # one token a minute per app key: a restart must not wait for, or burn, a new one)
+            # one token a minute per app key, Kiwoom rate-limits its day-long tokens: a restart
+            # must not wait for, or burn, a new one)
             order_map=books.order_map,
             token_cache=books.token_cache,
         )

@@ -8,7 +8,8 @@ SHA-256, which tells one's own accounts apart but does not identify an account n
 (postgres, hybrid, sheets) keeps the books there instead, as in paper mode. The adapter's map of
 client order ids to the broker's order numbers lives next to the books (``<db>.orders``), so a
 restarted process knows which orders it sent and sends nothing twice, and so does its access
-token (``<db>.token``, readable by the owner only): KIS issues one token a minute per app key.
+token (``<db>.token``, readable by the owner only, qts.brokers.token_cache): KIS issues one
+token a minute per app key, and Kiwoom rate-limits the issuance of its day-long tokens.
 """
 
 from __future__ import annotations

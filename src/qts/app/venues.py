@@ -380,7 +380,12 @@ def open_venue(
         return KisVenue(kis, adapter, clock)
     if broker == "kiwoom":
         kw = kiwoom_config(account, env)
-        kw = kw.model_copy(update={"state_path": kw.state_path or order_map})
+        kw = kw.model_copy(
+            update={
+                "state_path": kw.state_path or order_map,
+                "token_cache_path": kw.token_cache_path or token_cache,
+            }
+        )
         # the account is checked now; the orders are followed from start_orders on (the
         # clock may not tell the venue's day yet: module docstring)
         kiwoom = KiwoomBroker(kw, clock=clock, start=False)

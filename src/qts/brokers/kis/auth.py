@@ -9,14 +9,11 @@ which it remembers across processes when ``token_cache_path`` is set.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +30,7 @@ from qts.brokers.kis.errors import (
     error_for,
 )
 from qts.brokers.kis.redact import logger, redact, register_secrets
+from qts.brokers.token_cache import TokenCache
 
 log = logger("qts.brokers.kis.auth")
 
@@ -70,7 +68,9 @@ class TokenManager:
         self._token: Token | None = None
         self._last_issue: float | None = None
         self._approval: tuple[str, float] | None = None
-        self._key_id = hashlib.sha256(config.app_key.get_secret_value().encode()).hexdigest()[:16]
+        self._cache = TokenCache(
+            config.token_cache_path, config.app_key.get_secret_value(), config.rest_url
+        )
         self.issued = 0  # tokens obtained from tokenP by this manager (for tests and metrics)
         register_secrets(*config.secrets())
         self._load_cache()
@@ -236,18 +236,7 @@ class TokenManager:
     # ------------------------------------------------------------------ cache file
 
     def _load_cache(self) -> None:
-        path = self._config.token_cache_path
-        if path is None or not path.exists():
-            return
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            log.warning("token cache unreadable; ignoring it")
-            return
-        if not isinstance(data, dict) or data.get("key_id") != self._key_id:
-            return
-        if data.get("base_url") != self._config.rest_url:
-            return
+        data = self._cache.load()
         last = data.get("last_issue")
         if isinstance(last, int | float):
             self._last_issue = float(last)
@@ -262,26 +251,12 @@ class TokenManager:
             self._token = Token(value, float(expires), float(issued))
 
     def _save_cache(self) -> None:
-        path = self._config.token_cache_path
-        if path is None:
-            return
         tok = self._token
-        data = {
-            "key_id": self._key_id,
-            "base_url": self._config.rest_url,
-            "last_issue": self._last_issue,
-            "token": tok.value if tok else None,
-            "expires_at": tok.expires_at if tok else None,
-            "issued_at": tok.issued_at if tok else None,
-        }
-        _write_private(path, json.dumps(data))
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically to a file only the owner can read (it holds a token)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+        self._cache.save(
+            {
+                "last_issue": self._last_issue,
+                "token": tok.value if tok else None,
+                "expires_at": tok.expires_at if tok else None,
+                "issued_at": tok.issued_at if tok else None,
+            }
+        )

@@ -1,8 +1,11 @@
 """The access token: issued at ``/oauth2/token`` (au10001), cached until shortly before
 ``expires_dt``, re-issued when Kiwoom calls it invalid (detail 8005).
 
-The token lives in memory only. Every token is handed to the :class:`Redactor` the moment it is
-received, and nothing here formats it into a message.
+au10001 tokens live about a day and Kiwoom rate-limits their issuance, so with
+``token_cache_path`` set the token is also kept in an owner-only file
+(:mod:`qts.brokers.token_cache`, as the KIS adapter does) and a restarted process reuses it
+until it is due for refresh. Every token is handed to the :class:`Redactor` the moment it is
+received or read back, and nothing here formats it into a message.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from qts.brokers.kiwoom.errors import (
     detail_code,
 )
 from qts.brokers.kiwoom.ratelimit import RateLimiter
+from qts.brokers.token_cache import TokenCache
 from qts.core.clock import Clock, WallClock
 from qts.core.errors import InputError
 
@@ -63,7 +67,11 @@ class TokenManager:
         self._token_type = "Bearer"  # noqa: S105 - the scheme name
         self._expires_at: datetime | None = None
         self._refresh_at: datetime | None = None
-        self.issued = 0
+        self.issued = 0  # tokens obtained from au10001 by this manager (a cached one is not)
+        self._cache = TokenCache(
+            config.token_cache_path, config.app_key.get_secret_value(), config.rest_url
+        )
+        self._load_cache()
 
     def __repr__(self) -> str:
         state = "no token" if self._token is None else f"token until {self._expires_at}"
@@ -87,11 +95,14 @@ class TokenManager:
             if self._token == token:
                 self._token = None
                 self._refresh_at = None
+                self._save_cache()
 
     def revoke(self) -> None:
         """Give the current token back (au10002). Failures are logged, not raised."""
         with self._lock:
             token, self._token, self._refresh_at = self._token, None, None
+            if token is not None:
+                self._save_cache()
         if token is None:
             return
         body = {
@@ -130,8 +141,41 @@ class TokenManager:
         self._expires_at = expires
         self._refresh_at = expires - margin
         self.issued += 1
+        self._save_cache()
         log.info("kiwoom: access token issued, valid until %s", expires.isoformat())
         return token
+
+    # ------------------------------------------------------------------ cache file
+
+    def _load_cache(self) -> None:
+        """A token an earlier process saved, kept while it is not yet due for refresh."""
+        data = self._cache.load()
+        token, kind = data.get("token"), data.get("token_type")
+        try:
+            expires = datetime.fromisoformat(str(data.get("expires_at")))
+            refresh = datetime.fromisoformat(str(data.get("refresh_at")))
+        except ValueError:
+            return
+        if not isinstance(token, str) or not token or not isinstance(kind, str):
+            return
+        if expires.tzinfo is None or refresh.tzinfo is None or self._clock.now() >= refresh:
+            return
+        self._redact.add_token(token)
+        self._token, self._token_type = token, kind
+        self._expires_at, self._refresh_at = expires, refresh
+        log.info("kiwoom: access token reused from the cache, valid until %s", expires.isoformat())
+
+    def _save_cache(self) -> None:
+        token, expires, refresh = self._token, self._expires_at, self._refresh_at
+        kept = token is not None and expires is not None and refresh is not None
+        self._cache.save(
+            {
+                "token": token if kept else None,
+                "token_type": self._token_type,
+                "expires_at": expires.isoformat() if kept and expires else None,
+                "refresh_at": refresh.isoformat() if kept and refresh else None,
+            }
+        )
 
     def _post(self, path: str, api_id: str, body: dict[str, str]) -> dict[str, Any]:
         """A token call: not retried here (the caller's next request tries again)."""

@@ -63,7 +63,9 @@ class KiwoomConfig(BaseModel):
     ``base_url`` defaults to Kiwoom's host for the mode; tests point it at the local fake.
     ``state_path`` is the SQLite file that maps client order ids to Kiwoom order numbers
     (write-ahead, see the package README); without it the map lives in memory and a restart
-    can only name orders after their Kiwoom numbers.
+    can only name orders after their Kiwoom numbers. ``token_cache_path`` is the owner-only
+    file that keeps the access token for a restart (qts.brokers.token_cache); without it every
+    process issues its own.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -86,6 +88,7 @@ class KiwoomConfig(BaseModel):
     max_pages: int = Field(100, ge=1)
 
     token_refresh_margin_s: float = Field(600.0, ge=0)
+    token_cache_path: Path | None = None
 
     poll_interval_s: float | None = Field(
         1.0, gt=0, description="background fill polling; None: only on sync()/poll_once()"

@@ -32,7 +32,16 @@ from qts.brokers.kiwoom import (
     RecordState,
     SqliteOrderStore,
 )
-from qts.brokers.kiwoom.fake import CodeStyle, FaultKind, Limit, LimitReply, When
+from qts.brokers.kiwoom.fake import (
+    TEST_APP_KEY,
+    TEST_SECRET_KEY,
+    CodeStyle,
+    FaultKind,
+    Limit,
+    LimitReply,
+    When,
+)
+from qts.brokers.token_cache import TokenCache
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
 
@@ -72,6 +81,43 @@ def test_token_refreshed_before_expiry(h: Harness) -> None:
     assert sorted(e.client_order_id for e in broker.drain_events()) == ["t1", "t2"]
     assert broker.open_orders() == []
     assert_books(h, broker)
+
+
+def test_a_restart_reuses_the_cached_token(h: Harness, tmp_path: Path) -> None:
+    """au10001 tokens live a day and Kiwoom rate-limits their issuance: a restarted adapter
+    takes the token its predecessor kept beside the books instead of issuing one."""
+    path = tmp_path / "books.sqlite.token"
+    first = h.broker(token_cache_path=path)
+    first.balance()
+    assert h.fake.tokens_issued == 1 and first.rest.auth.issued == 1
+    assert path.stat().st_mode & 0o077 == 0, "the token file is the owner's only"
+    assert TEST_APP_KEY not in path.read_text() and TEST_SECRET_KEY not in path.read_text()
+    first.close()  # killed or stopped: the token stays valid at Kiwoom
+
+    second = h.broker(token_cache_path=path)
+    second.balance()
+    assert h.fake.tokens_issued == 1 and second.rest.auth.issued == 0  # reused, not issued
+    assert h.broker().balance() is not None  # an adapter without the file issues its own
+    assert h.fake.tokens_issued == 2
+    # a cached token Kiwoom no longer honours (revoked server-side) is replaced once
+    h.fake.invalidate_tokens()
+    third = h.broker(token_cache_path=path)
+    third.balance()
+    assert h.fake.tokens_issued == 3 and h.fake.token_refusals == 1
+    # the file follows the new token: the next restart reuses that one
+    fourth = h.broker(token_cache_path=path)
+    fourth.balance()
+    assert h.fake.tokens_issued == 3 and h.fake.token_refusals == 1
+    # a token due for refresh (the day nearly over) is not reused: a new one is issued
+    h.walls_forward(timedelta(hours=23, minutes=55))
+    fifth = h.broker(token_cache_path=path)
+    fifth.balance()
+    assert h.fake.tokens_issued == 4 and fifth.rest.auth.issued == 1
+    # another app key (or another server) reads nothing from the file
+    url = fifth.config.rest_url
+    assert TokenCache(path, TEST_APP_KEY, url).load()["token"]
+    assert TokenCache(path, "another-app-key", url).load() == {}
+    assert TokenCache(path, TEST_APP_KEY, "https://api.kiwoom.com").load() == {}
 
 
 @pytest.mark.parametrize("style", ["envelope", "detail"])
