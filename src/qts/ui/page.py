@@ -94,8 +94,9 @@ dl.kv dt { color:var(--muted); } dl.kv dd { margin:0; font-variant-numeric:tabul
   <section class="w6"><h2>Decisions</h2><div class="scroll" id="decisions"></div></section>
   <section class="w6"><h2>Strategies</h2><div class="scroll" id="strategies"></div></section>
   <section class="w6"><h2>Safety history</h2><div class="scroll" id="history"></div></section>
-  <section class="w6" id="extra-card" hidden><h2>Operating state and capital</h2>
-    <div id="extra"></div></section>
+  <section class="w6" id="capital-card" hidden><h2>Operating state and capital</h2>
+    <div id="opstate"></div><div class="scroll" id="pools"></div>
+    <h3 class="note">recent state changes</h3><div class="scroll" id="transitions"></div></section>
 </main>
 <script>
 "use strict";
@@ -207,16 +208,22 @@ function engine(live, counts) {
   el.innerHTML = html;
 }
 
-function extra(x) {
-  const keys = Object.keys(x || {});
-  $("extra-card").hidden = !keys.length;
-  if (!keys.length) return;
-  const render = (v) => {
-    if (v === null || typeof v !== "object") return esc(typeof v === "number" ? won(v) : v);
-    return '<dl class="kv">' + Object.entries(v).map(([k, w]) =>
-      `<dt>${esc(k)}</dt><dd>${render(w)}</dd>`).join("") + "</dl>";
-  };
-  $("extra").innerHTML = keys.map(k => `<h3 class="note">${esc(k)}</h3>${render(x[k])}`).join("");
+function capital(c) {
+  $("capital-card").hidden = !c;
+  if (!c) return;
+  const since = c.since ? ` since ${time(c.since)}` : "";
+  const until = c.override_until ? `, override until ${time(c.override_until)}` : "";
+  $("opstate").innerHTML =
+    `<span class="badge ${c.state === "DEFENSIVE" ? "WARNING" : ""}">${esc(c.state)}</span> ` +
+    `<span class="note">${esc(c.reason)}${since}${until}</span>`;
+  table($("pools"), [["pool", p => td(esc(p.pool) + (p.lock_reason ?
+      ` <span class="down">locked: ${esc(p.lock_reason)}</span>` : ""), "l"), 1],
+    ["total", p => td(won(p.total))], ["available", p => td(won(p.available))],
+    ["share", p => td(pct(p.share_pct))], ["target", p => td(pct(p.target_pct))],
+    ["realized", p => td(signed(p.realized), cls(p.realized))]], c.pools);
+  table($("transitions"), [["time", t => td(time(t.ts), "l"), 1],
+    ["move", t => td(esc(t.move), "l"), 1], ["reason", t => td(esc(t.reason), "l"), 1]],
+    c.transitions);
 }
 
 function render(v) {
@@ -252,7 +259,7 @@ function render(v) {
     ["trades", s => td(won(s.trades))], ["win rate", s => td(pct(s.win_rate))],
     ["PnL", s => td(signed(s.pnl), cls(s.pnl))], ["avg", s => td(signed(s.avg_pnl),
       cls(s.avg_pnl))], ["fees", s => td(won(s.fees))]], v.strategies);
-  extra(v.extra);
+  capital(v.capital);
   firstRender = false;
   document.body.dataset.seq = v.seq;
 }

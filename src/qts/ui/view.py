@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from qts.data.capital_journal import CapitalReadout, read_capital
 from qts.data.ports import DecisionRecord, EquityPoint, TradingStore
 from qts.model.ledger import LedgerEntry
 from qts.safety.state import SafetyState, SafetyStatus
@@ -24,8 +25,8 @@ from qts.safety.supervisor import REQUEST_KEY, STATE_KEY
 MAX_CURVE_POINTS = 600
 RECENT_ROWS = 50
 DECISION_CYCLES = 120  # how far back (in cycles) the decisions list looks
-# operating state and capital pools, when the run keeps them (shown as they are stored)
-EXTRA_STATE_KEYS = ("operating_state", "capital_pools", "capital")
+POOL_ORDER = ("SCALP", "SWING", "PORTFOLIO")
+RECENT_TRANSITIONS = 5
 
 
 class LiveOverlay(Protocol):
@@ -43,7 +44,6 @@ class ViewBuilder:
     store: TradingStore
     overlay: LiveOverlay | None = None
     now: Callable[[], datetime] | None = None
-    extra_keys: tuple[str, ...] = EXTRA_STATE_KEYS
     _decisions_cache: dict[str, list[DecisionRecord]] = field(default_factory=dict)
 
     def build(self) -> dict[str, Any]:
@@ -115,7 +115,7 @@ class ViewBuilder:
             "strategies": _strategies(store.load_ledger()),
             "days": _days(equity, initial),
             "safety": self._safety(),
-            "extra": {k: v for k in self.extra_keys if (v := store.load_state(k)) is not None},
+            "capital": _capital(read_capital(store, limit=RECENT_TRANSITIONS)),
             "live": self.overlay.live() if self.overlay else {},
         }
         return view
@@ -309,3 +309,50 @@ def _fill_row(f: Any) -> dict[str, Any]:
         "price": f.price,
         "fees": f.commission + f.tax,
     }
+
+
+def _capital(r: CapitalReadout) -> dict[str, Any] | None:
+    """The operating state and the pools as rows a phone can show; None when capital flow is off
+    (the run never stored them)."""
+    if r.state is None and not r.pools:
+        return None
+    state = r.state or {}
+    pools = [
+        {
+            "pool": name,
+            "state": p.get("pool_state"),
+            "total": p.get("total_capital"),
+            "available": p.get("available_capital"),
+            "invested": p.get("invested_capital"),
+            "share_pct": _ratio(p.get("allocation_pct")),
+            "target_pct": _ratio(p.get("target_allocation_pct")),
+            "realized": p.get("realized_pnl"),
+            "unrealized": p.get("unrealized_pnl"),
+            "lock_reason": p.get("lock_reason") or "",
+        }
+        for name in POOL_ORDER
+        if (p := r.pools.get(name)) is not None
+    ]
+    return {
+        "state": state.get("current_state"),
+        "since": state.get("transition_timestamp"),
+        "reason": state.get("transition_reason"),
+        "override_until": state.get("override_expiry"),
+        "pools": pools,
+        "transitions": [
+            {
+                "ts": t.payload.get("ts"),
+                "move": f"{t.payload.get('from')} → {t.payload.get('to')}",
+                "reason": t.payload.get("reason"),
+            }
+            for t in reversed(r.transitions)
+        ],
+    }
+
+
+def _ratio(v: Any) -> float | None:
+    """Stored shares are decimal strings ("0.25"); the page shows them as percentages."""
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None

@@ -15,6 +15,7 @@ import pytest
 from qts.app.paper import run_paper
 from qts.config.loader import load_config
 from qts.core.errors import ConfigError
+from qts.data.capital_journal import read_capital
 from qts.data.sqlite import SqliteStore
 from qts.safety.state import SafetyState, SafetyStatus
 from qts.safety.supervisor import REQUEST_KEY, STATE_KEY
@@ -61,6 +62,34 @@ def test_view_agrees_with_the_books(run_db: Path) -> None:
     assert view["curve"]["max_drawdown"] == pytest.approx(worst, abs=1e-6)
     assert view["account"]["equity"] == view["account"]["cash"] + view["account"]["market_value"]
     assert all(d["reason"] for d in view["decisions"] if d["action"] != "HOLD")
+
+
+def test_capital_panel_shows_the_state_and_every_pool(run_db: Path) -> None:
+    """The pools are rows (pool, total, available, share, target) that sum to the stored total,
+    in the order SCALP, SWING, PORTFOLIO; the state names its reason."""
+    store = SqliteStore(str(run_db))
+    try:
+        capital = ViewBuilder(store).build()["capital"]
+        readout = read_capital(store)
+    finally:
+        store.close()
+    assert capital["state"] == readout.current_state
+    assert capital["reason"]
+    assert [p["pool"] for p in capital["pools"]] == ["SCALP", "SWING", "PORTFOLIO"]
+    for row in capital["pools"]:
+        stored = readout.pools[row["pool"]]
+        assert row["total"] == stored["total_capital"]
+        assert row["available"] == stored["available_capital"]
+        assert row["target_pct"] == float(stored["target_allocation_pct"])
+    assert sum(p["share_pct"] for p in capital["pools"]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_capital_panel_is_absent_without_capital_flow(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "empty.sqlite"))
+    try:
+        assert ViewBuilder(store).build()["capital"] is None
+    finally:
+        store.close()
 
 
 def test_token_gate(run_db: Path) -> None:
