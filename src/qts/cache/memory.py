@@ -53,7 +53,7 @@ class _Column:
     """The keys ``{family}:{ident}`` of a fixed ident list written in blocks: the block that
     last wrote each ident (-1: none, or the key lives in the plain dict instead)."""
 
-    __slots__ = ("blocks", "idents", "index", "owner", "plain")
+    __slots__ = ("blocks", "idents", "index", "owner", "plain", "trim_at")
 
     def __init__(self, idents: tuple[str, ...]) -> None:
         self.idents = idents
@@ -61,6 +61,7 @@ class _Column:
         self.owner = np.full(len(idents), -1, dtype=np.int64)
         self.blocks: dict[int, _Block] = {}
         self.plain: set[int] = set()  # idents whose key is in the plain dict
+        self.trim_at = 8  # drop unused blocks when there are more than this many
 
     def live(self, i: int, now: int) -> _Block | None:
         seq = int(self.owner[i])
@@ -121,11 +122,17 @@ class MemoryCache:
                     col.plain.discard(i)
             if mask is None:
                 col.owner.fill(self._seq)
+                col.blocks = {self._seq: col.blocks[self._seq]}  # it owns every ident
+                col.trim_at = 8
             else:
                 col.owner[mask] = self._seq
-            if len(col.blocks) > 8:
-                used = set(np.unique(col.owner).tolist())
-                col.blocks = {k: b for k, b in col.blocks.items() if k in used}
+                if len(col.blocks) > col.trim_at:
+                    # blocks no ident points to any more; the next look waits until the
+                    # blocks doubled, so many small blocks (a fill's position each) cost
+                    # O(log) scans of the column, not one each
+                    used = set(np.unique(col.owner).tolist())
+                    col.blocks = {k: b for k, b in col.blocks.items() if k in used}
+                    col.trim_at = max(8, 2 * len(col.blocks))
 
     def _spill(self, family: str, col: _Column, now: int) -> None:
         """Move a column's live values into the plain dict (its ident list is replaced)."""
