@@ -1,6 +1,7 @@
 """Hybrid storage for the Sheets → PostgreSQL migration (CD-001): dual-write through a durable
 outbox, reads with fallback, a consistency checker with the cut-over streak, and migration."""
 
+from qts.data.hybrid.alerts import HybridAlert
 from qts.data.hybrid.checker import (
     CheckReport,
     ConsistencyChecker,
@@ -13,16 +14,10 @@ from qts.data.hybrid.migrate import (
     MigrationReport,
     migrate,
 )
+from qts.data.hybrid.modes import DB, SHEETS, DataSourceMode
 from qts.data.hybrid.outbox import MARKER_KEY, Outbox, OutboxEntry
-from qts.data.hybrid.store import (
-    DB,
-    SHEETS,
-    DataSourceMode,
-    HybridAlert,
-    HybridStore,
-    RetryWorker,
-    replay_pending,
-)
+from qts.data.hybrid.replay import RetryWorker, replay_pending
+from qts.data.hybrid.store import HybridStore
 
 __all__ = [
     "DB",

@@ -51,25 +51,19 @@ background needs stores of its own, so :class:`RetryWorker` opens its own connec
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 from types import TracebackType
 from typing import Any
 
 from qts.core.errors import StorageError
-from qts.data.hybrid.outbox import (
-    MARKER_KEY,
-    Outbox,
-    apply_op,
-    decode_op,
-    encode_op,
-    marker,
-)
+from qts.data.hybrid.alerts import AlertSink, HybridAlert, TargetHealth, emit_alert, log_alert
+from qts.data.hybrid.modes import DB, SHEETS, DataSourceMode
+from qts.data.hybrid.outbox import MARKER_KEY, Outbox, apply_op, encode_op, marker
+from qts.data.hybrid.replay import RetryWorker, replay_pending
 from qts.data.ports import (
     AccountState,
     DecisionRecord,
@@ -84,142 +78,17 @@ from qts.model.ledger import LedgerEntry
 from qts.model.order import Order
 from qts.model.position import Position
 
-log = logging.getLogger(__name__)
-
-SHEETS = "sheets"
-DB = "db"
+__all__ = [
+    "DB",
+    "SHEETS",
+    "DataSourceMode",
+    "HybridAlert",
+    "HybridStore",
+    "RetryWorker",
+    "replay_pending",
+]
 
 _HOSTED, _DOWN, _REFUSED = "hosted", "down", "refused"
-
-
-class DataSourceMode(StrEnum):
-    SHEETS_ONLY = "SHEETS_ONLY"
-    DUAL_WRITE = "DUAL_WRITE"
-    DB_PRIMARY = "DB_PRIMARY"
-    DB_ONLY = "DB_ONLY"
-
-    @property
-    def targets(self) -> tuple[str, ...]:
-        """The targets this mode writes, in the order reads prefer them."""
-        return _READ_ORDER[self]
-
-
-_READ_ORDER: dict[DataSourceMode, tuple[str, ...]] = {
-    DataSourceMode.SHEETS_ONLY: (SHEETS,),
-    DataSourceMode.DUAL_WRITE: (SHEETS, DB),
-    DataSourceMode.DB_PRIMARY: (DB, SHEETS),
-    DataSourceMode.DB_ONLY: (DB,),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class HybridAlert:
-    """Something an operator should know: ``kind`` is unavailable, recovered or fallback_read."""
-
-    kind: str
-    target: str
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
-
-
-AlertSink = Callable[[HybridAlert], None]
-
-
-def _log_alert(alert: HybridAlert) -> None:
-    log.warning("%s", alert.message)
-
-
-class _Health:
-    """A target's failures as this process saw them, for backoff and for alerting on changes."""
-
-    def __init__(self, name: str, sink: AlertSink, base: float, cap: float) -> None:
-        self.name = name
-        self.sink = sink
-        self.base = base
-        self.cap = cap
-        self.failures = 0
-        self.retry_at = 0.0
-
-    def failed(self, now: float, exc: BaseException, pending: int) -> None:
-        self.failures += 1
-        self.retry_at = now + min(self.cap, self.base * 2 ** (self.failures - 1))
-        if self.failures == 1:
-            _emit(
-                self.sink,
-                HybridAlert(
-                    "unavailable",
-                    self.name,
-                    f"hybrid store: {self.name} failed ({exc}); its writes are kept in the "
-                    f"outbox ({pending} pending) and retried",
-                ),
-            )
-
-    def ok(self) -> None:
-        if self.failures:
-            self.failures = 0
-            self.retry_at = 0.0
-            _emit(
-                self.sink,
-                HybridAlert("recovered", self.name, f"hybrid store: {self.name} caught up again"),
-            )
-
-    def waiting(self, now: float) -> bool:
-        return self.failures > 0 and now < self.retry_at
-
-
-def _emit(sink: AlertSink, alert: HybridAlert) -> None:
-    try:
-        sink(alert)
-    except Exception:  # an alert channel failing must not fail the write that raised it
-        log.exception("hybrid store: alert callback failed for %s", alert.message)
-
-
-def replay_pending(outbox: Outbox, name: str, store: TradingStore, *, max_ops: int = 200) -> int:
-    """Apply every op ``name`` is missing, in order; the caller holds ``outbox.lock(name)``.
-
-    Ops go in groups of whole batches, each group in one target transaction that also moves the
-    target's marker. If a group of several batches fails, the batches are tried one by one, so
-    a refused batch stops the replay just before itself. Returns how many ops were applied;
-    raises StorageError (after marking the target unverified) at the first failure.
-    """
-    applied = 0
-    try:
-        if not outbox.verified(name):
-            outbox.verify(store.load_state(MARKER_KEY), name)
-        single = False
-        while True:
-            entries = outbox.pending(name, limit=1 if single else max_ops)
-            if not entries:
-                return applied
-            try:
-                calls = [decode_op(e.payload) for e in entries]
-                with store.transaction():
-                    for method, args in calls:
-                        apply_op(store, method, args)
-                    store.save_state(MARKER_KEY, marker(outbox.id, entries[-1].seq))
-            except StorageError as exc:
-                if not single and entries[0].batch != entries[-1].batch:
-                    # The group may have committed after all (a lost acknowledgement): ask
-                    # the marker before retrying any of it.
-                    outbox.verify(store.load_state(MARKER_KEY), name)
-                    single = True
-                    continue
-                method = decode_op(entries[0].payload)[0] if single else "replay"
-                raise StorageError(
-                    f"{name} failed to apply outbox ops {entries[0].seq}..{entries[-1].seq} "
-                    f"({method}): {exc}"
-                ) from exc
-            outbox.advance(name, entries[-1].seq)
-            applied += len(entries)
-            single = False
-    except StorageError:
-        outbox.unverify(name)
-        raise
-    except Exception as exc:  # a driver error an adapter failed to wrap: still a failure
-        outbox.unverify(name)
-        raise StorageError(f"{name} failed to apply outbox ops: {exc!r}") from exc
 
 
 @dataclass(slots=True)
@@ -258,11 +127,11 @@ class HybridStore:
     ) -> None:
         self._stores: dict[str, TradingStore] = {SHEETS: sheets, DB: db}
         self._outbox = outbox
-        self._sink: AlertSink = on_alert or _log_alert
+        self._sink: AlertSink = on_alert or log_alert
         self._retry_inline = retry_inline
         self._clock = clock
         self._replay_batch = replay_batch
-        self._health = {n: _Health(n, self._sink, base_delay, max_delay) for n in self._stores}
+        self._health = {n: TargetHealth(n, self._sink, base_delay, max_delay) for n in self._stores}
         self._tx: _Tx | None = None
         self._closed = False
         self._fallback_from: str | None = None
@@ -587,7 +456,7 @@ class HybridStore:
                 self._fallback_from = None
             elif self._fallback_from is None:
                 self._fallback_from = preferred
-                _emit(
+                emit_alert(
                     self._sink,
                     HybridAlert(
                         "fallback_read",
@@ -798,124 +667,6 @@ class _Transaction:
         tb: TracebackType | None,
     ) -> None:
         self._store._end(exc_type, exc)
-
-
-class RetryWorker:
-    """Replays what targets lag behind from a thread of its own, with exponential backoff.
-
-    Stores belong to the thread that opened them, so the worker opens its own store per target
-    with ``openers`` (a second connection to the same database; an in-memory store cannot be
-    shared this way). It shares the outbox with the hybrid store; the outbox's per-target lock
-    keeps their replays from interleaving, and the replay marker makes either one's replay of
-    the other's half-finished work harmless. Stop it before closing the hybrid store.
-    """
-
-    def __init__(
-        self,
-        outbox: Outbox,
-        openers: Mapping[str, Callable[[], TradingStore]],
-        *,
-        on_alert: AlertSink | None = None,
-        base_delay: float = 0.5,
-        max_delay: float = 60.0,
-        poll: float = 0.5,
-        replay_batch: int = 200,
-    ) -> None:
-        self._outbox = outbox
-        self._openers = dict(openers)
-        sink = on_alert or _log_alert
-        self._health = {n: _Health(n, sink, base_delay, max_delay) for n in self._openers}
-        self._poll = poll
-        self._replay_batch = replay_batch
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.replayed = 0
-
-    def start(self) -> RetryWorker:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="qts-outbox-retry", daemon=True)
-            self._thread.start()
-        return self
-
-    def wake(self) -> None:
-        """Retry now, ignoring the backoff once (e.g. after an operator fixed the database)."""
-        for health in self._health.values():
-            health.retry_at = 0.0
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> RetryWorker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        stores: dict[str, TradingStore] = {}
-        try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                delay = self._poll
-                for name, opener in self._openers.items():
-                    health = self._health[name]
-                    try:
-                        if self._outbox.caught_up(name) or self._outbox.detached(name):
-                            continue
-                    except StorageError:
-                        return  # the outbox was closed: nothing left to do
-                    if health.waiting(now):
-                        delay = min(delay, health.retry_at - now)
-                        continue
-                    self._replay(name, opener, stores, health)
-                self._wake.wait(max(delay, 0.01))
-                self._wake.clear()
-        finally:
-            for store in stores.values():
-                _close_quietly(store)
-
-    def _replay(
-        self,
-        name: str,
-        opener: Callable[[], TradingStore],
-        stores: dict[str, TradingStore],
-        health: _Health,
-    ) -> None:
-        with self._outbox.lock(name):
-            try:
-                store = stores.get(name)
-                if store is None:
-                    store = stores[name] = opener()
-                self.replayed += replay_pending(
-                    self._outbox, name, store, max_ops=self._replay_batch
-                )
-            except Exception as exc:
-                self._outbox.unverify(name)
-                broken = stores.pop(name, None)
-                if broken is not None:
-                    _close_quietly(broken)  # reconnect next time
-                health.failed(time.monotonic(), exc, self._pending(name))
-                return
-        health.ok()
-
-    def _pending(self, name: str) -> int:
-        try:
-            return self._outbox.pending_count(name)
-        except StorageError:
-            return -1
-
-
-def _close_quietly(store: TradingStore) -> None:
-    try:
-        store.close()
-    except Exception:  # closing a broken connection may fail too; it is being dropped anyway
-        log.debug("hybrid: closing a broken store failed", exc_info=True)
 
 
 def _implements_port(store: HybridStore) -> TradingStore:
