@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from qts.config.loader import Problem, SheetConfig, load_config, read_strategy_sheet
+from qts.data.sheets.bootstrap import bootstrap_spreadsheet
 from qts.data.sheets.client import SheetsClient
 from qts.data.sheets.config import read_strategy_sheets, sheet_values, spreadsheet_configs
 from qts.data.sheets.fake import FakeSheetsServer
 from qts.data.sheets.guard import SchemaMismatchError
-from qts.data.sheets.store import bootstrap_spreadsheet
 
 SCALP_ROWS = [
     ["STRATEGY", "ENTRY", "rsi_oversold", "30", "RSI buy level", "TUNABLE"],

@@ -10,6 +10,7 @@ import pytest
 from sheets_kit import Book, set_header
 
 from qts.core.errors import StorageError
+from qts.data.sheets.bootstrap import bootstrap_spreadsheet
 from qts.data.sheets.client import SheetsClient
 from qts.data.sheets.fake import FakeSheetsServer
 from qts.data.sheets.guard import SchemaMismatchError, guard
@@ -24,7 +25,7 @@ from qts.data.sheets.model import (
     next_version,
     required_bump,
 )
-from qts.data.sheets.store import SheetsStore, bootstrap_spreadsheet
+from qts.data.sheets.store import SheetsStore
 from qts.safety.codes import Severity
 
 OpenStore = Callable[..., SheetsStore]

@@ -3,6 +3,7 @@
 See docs/sheets.md. ``qts.data.sheets.fake`` is a local Sheets API fake for tests.
 """
 
+from qts.data.sheets.bootstrap import bootstrap_spreadsheet
 from qts.data.sheets.client import (
     RetryPolicy,
     SheetsAuthError,
@@ -14,7 +15,7 @@ from qts.data.sheets.client import (
 )
 from qts.data.sheets.guard import HeaderProblem, SchemaMismatchError, guard
 from qts.data.sheets.model import REGISTRY, SCHEMA_VERSION, Registry, SheetSpec
-from qts.data.sheets.store import SheetsStore, bootstrap_spreadsheet
+from qts.data.sheets.store import SheetsStore
 
 __all__ = [
     "REGISTRY",

@@ -38,14 +38,11 @@ and the schema version written); one that has QTS data but no recorded version i
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
 from qts.core.errors import StorageError
@@ -62,7 +59,9 @@ from qts.data.ports import (
 )
 from qts.data.sheets import cells
 from qts.data.sheets.a1 import a1
+from qts.data.sheets.bootstrap import GROW_ROWS, bootstrap_spreadsheet
 from qts.data.sheets.client import SheetInfo, SheetsClient, SheetsError
+from qts.data.sheets.diff import check_sizes, norm, pad, runs
 from qts.data.sheets.guard import (
     SchemaMismatchError,
     check,
@@ -86,23 +85,33 @@ from qts.data.sheets.model import (
     QTS_STATE,
     REGISTRY,
     T_LEDGER,
-    Layout,
     Registry,
     SheetSpec,
 )
-from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
+from qts.data.sheets.rows import (
+    Parsed,
+    Rows,
+    decision_row,
+    equity_row,
+    fill_row,
+    ledger_row,
+    order_row,
+    position_row,
+    run_row,
+    safety_row,
+)
+from qts.data.sheets.views import history_view, ledger_view, position_view
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
 from qts.model.order import Order
 from qts.model.position import Position
 
+__all__ = ["VIEWS", "SheetsStore", "bootstrap_spreadsheet"]
+
 T = TypeVar("T")
 log = logging.getLogger("qts.data.sheets")
-Cell = Any
-Rows = list[list[Cell]]
 
 VIEWS = (POSITION, T_LEDGER, HISTORY)
-_GROW_ROWS = 1000
 
 # What each write touches.
 _RUN = {QTS_RUN.name, QTS_ACCOUNT.name, HISTORY.name}
@@ -133,7 +142,7 @@ class SheetsStore:
         tz: tzinfo = KST,
         views: bool = True,
         recheck_s: float | None = 60.0,
-        initial_rows: int = _GROW_ROWS,
+        initial_rows: int = GROW_ROWS,
         close_client: bool = False,
         clock: Callable[[], float] = time.monotonic,
         registry: Registry = REGISTRY,
@@ -250,7 +259,7 @@ class SheetsStore:
         checked as a new write would be."""
         data = {s.name: content.get(s.name, [])[s.row_start - 1 :] for s in self._specs}
         mem = self._mem
-        parsed = _Parsed(data, self._tz)
+        parsed = Parsed(data, self._tz)
         with self._as_storage_error("load"), mem.transaction():
             account = parsed.account()
             if account is not None:
@@ -294,12 +303,12 @@ class SheetsStore:
                 mem.save_state(key, doc)
                 self._state_keys.add(key)
         for spec in self._specs:
-            self._synced[spec.name] = [_norm(r) for r in data[spec.name]]
+            self._synced[spec.name] = [norm(r) for r in data[spec.name]]
         if self._views:
             self.view_drift = [
                 v.name
                 for v in VIEWS
-                if [_norm(r) for r in self._render(v.name)] != self._synced[v.name]
+                if [norm(r) for r in self._render(v.name)] != self._synced[v.name]
             ]
             if self.view_drift:
                 log.warning(
@@ -365,15 +374,15 @@ class SheetsStore:
         mem = self._mem
         if name == QTS_RUN.name:
             meta = mem.run_meta()
-            return [] if meta is None else [_run_row(meta)]
+            return [] if meta is None else [run_row(meta)]
         if name == QTS_ORDERS.name:
-            return [_order_row(o) for o in mem.load_orders()]
+            return [order_row(o) for o in mem.load_orders()]
         if name == QTS_FILLS.name:
-            return [_fill_row(f) for f in mem.load_fills()]
+            return [fill_row(f) for f in mem.load_fills()]
         if name == QTS_LEDGER.name:
-            return [_ledger_row(e) for e in mem.load_ledger()]
+            return [ledger_row(e) for e in mem.load_ledger()]
         if name == QTS_POSITIONS.name:
-            return [_position_row(p) for p in mem.load_positions().values()]
+            return [position_row(p) for p in mem.load_positions().values()]
         if name == QTS_ACCOUNT.name:
             account = mem.load_account()
             if account is None:
@@ -383,11 +392,11 @@ class SheetsStore:
                 *(["pending", d.isoformat(), str(v)] for d, v in account.pending.items()),
             ]
         if name == QTS_DECISIONS.name:
-            return [_decision_row(d) for d in mem.load_decisions()]
+            return [decision_row(d) for d in mem.load_decisions()]
         if name == QTS_EQUITY.name:
-            return [_equity_row(p) for p in mem.load_equity()]
+            return [equity_row(p) for p in mem.load_equity()]
         if name == QTS_SAFETY.name:
-            return [_safety_row(e) for e in mem.load_safety_events()]
+            return [safety_row(e) for e in mem.load_safety_events()]
         if name == QTS_STATE.name:
             rows = []
             for key in sorted(self._state_keys):
@@ -403,13 +412,13 @@ class SheetsStore:
         if name == POSITION.name:
             markets = {e.symbol: e.market for e in mem.load_ledger()}
             return [
-                _position_view(p, markets.get(p.symbol, "")) for p in mem.load_positions().values()
+                position_view(p, markets.get(p.symbol, "")) for p in mem.load_positions().values()
             ]
         if name == T_LEDGER.name:
-            return [_ledger_view(e, self._tz) for e in mem.load_ledger()]
+            return [ledger_view(e, self._tz) for e in mem.load_ledger()]
         if name == HISTORY.name:
             meta = mem.run_meta()
-            return _history_view(mem.load_equity(), meta.initial_cash if meta else None, self._tz)
+            return history_view(mem.load_equity(), meta.initial_cash if meta else None, self._tz)
         raise KeyError(name)
 
     # ------------------------------------------------------------------ flushing
@@ -430,7 +439,7 @@ class SheetsStore:
         for name in names:
             spec = self._registry[name]
             rows = self._render(name)
-            new = [_norm(r) for r in rows]
+            new = [norm(r) for r in rows]
             old = self._synced.get(name, [])
             unknown = self._unknown.get(name)
             span = max(len(new), len(old), unknown or 0)
@@ -439,19 +448,19 @@ class SheetsStore:
                 for i in range(span)
                 if unknown is not None or i >= len(old) or i >= len(new) or old[i] != new[i]
             ]
-            for start, stop in _runs(changed):
+            for start, stop in runs(changed):
                 block = [
-                    _pad(rows[i], spec.width) if i < len(rows) else [""] * spec.width
+                    pad(rows[i], spec.width) if i < len(rows) else [""] * spec.width
                     for i in range(start, stop)
                 ]
-                _check_sizes(name, block)
+                check_sizes(name, block)
                 first = spec.row_start + start
                 updates.append((a1(name, first, 1, first + len(block) - 1, spec.width), block))
             synced[name] = new
             info = self._grid[name]
             needed = spec.row_start - 1 + span
             if needed > info.rows:
-                grow.append((info.sheet_id, max(needed, info.rows + _GROW_ROWS), info.cols))
+                grow.append((info.sheet_id, max(needed, info.rows + GROW_ROWS), info.cols))
         try:
             if grow:
                 self._client.resize(grow)
@@ -644,526 +653,3 @@ class _Transaction:
 def _implements_port(store: SheetsStore) -> TradingStore:
     """Never called: makes mypy prove that SheetsStore satisfies the port."""
     return store
-
-
-# ---------------------------------------------------------------- rows of the QTS sheets
-
-
-def _opt(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _run_row(m: RunMeta) -> list[Cell]:
-    return [
-        m.run_id,
-        m.mode,
-        str(m.initial_cash),
-        _opt(m.seed),
-        cells.ts_text(m.started_at),
-        cells.json_text(m.config),
-    ]
-
-
-def _order_row(o: Order) -> list[Cell]:
-    return [
-        o.client_order_id,
-        o.symbol,
-        str(o.side),
-        str(o.order_type),
-        str(o.qty),
-        _opt(o.limit_price),
-        cells.ts_text(o.created_at),
-        o.strategy,
-        str(o.track),
-        str(o.status),
-        str(o.filled_qty),
-        str(o.filled_amount),
-        "" if o.venue_order_id is None else json.dumps(o.venue_order_id, ensure_ascii=False),
-        o.reason,
-        "" if o.updated_at is None else cells.ts_text(o.updated_at),
-        cells.json_text(sorted(o.fill_ids)),
-    ]
-
-
-def _fill_row(f: Fill) -> list[Cell]:
-    return [
-        f.fill_id,
-        f.client_order_id,
-        f.symbol,
-        str(f.side),
-        str(f.qty),
-        str(f.price),
-        cells.ts_text(f.ts),
-        str(f.commission),
-        str(f.tax),
-    ]
-
-
-def _ledger_row(e: LedgerEntry) -> list[Cell]:
-    return [
-        str(e.seq),
-        cells.ts_text(e.ts),
-        e.symbol,
-        e.market,
-        str(e.side),
-        str(e.qty),
-        str(e.price),
-        str(e.amount),
-        str(e.commission),
-        str(e.tax),
-        str(e.net_amount),
-        e.client_order_id,
-        e.fill_id,
-        e.strategy,
-        str(e.position_after),
-        str(e.pnl),
-        e.settle_date,
-    ]
-
-
-def _position_row(p: Position) -> list[Cell]:
-    return [
-        p.symbol,
-        str(p.qty),
-        str(p.cost_basis),
-        str(p.realized_pnl),
-        str(p.last_price),
-        "" if p.opened_at is None else cells.ts_text(p.opened_at),
-        str(p.track),
-        p.strategy,
-        str(p.high_since_open),
-        str(p.low_since_open),
-    ]
-
-
-def _decision_row(d: DecisionRecord) -> list[Cell]:
-    return [
-        cells.ts_text(d.ts),
-        d.cycle_id,
-        d.symbol,
-        d.action,
-        d.strategy,
-        _opt(d.price),
-        _opt(d.qty),
-        "TRUE" if d.approved else "FALSE",
-        d.reason,
-        d.act_status,
-        cells.json_text(d.metadata),
-    ]
-
-
-def _equity_row(p: EquityPoint) -> list[Cell]:
-    return [
-        cells.ts_text(p.ts),
-        str(p.cash),
-        str(p.market_value),
-        str(p.equity),
-        str(p.realized),
-        str(p.unrealized),
-        str(p.fees),
-    ]
-
-
-def _safety_row(e: SafetyEventRecord) -> list[Cell]:
-    return [
-        cells.ts_text(e.ts),
-        e.kind,
-        e.code,
-        e.message,
-        e.state_before,
-        e.state_after,
-        e.operator,
-    ]
-
-
-# ---------------------------------------------------------------- the views
-
-
-def _won(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _position_view(p: Position, market: str) -> list[Cell]:
-    avg = _won(p.avg_price)
-    pct = p.unrealized_pnl / p.cost_basis if p.qty and p.cost_basis else None
-    n = cells.number_cell
-    return [
-        p.symbol,
-        "",  # Name: the store knows no instrument names
-        market,
-        n(p.qty),
-        n(avg),
-        n(p.last_price),
-        n(avg),
-        n(p.last_price),
-        n(p.market_value),
-        n(p.unrealized_pnl),
-        cells.pct_text(pct),
-        p.strategy,
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        str(p.track),
-        "",
-    ]
-
-
-def _ledger_view(e: LedgerEntry, tz: tzinfo) -> list[Cell]:
-    n = cells.number_cell
-    return [
-        e.ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
-        e.symbol,
-        e.market,
-        str(e.side),
-        n(e.qty),
-        n(e.price),
-        n(e.amount),
-        "KRW",
-        1,
-        n(e.amount),
-        n(e.commission + e.tax),
-        n(e.net_amount),
-        e.client_order_id,
-        e.strategy,
-        n(e.position_after),
-        "",
-        n(e.pnl),
-        "",
-        "",
-        "",
-        f"fill {e.fill_id}, settles {e.settle_date}",
-    ]
-
-
-def _history_view(points: list[EquityPoint], initial: int | None, tz: tzinfo) -> Rows:
-    """One row per KST day: the day's last point, with the legacy History statistics."""
-    days: dict[date, EquityPoint] = {}
-    for p in points:  # in time order: the last of a day wins
-        days[p.ts.astimezone(tz).date()] = p
-    rows: Rows = []
-    base = initial if initial else (points[0].equity if points else 0)
-    prev = base
-    hwm = 0
-    mdd = 0.0
-    returns: list[float] = []
-    n = cells.number_cell
-    for day in sorted(days):
-        equity = days[day].equity
-        pnl = equity - prev
-        ret = pnl / prev if prev else None
-        if ret is not None:
-            returns.append(ret)
-        hwm = max(hwm, equity)
-        drawdown = equity / hwm - 1 if hwm > 0 else 0.0
-        mdd = min(mdd, drawdown)
-        window = returns[-20:]
-        vol = None
-        if len(window) >= 2:
-            mean = sum(window) / len(window)
-            vol = math.sqrt(sum((r - mean) ** 2 for r in window) / (len(window) - 1))
-        rows.append(
-            [
-                day.isoformat(),
-                n(equity),
-                n(pnl),
-                cells.pct_text(ret),
-                cells.pct_text(equity / base - 1 if base else None),
-                cells.pct_text(vol),
-                n(hwm),
-                cells.pct_text(drawdown),
-                cells.pct_text(mdd),
-                "",
-            ]
-        )
-        prev = equity
-    return rows
-
-
-# ---------------------------------------------------------------- diffing
-
-
-def _norm(row: Sequence[Any]) -> tuple[str, ...]:
-    """A row as Google reads it back (formatted strings, trailing blanks trimmed)."""
-    out = [_as_read(v) for v in row]
-    while out and out[-1] == "":
-        out.pop()
-    return tuple(out)
-
-
-def _as_read(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    return str(value)
-
-
-def _pad(row: list[Cell], width: int) -> list[Cell]:
-    return row + [""] * (width - len(row))
-
-
-def _runs(indices: list[int]) -> Iterator[tuple[int, int]]:
-    """Consecutive runs of sorted indices as [start, stop)."""
-    if not indices:
-        return
-    start = prev = indices[0]
-    for i in indices[1:]:
-        if i != prev + 1:
-            yield start, prev + 1
-            start = i
-        prev = i
-    yield start, prev + 1
-
-
-def _check_sizes(sheet: str, block: Rows) -> None:
-    for row in block:
-        for value in row:
-            if isinstance(value, str) and len(value) > cells.MAX_CELL_CHARS:
-                raise ValueError(
-                    f"{sheet}: a value of {len(value)} characters does not fit in one cell "
-                    f"(Google's limit is {cells.MAX_CELL_CHARS})"
-                )
-
-
-# ---------------------------------------------------------------- parsing the QTS sheets
-
-
-class _Parsed:
-    """The QTS sheets' data rows turned back into port records; errors name sheet and row."""
-
-    def __init__(self, data: dict[str, Rows], tz: tzinfo) -> None:
-        self._data = data
-        self._tz = tz
-
-    def _rows(self, spec: SheetSpec) -> Iterator[tuple[str, list[str]]]:
-        for i, row in enumerate(self._data.get(spec.name, [])):
-            if not any(str(v).strip() for v in row):
-                continue
-            where = f"{spec.name}!row {spec.row_start + i}"
-            yield where, [str(v) for v in row] + [""] * (spec.width - len(row))
-
-    @contextmanager
-    def _at(self, where: str) -> Iterator[None]:
-        try:
-            yield
-        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
-            raise StorageError(f"cannot read {where}: {exc}") from None
-
-    def run(self) -> RunMeta | None:
-        for where, r in self._rows(QTS_RUN):
-            with self._at(where):
-                return RunMeta(
-                    run_id=r[0],
-                    mode=r[1],
-                    initial_cash=cells.parse_int(r[2], "initial_cash"),
-                    seed=cells.parse_int_opt(r[3], "seed"),
-                    started_at=cells.parse_ts(r[4], "started_at"),
-                    config=json.loads(r[5] or "{}"),
-                )
-        return None
-
-    def orders(self) -> dict[str, Order]:
-        out: dict[str, Order] = {}
-        for where, r in self._rows(QTS_ORDERS):
-            with self._at(where):
-                order = Order(
-                    client_order_id=r[0],
-                    symbol=r[1],
-                    side=OrderSide(r[2]),
-                    order_type=OrderType(r[3]),
-                    qty=cells.parse_int(r[4], "qty"),
-                    limit_price=cells.parse_int_opt(r[5], "limit_price"),
-                    created_at=cells.parse_ts(r[6], "created_at"),
-                    strategy=r[7],
-                    track=Track(r[8]),
-                    status=OrderStatus(r[9]),
-                    filled_qty=cells.parse_int(r[10], "filled_qty"),
-                    filled_amount=cells.parse_int(r[11], "filled_amount"),
-                    venue_order_id=json.loads(r[12]) if r[12] else None,
-                    reason=r[13],
-                    updated_at=cells.parse_ts(r[14], "updated_at") if r[14] else None,
-                    fill_ids=set(json.loads(r[15] or "[]")),
-                )
-                out[order.client_order_id] = order
-        return out
-
-    def fills(self) -> list[Fill]:
-        out = []
-        for where, r in self._rows(QTS_FILLS):
-            with self._at(where):
-                out.append(
-                    Fill(
-                        fill_id=r[0],
-                        client_order_id=r[1],
-                        symbol=r[2],
-                        side=OrderSide(r[3]),
-                        qty=cells.parse_int(r[4], "qty"),
-                        price=cells.parse_int(r[5], "price"),
-                        ts=cells.parse_ts(r[6], "ts"),
-                        commission=cells.parse_int(r[7], "commission"),
-                        tax=cells.parse_int(r[8], "tax"),
-                    )
-                )
-        return out
-
-    def ledger(self) -> list[LedgerEntry]:
-        out = []
-        for where, r in self._rows(QTS_LEDGER):
-            p = cells.parse_int
-            with self._at(where):
-                out.append(
-                    LedgerEntry(
-                        seq=p(r[0], "seq"),
-                        ts=cells.parse_ts(r[1], "ts"),
-                        symbol=r[2],
-                        market=r[3],
-                        side=OrderSide(r[4]),
-                        qty=p(r[5], "qty"),
-                        price=p(r[6], "price"),
-                        amount=p(r[7], "amount"),
-                        commission=p(r[8], "commission"),
-                        tax=p(r[9], "tax"),
-                        net_amount=p(r[10], "net_amount"),
-                        client_order_id=r[11],
-                        fill_id=r[12],
-                        strategy=r[13],
-                        position_after=p(r[14], "position_after"),
-                        pnl=p(r[15], "pnl"),
-                        settle_date=r[16],
-                    )
-                )
-        return sorted(out, key=lambda e: e.seq)
-
-    def positions(self) -> dict[str, Position]:
-        out: dict[str, Position] = {}
-        for where, r in self._rows(QTS_POSITIONS):
-            p = cells.parse_int
-            with self._at(where):
-                out[r[0]] = Position(
-                    symbol=r[0],
-                    qty=p(r[1], "qty"),
-                    cost_basis=p(r[2], "cost_basis"),
-                    realized_pnl=p(r[3], "realized_pnl"),
-                    last_price=p(r[4], "last_price"),
-                    opened_at=cells.parse_ts(r[5], "opened_at") if r[5] else None,
-                    track=Track(r[6]),
-                    strategy=r[7],
-                    high_since_open=p(r[8], "high_since_open"),
-                    low_since_open=p(r[9], "low_since_open"),
-                )
-        return out
-
-    def account(self) -> AccountState | None:
-        cash: int | None = None
-        pending: dict[date, int] = {}
-        for where, r in self._rows(QTS_ACCOUNT):
-            with self._at(where):
-                if r[0] == "cash":
-                    cash = cells.parse_int(r[2], "amount")
-                elif r[0] == "pending":
-                    pending[date.fromisoformat(r[1])] = cells.parse_int(r[2], "amount")
-                else:
-                    raise ValueError(f"item {r[0]!r} is neither 'cash' nor 'pending'")
-        if cash is None:
-            if pending:
-                raise StorageError(f"{QTS_ACCOUNT.name}: pending settlements but no cash row")
-            return None
-        return AccountState(cash, pending)
-
-    def decisions(self) -> list[DecisionRecord]:
-        out = []
-        for where, r in self._rows(QTS_DECISIONS):
-            with self._at(where):
-                if r[7] not in ("TRUE", "FALSE"):
-                    raise ValueError(f"approved {r[7]!r} is not TRUE or FALSE")
-                out.append(
-                    DecisionRecord(
-                        ts=cells.parse_ts(r[0], "ts"),
-                        cycle_id=r[1],
-                        symbol=r[2],
-                        action=r[3],
-                        strategy=r[4],
-                        price=cells.parse_int_opt(r[5], "price"),
-                        qty=cells.parse_int_opt(r[6], "qty"),
-                        approved=r[7] == "TRUE",
-                        reason=r[8],
-                        act_status=r[9],
-                        metadata=json.loads(r[10] or "{}"),
-                    )
-                )
-        return out
-
-    def equity(self) -> list[EquityPoint]:
-        out = []
-        for where, r in self._rows(QTS_EQUITY):
-            p = cells.parse_int
-            with self._at(where):
-                out.append(
-                    EquityPoint(
-                        cells.parse_ts(r[0], "ts"),
-                        p(r[1], "cash"),
-                        p(r[2], "market_value"),
-                        p(r[3], "equity"),
-                        p(r[4], "realized"),
-                        p(r[5], "unrealized"),
-                        p(r[6], "fees"),
-                    )
-                )
-        return out
-
-    def safety(self) -> list[SafetyEventRecord]:
-        out = []
-        for where, r in self._rows(QTS_SAFETY):
-            with self._at(where):
-                out.append(
-                    SafetyEventRecord(
-                        cells.parse_ts(r[0], "ts"), r[1], r[2], r[3], r[4], r[5], r[6]
-                    )
-                )
-        return out
-
-    def state(self) -> list[tuple[str, JsonDict]]:
-        out = []
-        for where, r in self._rows(QTS_STATE):
-            with self._at(where):
-                doc = json.loads(r[1])
-                if not isinstance(doc, dict):
-                    raise ValueError("not a JSON object")
-                out.append((r[0], doc))
-        return out
-
-
-def bootstrap_spreadsheet(
-    client: SheetsClient, registry: Registry = REGISTRY, rows: int = _GROW_ROWS
-) -> list[str]:
-    """Lay out a new spreadsheet with every sheet of the model: the 9 user sheets, R_Dash and
-    QTS's sheets, header rows (block titles for dashboards) and the schema version. Sheets that
-    exist are left as they are. Returns the sheets it added."""
-    present = client.metadata().by_title()
-    missing = [s for s in registry.sheets.values() if s.name not in present]
-    if missing:
-        client.add_sheets([(s.name, rows, max(s.width, 26)) for s in missing])
-    data: list[tuple[str, Sequence[Sequence[Any]]]] = []
-    for spec in missing:
-        if spec.layout is Layout.TABLE:
-            data.append((a1(spec.name, spec.header_row, 1), [spec.headers]))
-        else:
-            for block in spec.blocks:
-                data.append((f"{a1(spec.name)}!{block.title_cell}", [[block.name]]))
-    if QTS_SCHEMA.name not in present:
-        data.append(
-            (
-                a1(QTS_SCHEMA.name, QTS_SCHEMA.row_start, 1),
-                [
-                    ["schema_version", registry.version],
-                    ["schema_hash", registry.content_hash()],
-                ],
-            )
-        )
-    client.batch_update(data)
-    return [s.name for s in missing]
