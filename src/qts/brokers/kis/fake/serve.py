@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
 from qts.brokers.kis.config import KisMode
-from qts.brokers.kis.fake.server import FakeKisOptions, FakeKisServer, PacedClock
+from qts.brokers.kis.fake.options import FakeKisOptions
+from qts.brokers.kis.fake.paced_clock import PacedClock
+from qts.brokers.kis.fake.server import FakeKisServer
 from qts.core.time import KST
 from qts.feeds.replay import FrameTable
 from qts.feeds.synthetic import MarketState, SyntheticMarket
