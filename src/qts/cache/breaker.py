@@ -48,8 +48,10 @@ class CircuitBreaker:
 
     @property
     def state(self) -> BreakerState:
-        with self._lock:
-            return self._state
+        return self._state  # one attribute read: the lock would add nothing
+
+    def _closed(self) -> bool:
+        return self._state is BreakerState.CLOSED
 
     @property
     def failures(self) -> int:
@@ -59,6 +61,8 @@ class CircuitBreaker:
     def allow(self) -> bool:
         """May this call use the cache? Open: no, until the timeout passes; then exactly one
         caller gets the half-open probe and the others keep using the store."""
+        if self._closed():  # the usual case, read once without the lock
+            return True
         change: tuple[BreakerState, BreakerState, str] | None = None
         with self._lock:
             if self._state is BreakerState.CLOSED:
@@ -77,6 +81,8 @@ class CircuitBreaker:
         return allowed
 
     def success(self) -> None:
+        if self._failures == 0 and self._state is BreakerState.CLOSED:
+            return  # nothing to reset: the same as taking the lock and changing nothing
         change: tuple[BreakerState, BreakerState, str] | None = None
         with self._lock:
             self._failures = 0
