@@ -9,15 +9,23 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from test_run_kis import WAIT, Lines, fake, kis_env  # noqa: F401 - fake is a fixture
+import pytest
+from live_helpers import FIRST_FILL_S, REPLAY_SPEED, Lines, kis_env, kis_venue
 
 from qts.brokers.kis.fake import FakeKisServer
 
 
-def test_live_kis_run_serves_health_metrics_and_view(fake: FakeKisServer, tmp_path: Path) -> None:  # noqa: F811
+@pytest.fixture
+def fake() -> Iterator[FakeKisServer]:
+    with kis_venue(REPLAY_SPEED) as (server, _clock, _market):
+        yield server
+
+
+def test_live_kis_run_serves_health_metrics_and_view(fake: FakeKisServer, tmp_path: Path) -> None:
     cfg = tmp_path / "qts.yaml"
     cfg.write_text("dashboard:\n  port: 0\n")
     proc = subprocess.Popen(
@@ -46,7 +54,7 @@ def test_live_kis_run_serves_health_metrics_and_view(fake: FakeKisServer, tmp_pa
         url = re.search(r"(http://127\.0\.0\.1:\d+/)", lines.wait_for("dashboard: http", 30))
         assert url is not None
         base = url.group(1)
-        lines.wait_match(r" FILL (BUY|SELL) ", WAIT)
+        lines.wait_match(r" FILL (BUY|SELL) ", FIRST_FILL_S)
         deadline = time.monotonic() + 30
         while True:
             metrics = httpx.get(base + "metrics", timeout=10).text

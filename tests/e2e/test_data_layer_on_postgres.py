@@ -15,15 +15,12 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
+from live_helpers import kis_env, kis_venue
 from psycopg import sql
 
-from qts.brokers.kis import KisMode
-from qts.brokers.kis.fake.serve import build_replay_server
-from qts.brokers.kis.fake.server import FakeKisOptions
 from qts.core.time import KST
 from qts.data.market_ports import Bar, Tick
 from qts.data.postgres import PostgresMarketStore, PostgresStore
@@ -153,26 +150,6 @@ def test_every_order_event_is_logged_with_its_latency(run: tuple[str, str, str])
         store.close()
 
 
-def kis_env(server: Any) -> dict[str, str]:
-    """The run's environment: the fake's URLs and the paper app's credentials."""
-    from qts.brokers.kis.fake.credentials import PAPER_APP
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIS_")}
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "COLUMNS": "200",
-            "KIS_VTS_APP_KEY": PAPER_APP.app_key,
-            "KIS_VTS_APP_SECRET": PAPER_APP.app_secret,
-            "KIS_VTS_ACCOUNT_NO": PAPER_APP.account_no,
-            "KIS_VTS_HTS_ID": PAPER_APP.hts_id,
-            "KIS_VTS_BASE_URL": server.rest_url,
-            "KIS_VTS_WS_URL": server.ws_url,
-        }
-    )
-    return env
-
-
 def _symbols(dsn: str, schema: str) -> list[str]:
     with psycopg.connect(dsn) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
@@ -185,36 +162,31 @@ def _symbols(dsn: str, schema: str) -> list[str]:
 def test_the_live_kis_path_records_every_print(tmp_path: Path) -> None:
     """`qts run --broker kis` against the local KIS exchange: every H0STCNT0 print the run
     counted is a row of tick_data, and the day's bars from ohlcv_1m equal those ticks."""
-    server, clock, frames = build_replay_server(
-        seed=7, speed=120.0, mode=KisMode.PAPER, options=FakeKisOptions(mode=KisMode.PAPER)
-    )
-    server.start()
-    server.replay(frames, clock)
     schema = f"qts_e2e_kis_{uuid.uuid4().hex[:8]}"
     config = tmp_path / "qts.yaml"
     config.write_text(f"data:\n  backend: postgres\n  dsn: {PLAIN}\n  pg_schema: {schema}\n")
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "qts", "run", "--broker", "kis", "--account", "paper",
-             "--for", "20s", "--config", str(config)],
-            capture_output=True, text=True, env=kis_env(server), cwd=tmp_path, timeout=180,
-            check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-        counted = re.search(r"(\d+) trade prints ->", done.stdout)
-        assert counted is not None, done.stdout
-        market = PostgresMarketStore(PLAIN, schema=schema, migrate=False, min_size=1)
-        try:
-            symbols = _symbols(PLAIN, schema)
-            lo, hi = datetime(2020, 1, 1, tzinfo=KST), datetime(2030, 1, 1, tzinfo=KST)
-            ticks = {s: market.ticks(s, lo, hi) for s in symbols}
-            assert sum(map(len, ticks.values())) == int(counted.group(1)) > 0
-            assert {t.source for ts in ticks.values() for t in ts} == {"kis-paper"}
-            for symbol, rows in ticks.items():
-                assert market.ohlcv_1m(symbol, lo, hi) == bars_of(rows)
-        finally:
-            market.close()
+        with kis_venue(120.0) as (server, _clock, _market):
+            done = subprocess.run(
+                [sys.executable, "-m", "qts", "run", "--broker", "kis", "--account", "paper",
+                 "--for", "20s", "--config", str(config)],
+                capture_output=True, text=True, env=kis_env(server), cwd=tmp_path, timeout=180,
+                check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+            counted = re.search(r"(\d+) trade prints ->", done.stdout)
+            assert counted is not None, done.stdout
+            market = PostgresMarketStore(PLAIN, schema=schema, migrate=False, min_size=1)
+            try:
+                symbols = _symbols(PLAIN, schema)
+                lo, hi = datetime(2020, 1, 1, tzinfo=KST), datetime(2030, 1, 1, tzinfo=KST)
+                ticks = {s: market.ticks(s, lo, hi) for s in symbols}
+                assert sum(map(len, ticks.values())) == int(counted.group(1)) > 0
+                assert {t.source for ts in ticks.values() for t in ts} == {"kis-paper"}
+                for symbol, rows in ticks.items():
+                    assert market.ohlcv_1m(symbol, lo, hi) == bars_of(rows)
+            finally:
+                market.close()
     finally:
-        server.stop()
         with psycopg.connect(PLAIN, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

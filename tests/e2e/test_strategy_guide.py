@@ -22,12 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_run_kis import SPEED, WAIT, Lines, kis_env
+from live_helpers import FIRST_FILL_S, REPLAY_SPEED, Lines, kis_env, kis_venue
 
-from qts.brokers.kis import KisMode
 from qts.brokers.kis.fake import FakeKisServer
-from qts.brokers.kis.fake.serve import build_replay_server
-from qts.brokers.kis.fake.server import FakeKisOptions
 
 ROOT = Path(__file__).parents[2]
 GUIDE = ROOT / "docs" / "strategies.md"
@@ -156,13 +153,8 @@ def test_paper_day(folder: Path) -> None:
 
 @pytest.fixture
 def kis() -> Iterator[FakeKisServer]:
-    server, clock, frames = build_replay_server(
-        seed=7, speed=SPEED, mode=KisMode.PAPER, options=FakeKisOptions(mode=KisMode.PAPER)
-    )
-    server.start()
-    server.replay(frames, clock)
-    yield server
-    server.stop()
+    with kis_venue(REPLAY_SPEED) as (server, _clock, _market):
+        yield server
 
 
 def test_live_on_a_kis_paper_account(kis: FakeKisServer, folder: Path) -> None:
@@ -180,7 +172,7 @@ def test_live_on_a_kis_paper_account(kis: FakeKisServer, folder: Path) -> None:
     lines = Lines(proc)
     try:
         lines.wait_for("venue time", 30)
-        lines.wait_match(r" FILL (BUY|SELL) ", WAIT)
+        lines.wait_match(r" FILL (BUY|SELL) ", FIRST_FILL_S)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
