@@ -145,17 +145,14 @@ def test_python_kis_paper_account_uses_both_domains(
         real.stop()
 
 
-@REAL
-def test_python_kis_receives_ticks_over_the_fake_websocket(
-    fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """H0STCNT0 over python-kis's own WebSocket client (approval key, subscribe, AES-free
-    market data, PINGPONG). Fill notices: the tests below."""
+@pytest.fixture
+def kis_ws(fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[pykis.PyKis]:
+    """A real-account PyKis with its WebSocket on the fake (only the domains changed)."""
     monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", fake.rest_url)
     monkeypatch.setattr(pykis.kis, "VIRTUAL_DOMAIN", fake.rest_url)
     monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_REAL_DOMAIN", fake.ws_url)
     monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_VIRTUAL_DOMAIN", fake.ws_url)
-    kis = pykis.PyKis(
+    client = pykis.PyKis(
         id=REAL_APP.hts_id,
         account=REAL_APP.account_no,
         appkey=REAL_APP.app_key,
@@ -163,20 +160,28 @@ def test_python_kis_receives_ticks_over_the_fake_websocket(
         keep_token=False,
         use_websocket=True,
     )
+    yield client
+    client.close()
+
+
+@REAL
+def test_python_kis_receives_ticks_over_the_fake_websocket(
+    fake: FakeKisServer, kis_ws: pykis.PyKis
+) -> None:
+    """H0STCNT0 over python-kis's own WebSocket client (approval key, subscribe, AES-free
+    market data, PINGPONG). Fill notices: the tests below."""
+    kis = kis_ws
     ticks: queue.Queue[object] = queue.Queue()
-    try:
-        ticket = kis.stock(SAMSUNG).on("price", lambda _c, e: ticks.put(e.response))
-        assert fake.wait_subscribed("H0STCNT0", SAMSUNG, timeout=WAIT)
-        tape = Tape()
-        fake.advance(tape.frame({SAMSUNG: 70_100}))
-        first = ticks.get(timeout=WAIT)
-        assert first.symbol == SAMSUNG and first.price == Decimal(70_100)
-        fake.advance(tape.frame({SAMSUNG: 69_800}))
-        while (tick := ticks.get(timeout=WAIT)).price != Decimal(69_800):
-            assert tick.price == Decimal(70_100)  # nothing but the two bars' prints
-        ticket.unsubscribe()
-    finally:
-        kis.close()
+    ticket = kis.stock(SAMSUNG).on("price", lambda _c, e: ticks.put(e.response))
+    assert fake.wait_subscribed("H0STCNT0", SAMSUNG, timeout=WAIT)
+    tape = Tape()
+    fake.advance(tape.frame({SAMSUNG: 70_100}))
+    first = ticks.get(timeout=WAIT)
+    assert first.symbol == SAMSUNG and first.price == Decimal(70_100)
+    fake.advance(tape.frame({SAMSUNG: 69_800}))
+    while (tick := ticks.get(timeout=WAIT)).price != Decimal(69_800):
+        assert tick.price == Decimal(70_100)  # nothing but the two bars' prints
+    ticket.unsubscribe()
 
 
 # ---------------------------------------------------------------- fill notices (H0STCNI0)
@@ -208,25 +213,6 @@ class PykisLog(logging.Handler):
             record = self.records.get(timeout=WAIT)
             if text in record.getMessage():
                 return record
-
-
-@pytest.fixture
-def kis_ws(fake: FakeKisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[pykis.PyKis]:
-    """A real-account PyKis with its WebSocket on the fake (only the domains changed)."""
-    monkeypatch.setattr(pykis.kis, "REAL_DOMAIN", fake.rest_url)
-    monkeypatch.setattr(pykis.kis, "VIRTUAL_DOMAIN", fake.rest_url)
-    monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_REAL_DOMAIN", fake.ws_url)
-    monkeypatch.setattr(pykis.client.websocket, "WEBSOCKET_VIRTUAL_DOMAIN", fake.ws_url)
-    client = pykis.PyKis(
-        id=REAL_APP.hts_id,
-        account=REAL_APP.account_no,
-        appkey=REAL_APP.app_key,
-        secretkey=REAL_APP.app_secret,
-        keep_token=False,
-        use_websocket=True,
-    )
-    yield client
-    client.close()
 
 
 @pytest.fixture
