@@ -58,6 +58,10 @@ def trade_to_json(t: Trade) -> dict[str, Any]:
     }
 
 
+_PLAIN = frozenset({type(None), bool, int, str})
+"""Types ``to_jsonable`` returns as they are (exactly these: a subclass takes the long way)."""
+
+
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON types from whatever the caller put in the summary; non-finite floats -> None."""
     if obj is None or isinstance(obj, bool | int | str):
@@ -79,9 +83,11 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, PerformanceReport):
         return obj.as_dict()
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        # plain values are kept without a call each: a report's trades are ~13 of them apiece
+        plain = _PLAIN
+        return {str(k): v if type(v) in plain else to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
+        return [v if type(v) in _PLAIN else to_jsonable(v) for v in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if hasattr(obj, "tolist"):  # numpy scalars and arrays, without importing numpy
@@ -95,17 +101,17 @@ def to_jsonable(obj: Any) -> Any:
 def json_text(doc: dict[str, Any], expand: int = 2) -> str:
     """Readable JSON written by the C encoder: the first ``expand`` levels of objects and lists
     one member per line, anything deeper compact on its line (``json.dumps(indent=2)`` falls
-    back to pure Python, which took seconds for a report with thousands of trades)."""
+    back to pure Python, which took seconds for a report with thousands of trades). One encoder
+    serves every call: ``json.dumps`` with options builds a new one each time."""
+    encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+    key = json.JSONEncoder(ensure_ascii=False).encode
 
     def render(value: Any, depth: int) -> str:
         if depth >= expand or not isinstance(value, dict | list) or not value:
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return encode(value)
         pad = "  " * (depth + 1)
         if isinstance(value, dict):
-            items = [
-                f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {render(v, depth + 1)}"
-                for k, v in value.items()
-            ]
+            items = [f"{pad}{key(str(k))}: {render(v, depth + 1)}" for k, v in value.items()]
             return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
         items = [pad + render(v, depth + 1) for v in value]
         return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
@@ -128,7 +134,8 @@ def write_report(
     """
     doc = dict(summary)
     doc.setdefault("final_equity", report.final_equity)
-    doc.setdefault("trades", [trade_to_json(t) for t in trades])
+    if "trades" not in doc:  # not setdefault: that would convert every trade just to drop them
+        doc["trades"] = [trade_to_json(t) for t in trades]
     doc["statistics"] = report.as_dict()
     make_dir(out_dir)
     json_path = out_dir / "summary.json"
@@ -361,15 +368,16 @@ def _trade_table(trades: Sequence[Trade]) -> str:
     n = len(trades)
     half = MAX_TRADE_ROWS // 2
     parts = [_TRADE_HEAD]
+    row = _TradeRows()
     if n <= MAX_TRADE_ROWS:
-        parts.extend(_trade_row(i, t) for i, t in enumerate(trades, 1))
+        parts.extend(row(i, t) for i, t in enumerate(trades, 1))
     else:
-        parts.extend(_trade_row(i, trades[i - 1]) for i in range(1, half + 1))
+        parts.extend(row(i, trades[i - 1]) for i in range(1, half + 1))
         parts.append(
             f'<tr><td colspan="12" class="note">{n - 2 * half:,} trades not shown; '
             "summary.json lists all of them.</td></tr>\n"
         )
-        parts.extend(_trade_row(i, trades[i - 1]) for i in range(n - half + 1, n + 1))
+        parts.extend(row(i, trades[i - 1]) for i in range(n - half + 1, n + 1))
     parts.append("</table>\n")
     note = ""
     if n > MAX_TRADE_ROWS:
@@ -377,18 +385,39 @@ def _trade_table(trades: Sequence[Trade]) -> str:
     return note + "".join(parts)
 
 
-def _trade_row(i: int, t: Trade) -> str:
-    cls = "win" if t.pnl > 0 else "loss" if t.pnl < 0 else "flat"
-    return (
-        f'<tr class="{cls}"><td class="n">{i}</td><td>{escape(t.symbol)}</td>'
-        f"<td>{escape(t.strategy)}</td><td>{escape(_when(t.entry_time))}</td>"
-        f'<td class="n">{escape(_price(t.entry_price))}</td>'
-        f"<td>{escape(_when(t.exit_time))}</td>"
-        f'<td class="n">{escape(_price(t.exit_price))}</td><td class="n">{t.qty:,}</td>'
-        f'<td class="n p">{t.pnl:,}</td><td class="n">{t.fees:,}</td>'
-        f'<td class="n p">{escape(_pct(t.return_pct))}</td>'
-        f"<td>{escape(human_duration(t.holding))}</td></tr>\n"
-    )
+class _TradeRows:
+    """Rows of the trade table. Thousands of trades share a few symbols and strategies and, on
+    daily bars, their entry and exit instants, so those are escaped or formatted once each;
+    numbers, percentages, durations and ``_when`` times hold nothing to escape."""
+
+    def __init__(self) -> None:
+        self._text: dict[str, str] = {}
+        self._when: dict[datetime, str] = {}
+
+    def text(self, s: str) -> str:
+        out = self._text.get(s)
+        if out is None:
+            out = self._text[s] = escape(s)
+        return out
+
+    def when(self, ts: datetime) -> str:
+        out = self._when.get(ts)
+        if out is None:
+            out = self._when[ts] = _when(ts)
+        return out
+
+    def __call__(self, i: int, t: Trade) -> str:
+        cls = "win" if t.pnl > 0 else "loss" if t.pnl < 0 else "flat"
+        return (
+            f'<tr class="{cls}"><td class="n">{i}</td><td>{self.text(t.symbol)}</td>'
+            f"<td>{self.text(t.strategy)}</td><td>{self.when(t.entry_time)}</td>"
+            f'<td class="n">{_price(t.entry_price)}</td>'
+            f"<td>{self.when(t.exit_time)}</td>"
+            f'<td class="n">{_price(t.exit_price)}</td><td class="n">{t.qty:,}</td>'
+            f'<td class="n p">{t.pnl:,}</td><td class="n">{t.fees:,}</td>'
+            f'<td class="n p">{_pct(t.return_pct)}</td>'
+            f"<td>{human_duration(t.holding)}</td></tr>\n"
+        )
 
 
 # --- formatting -------------------------------------------------------------------------------
