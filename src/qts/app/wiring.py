@@ -16,13 +16,10 @@ from qts.app.cache import EngineCache
 from qts.app.spine import RunSpine
 from qts.brokers.base import Broker
 from qts.brokers.sim import SimBroker, SimConfig
-from qts.config.models import CacheSection
 from qts.core.clock import Clock, SimulatedClock, WallClock
 from qts.core.errors import StorageError
-from qts.data.market_ports import MarketDataStore
 from qts.data.memory import MemoryStore
 from qts.data.ports import RunMeta, TradingStore
-from qts.data.sqlite import SqliteStore
 from qts.engines.capital.config import CapitalConfig
 from qts.engines.risk import RiskLimits
 from qts.engines.strategy.base import Strategy
@@ -44,6 +41,8 @@ from qts.safety.supervisor import SafetySupervisor
 
 if TYPE_CHECKING:
     from qts.app.scalp import ScalpWiring
+    from qts.config.models import CacheSection  # the schema's models: not for a backtest
+    from qts.data.market_ports import MarketDataStore
 
 log = logging.getLogger(__name__)
 
@@ -152,15 +151,19 @@ def build_engine(
     ``state_index`` (default: ``vol_index``)."""
     calendar = calendar or KrxCalendar()
     # threads share a store only where it takes a lock: MemoryStore belongs to one thread
-    store: TradingStore = (
-        store_override
-        if store_override is not None
-        else SqliteStore(str(db), durable=durable, writer=True)
-        if db
-        else SqliteStore(":memory:", durable=False)
-        if threaded_events
-        else MemoryStore()
-    )
+    store: TradingStore
+    if store_override is not None:
+        store = store_override
+    elif db or threaded_events:
+        from qts.data.sqlite import SqliteStore  # not imported by a backtest kept in memory
+
+        store = (
+            SqliteStore(str(db), durable=durable, writer=True)
+            if db
+            else SqliteStore(":memory:", durable=False)
+        )
+    else:
+        store = MemoryStore()
     meta = store.init_run(RunMeta(run_id, mode, initial_cash, start, seed, dict(config or {})))
     resumed = store.load_state("cycle_checkpoint") is not None
     clock: SimulatedClock | WallClock = (

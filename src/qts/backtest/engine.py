@@ -11,12 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qts.app.wiring import Engine, build_engine
 from qts.backtest.calendar import BarCalendar
 from qts.backtest.index import DailyIndex
-from qts.config.models import CacheSection
 from qts.core.clock import Pacer
 from qts.engines.capital.config import CapitalConfig
 from qts.engines.contracts import CycleReport
@@ -29,6 +28,9 @@ from qts.model.fill import Fill
 from qts.model.instrument import Instrument, SecurityType
 from qts.pipeline.loop import LoopResult, TradingLoop
 from qts.pipeline.runner import SessionView
+
+if TYPE_CHECKING:
+    from qts.config.models import CacheSection
 
 ProgressFn = Callable[[int, int], None]
 

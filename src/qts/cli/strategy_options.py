@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qts.config.loader import _cast
+from qts.config.values import cast_value
 from qts.core.errors import InputError
 from qts.engines.strategy.registry import BUILT_IN
 
@@ -21,5 +21,5 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise InputError("--param", pair, "expected KEY=VALUE")
-        out[key.strip()] = _cast(value)
+        out[key.strip()] = cast_value(value)
     return out

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from qts.config.models import Mode, QtsConfig
+from qts.config.values import cast_value
 from qts.core.errors import ConfigError, InputError
 from qts.engines.strategy.registry import params_model, resolve
 
@@ -111,18 +112,6 @@ def _read_local(path: Path, problems: list[Problem]) -> dict[str, Any]:
     return data
 
 
-def _cast(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text.strip()
-
-
 @dataclass(frozen=True, slots=True)
 class SheetConfig:
     """What a strategy sheet sets: its strategy's parameters and the codes it trades."""
@@ -177,7 +166,7 @@ def sheet_config(
                 )
             )
             continue
-        params[key] = _cast(row[3])
+        params[key] = cast_value(row[3])
     return SheetConfig(strategy, params, symbols)
 
 

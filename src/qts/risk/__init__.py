@@ -4,8 +4,13 @@ No I/O and no imports of the pipeline, execution or brokers: positions and price
 through :class:`ShadowBook`, the volatility index through :meth:`MicroRiskLoop.on_vol_index`,
 and everything the loop decides goes out through an :class:`ActionSink`. Two ways to run it
 (ADR 0006): :class:`MicroRiskLoop` on a thread, or :class:`MicroRiskProcess` in its own process
-over a :class:`SharedShadowBook` — same inputs, same sink.
+over a :class:`SharedShadowBook` — same inputs, same sink. Those two (and ``multiprocessing``
+with them) are imported when first used: a backtest runs the loop in-line.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from qts.risk.actions import (
     ALL,
@@ -21,9 +26,17 @@ from qts.risk.actions import (
 from qts.risk.config import MicroRiskConfig
 from qts.risk.evaluate import Evaluation, evaluate_reference, evaluate_vectorised
 from qts.risk.micro_loop import CycleReport, LoopStats, MicroRiskLoop, next_deadline
-from qts.risk.process import MicroRiskProcess
 from qts.risk.shadow import LocalRows, PositionShadow, ShadowBook, ShadowSnapshot, ShadowSource
-from qts.risk.shared import ShadowReader, SharedShadowBook
+
+if TYPE_CHECKING:
+    from qts.risk.process import MicroRiskProcess
+    from qts.risk.shared import ShadowReader, SharedShadowBook
+
+_LATER = {
+    "MicroRiskProcess": "qts.risk.process",
+    "ShadowReader": "qts.risk.shared",
+    "SharedShadowBook": "qts.risk.shared",
+}
 
 __all__ = [
     "ALL",
@@ -52,3 +65,14 @@ __all__ = [
     "evaluate_vectorised",
     "next_deadline",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _LATER.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
