@@ -1,0 +1,101 @@
+"""A ``qts backtest`` on files imports only what a backtest uses: start-up is a fixed cost of every
+backtest (and of every trial of a sweep), so the live brokers, the dashboard, the databases and
+services, the configuration schema and the sweep machinery stay out of its process
+(docs/performance.md, "Start-up")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+DATA = Path(__file__).parents[1] / "data" / "sp500_daily_1999_2018.csv"
+
+# the whole command in a fresh interpreter, then the names of every module it imported
+SCRIPT = """
+import json, sys
+sys.argv = ["qts", *json.loads(sys.argv[1])]
+from qts.cli.main import main
+try:
+    main()
+except SystemExit as exc:
+    if exc.code:
+        raise
+print("MODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+NOT_IMPORTED = (
+    # live brokers, their wire clients and the token cache
+    "qts.brokers.kis",
+    "qts.brokers.kiwoom",
+    "qts.brokers.token_cache",
+    "httpx",
+    "websockets",
+    "aiohttp",
+    "cryptography",
+    # storage and services a backtest in memory never opens
+    "qts.data.postgres",
+    "qts.data.hybrid",
+    "qts.data.sheets",
+    "qts.data.sqlite",
+    "psycopg",
+    "redis",
+    "gspread",
+    "google",
+    "pyarrow",
+    # the dashboard, operations, the live and paper applications
+    "qts.ui",
+    "qts.ops",
+    "qts.app.live",
+    "qts.app.paper",
+    "qts.app.scalp",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
+    # configuration files and the schema (a backtest is configured by its options)
+    "qts.config.models",
+    "qts.config.loader",
+    "yaml",
+    "holidays",
+    # sweeps and processes
+    "qts.backtest.optimize",
+    "optuna",
+    "ray",
+    "multiprocessing",
+    # the synthetic market
+    "qts.feeds.synthetic",
+)
+
+
+def imported_by(args: list[str]) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("MODULES "))
+    return set(json.loads(line.removeprefix("MODULES ")))
+
+
+def offenders(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in NOT_IMPORTED))
+
+
+def test_a_backtest_on_files_imports_no_live_storage_or_sweep_modules(tmp_path: Path) -> None:
+    args = ["backtest", "--data", str(DATA), "--price-scale", "100", "--strategy", "sma_cross",
+            "--qty", "10", "--start", "2016-01-01", "--out", str(tmp_path / "out")]  # fmt: skip
+    modules = imported_by(args)
+    assert (tmp_path / "out" / "summary.json").is_file()
+    assert "qts.backtest.engine" in modules  # the run really happened in this process
+    assert offenders(modules) == []
+
+
+def test_the_same_holds_with_the_capital_pools_off_and_for_help(tmp_path: Path) -> None:
+    args = ["backtest", "--data", str(DATA), "--price-scale", "100", "--strategy", "sma_cross",
+            "--no-capital", "--start", "2017-01-01", "--fees", "none",
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    assert offenders(imported_by(args)) == []
+    assert offenders(imported_by(["backtest", "--help"])) == []
