@@ -22,13 +22,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from qts.core.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 ENV_EVERY = "QTS_PROGRESS_EVERY"
 Clock = Callable[[], float]
@@ -141,6 +143,9 @@ class ProgressReporter:
         self._running = True
         if not self.on_terminal:
             return
+        # imported here: a pipe, a file or a test never draws a bar (7 ms of start-up)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
         self._bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
