@@ -65,6 +65,10 @@ NOT_IMPORTED = (
     "multiprocessing",
     # the synthetic market
     "qts.feeds.synthetic",
+    # what numpy 2's np.unique imports on its first call (qts.core.arrays.unique_ints instead)
+    "numpy.ma",
+    # a progress bar is drawn on a terminal only
+    "rich.progress",
 )
 
 

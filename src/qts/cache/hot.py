@@ -32,6 +32,7 @@ from qts.cache.keys import RISK_ACCOUNT, Family
 from qts.cache.manager import CacheManager
 from qts.cache.port import Hash
 from qts.cache.values import CachedPosition, OrderStatusView, PriceQuote, RiskState, ms
+from qts.core.arrays import unique_ints
 from qts.data.ports import TradingStore
 from qts.model.order import Order
 
@@ -142,7 +143,7 @@ class HotCache:
             cols.ts_us[news] = t
             cols.ts_id[news] = k
             if len(cols.times) > 8:
-                used = set(np.unique(cols.ts_id).tolist())
+                used = set(unique_ints(cols.ts_id).tolist())
                 cols.times = {j: d for j, d in cols.times.items() if j in used or j == k}
         stamp = str(ms(ts))
 

@@ -20,6 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from qts.cache.port import Hash
+from qts.core.arrays import unique_ints
 from qts.core.clock import Clock
 
 
@@ -130,7 +131,7 @@ class MemoryCache:
                     # blocks no ident points to any more; the next look waits until the
                     # blocks doubled, so many small blocks (a fill's position each) cost
                     # O(log) scans of the column, not one each
-                    used = set(np.unique(col.owner).tolist())
+                    used = set(unique_ints(col.owner).tolist())
                     col.blocks = {k: b for k, b in col.blocks.items() if k in used}
                     col.trim_at = max(8, 2 * len(col.blocks))
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from qts.core.arrays import unique_ints
 from qts.core.errors import DataError
 from qts.feeds.bars import DAILY_BAR_TIME, BarSeries, from_epoch
 from qts.model.frame import BarFrame, Universe
@@ -27,7 +28,7 @@ class FrameTable:
         if not series:
             raise DataError("replay", None, "no bar series to replay")
         self.universe = Universe(tuple(s.symbol for s in series))
-        stamps = np.unique(np.concatenate([s.ts for s in series]))
+        stamps = unique_ints(np.concatenate([s.ts for s in series]))
         t, n = len(stamps), len(series)
         self.ts = stamps
         self.open = np.zeros((t, n), dtype=np.int64)

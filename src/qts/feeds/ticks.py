@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from qts.core.arrays import unique_ints
 from qts.core.time import KST
 from qts.market.krx.tick_size import CURRENT, ETF_TABLE, TICK_HISTORY, TickTable, change_dates
 from qts.model.instrument import Market
@@ -83,7 +84,7 @@ def eras(ts: IntArray, market: Market, etf: bool) -> list[tuple[npt.NDArray[np.b
     if etf:
         return [(np.ones(ts.shape, dtype=np.bool_), ETF_TABLE)]
     era = np.searchsorted(_change_epochs(), ts, side="right")  # k: TICK_HISTORY[k] in force
-    return [(era == k, TICK_HISTORY[k].tables[market]) for k in np.unique(era).tolist()]
+    return [(era == k, TICK_HISTORY[k].tables[market]) for k in unique_ints(era).tolist()]
 
 
 def dated_tick_sizes(prices: IntArray, ts: IntArray, market: Market, etf: bool) -> IntArray:
