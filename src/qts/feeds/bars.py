@@ -273,8 +273,9 @@ def first_problem(
         if i is not None:
             found.append((i, order, name, f"{int(col[i]):,} is not a positive price"))
     if not found:  # the grid is only defined for positive prices
+        parts = eras(ts, market, etf)  # the same rows and tables for every price column
         for order, (name, col) in enumerate(prices.items()):
-            i = _first(dated_off_grid(col, ts, market, etf))
+            i = _first(dated_off_grid(col, ts, market, etf, parts))
             if i is not None:
                 ((_, table),) = eras(ts[i : i + 1], market, etf)
                 tick = table.tick(int(col[i]))

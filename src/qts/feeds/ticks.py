@@ -17,7 +17,6 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from qts.core.arrays import unique_ints
 from qts.core.time import KST
 from qts.market.krx.tick_size import CURRENT, ETF_TABLE, TICK_HISTORY, TickTable, change_dates
 from qts.model.instrument import Market
@@ -79,17 +78,26 @@ def _change_epochs() -> IntArray:
     )
 
 
-def eras(ts: IntArray, market: Market, etf: bool) -> list[tuple[npt.NDArray[np.bool_], TickTable]]:
+Eras = list[tuple[npt.NDArray[np.bool_], TickTable]]
+"""What :func:`eras` returns: a caller checking several columns of one file computes it once."""
+
+
+def eras(ts: IntArray, market: Market, etf: bool) -> Eras:
     """(rows, table) for each tick table in force on some row's timestamp."""
     if etf:
         return [(np.ones(ts.shape, dtype=np.bool_), ETF_TABLE)]
     era = np.searchsorted(_change_epochs(), ts, side="right")  # k: TICK_HISTORY[k] in force
-    return [(era == k, TICK_HISTORY[k].tables[market]) for k in unique_ints(era).tolist()]
+    present = np.flatnonzero(np.bincount(era)).tolist()  # the eras some row is in, in order
+    return [(era == k, TICK_HISTORY[k].tables[market]) for k in present]
 
 
-def dated_tick_sizes(prices: IntArray, ts: IntArray, market: Market, etf: bool) -> IntArray:
-    """Tick of each price by the table in force at its row's timestamp."""
-    parts = eras(ts, market, etf)
+def dated_tick_sizes(
+    prices: IntArray, ts: IntArray, market: Market, etf: bool, parts: Eras | None = None
+) -> IntArray:
+    """Tick of each price by the table in force at its row's timestamp (``parts``: the
+    :func:`eras` of ``ts``, when the caller has them)."""
+    if parts is None:
+        parts = eras(ts, market, etf)
     if len(parts) == 1:
         return tick_sizes(prices, parts[0][1])
     out = np.empty(prices.shape, dtype=np.int64)
@@ -99,10 +107,10 @@ def dated_tick_sizes(prices: IntArray, ts: IntArray, market: Market, etf: bool) 
 
 
 def dated_off_grid(
-    prices: IntArray, ts: IntArray, market: Market, etf: bool
+    prices: IntArray, ts: IntArray, market: Market, etf: bool, parts: Eras | None = None
 ) -> npt.NDArray[np.bool_]:
     """``off_grid`` with each row's own date's table."""
-    return (prices % dated_tick_sizes(prices, ts, market, etf)) != 0
+    return (prices % dated_tick_sizes(prices, ts, market, etf, parts)) != 0
 
 
 def dated_round_nearest(prices: FloatArray, ts: IntArray, market: Market, etf: bool) -> IntArray:
