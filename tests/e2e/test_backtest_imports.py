@@ -39,6 +39,8 @@ NOT_IMPORTED = (
     "qts.data.hybrid",
     "qts.data.sheets",
     "qts.data.sqlite",
+    "qts.brokers.sim.journal",
+    "sqlite3",
     "psycopg",
     "redis",
     "gspread",

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from qts.brokers.base import Ack, Balance, BrokerEvent, OrderRequest, VenueOrder
 from qts.brokers.sim.account import SimAccount
 from qts.brokers.sim.config import SimConfig
 from qts.brokers.sim.exchange import SimExchange
-from qts.brokers.sim.journal import SimJournal
 from qts.core.clock import Clock
 from qts.core.errors import StorageError
 from qts.core.time import require_aware
@@ -27,6 +27,9 @@ from qts.market.krx.fees import FeeModel
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame
 from qts.model.instrument import Instrument
+
+if TYPE_CHECKING:
+    from qts.brokers.sim.journal import SimJournal  # SQLite: only a broker opened on a file
 
 
 class SimBroker:
@@ -93,6 +96,8 @@ class SimBroker:
         For an existing file the stored cash, holdings and reference prices win over
         ``initial_cash``, ``holdings`` and ``reference_prices``.
         """
+        from qts.brokers.sim.journal import SimJournal
+
         journal = SimJournal(path)
         try:
             return cls(
