@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -25,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "capital": ("capital", "app", True),
     "state": ("state", "app", True),
 }
+
+
+LEAVE_TO_OS = frozenset({"backtest"})
+"""Commands whose objects are only memory once they succeed (everything they write is closed):
+the process leaves them to the OS instead of freeing them one by one at exit."""
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -68,6 +74,14 @@ def main() -> None:
     app = build_app(first if first in COMMANDS else None)
     try:
         app()
+    except SystemExit as exc:
+        if first in LEAVE_TO_OS and not exc.code:
+            # a finished backtest's engine, books and cache are garbage cycles (~60,000
+            # containers and all they hold) that the collection at exit would free one by one
+            # (~0.3 s at 100 x 2,500 bars); frozen, they are never visited and the OS takes the
+            # memory back with the process
+            gc.freeze()
+        raise
     except QtsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
