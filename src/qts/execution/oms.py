@@ -104,7 +104,11 @@ class OrderManager:
             if pos.symbol in universe:
                 self._sync(pos.symbol)
         self.entries_by_day: dict[date, int] = {}
+        # the positions' realized PnL summed, kept by every booking (the commit reads it each
+        # cycle; a sum over every position the run ever had was O(symbols) per cycle)
+        self.realized_pnl = sum(p.realized_pnl for p in account.positions.values())
         self._holdings: dict[str, HoldingView] | None = None
+        self._changed: set[str] = set()  # symbols booked since the holdings views were made
         self._views: dict[str, HoldingView] = {}  # the last views made, by symbol
         self._unsaved: list[Order] = []
         self.lock = OrderedLock("order manager", ORDER_MANAGER)  # first in the lock order
@@ -135,19 +139,15 @@ class OrderManager:
         """Views of the open positions; rebuilt only after a fill, reusing the view of each
         position that the fill did not change."""
         if self._holdings is None:
-            old = self._views
+            old, changed = self._views, self._changed
             views: dict[str, HoldingView] = {}
-            for p in self.account.open_positions():
-                v = old.get(p.symbol)
-                if v is None or (v.qty, v.cost_basis, v.opened_at, v.strategy, v.track) != (
-                    p.qty,
-                    p.cost_basis,
-                    p.opened_at,
-                    p.strategy,
-                    p.track,
-                ):
-                    v = HoldingView(p.symbol, p.qty, p.cost_basis, p.opened_at, p.strategy, p.track)
-                views[p.symbol] = v
+            for s, p in self.account.positions.items():
+                if p.qty > 0:
+                    v = old.get(s)
+                    if v is None or s in changed:
+                        v = HoldingView(s, p.qty, p.cost_basis, p.opened_at, p.strategy, p.track)
+                    views[s] = v
+            changed.clear()
             self._holdings = self._views = views
         return self._holdings
 
@@ -345,6 +345,8 @@ class OrderManager:
         if fill.fill_id in order.fill_ids:
             return False
         order.apply_fill(fill.fill_id, fill.qty, fill.price, fill.ts)
+        before = self.account.positions.get(fill.symbol)
+        realized_before = before.realized_pnl if before is not None else 0
         inst = self.instruments.get(fill.symbol)
         entry = self.account.apply_fill(
             fill,
@@ -354,6 +356,8 @@ class OrderManager:
             strategy=order.strategy,
         )
         pos = self.account.positions[fill.symbol]
+        self.realized_pnl += pos.realized_pnl - realized_before
+        self._changed.add(fill.symbol)
         stored = self.store.record_fill(
             fill, entry, order, pos, self.account.cash, dict(self.account.pending)
         )

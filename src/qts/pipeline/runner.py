@@ -142,16 +142,21 @@ class EtedaRunner:
         np.copyto(self.last_close, frame.close, where=mask)
         if not positions:
             return
-        closes = frame.close.tolist()
-        active = mask.tolist()
-        universe = frame.universe
-        high = self.oms.high
-        for pos in self.oms.account.open_positions():
-            if pos.symbol in universe:
-                i = universe.index(pos.symbol)
-                if active[i] and pos.mark(closes[i]):
-                    self._marked.add(pos.symbol)
-                    high[i] = pos.high_since_open
+        oms = self.oms
+        # the held symbols with a bar, from the order manager's quantity column (kept in step
+        # with the positions by every fill): no scan of every position the run ever had
+        held = np.flatnonzero(mask & (oms.qty > 0)).tolist()
+        if not held:
+            return
+        closes = frame.close.take(held).tolist()
+        symbols = frame.universe.symbols
+        books = oms.account.positions
+        high = oms.high
+        for i, close in zip(held, closes, strict=True):
+            pos = books[symbols[i]]
+            if pos.mark(close):
+                self._marked.add(pos.symbol)
+                high[i] = pos.high_since_open
 
     def warm_up(self, frame: BarFrame) -> None:
         """Replay a bar that an earlier process already traded on: indicators and prices only.
@@ -275,7 +280,7 @@ class EtedaRunner:
             self.oms.save_answers()
             if self.record_decisions and report.decisions and report.decisions.evaluation.results:
                 self.store.record_decisions(self._decision_records(report))
-            realized = sum(p.realized_pnl for p in account.positions.values())
+            realized = self.oms.realized_pnl
             self.store.record_equity(
                 EquityPoint(
                     ts=report.ts,
