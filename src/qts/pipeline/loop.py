@@ -20,7 +20,7 @@ from qts.core.clock import Pacer, SimulatedClock
 from qts.engines.contracts import CycleReport
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame
-from qts.pipeline.runner import EtedaRunner, SessionView
+from qts.pipeline.runner import EtedaRunner, SessionView, release_heap
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,12 @@ class TradingLoop:
         self.hooks = hooks
 
     def run(self) -> LoopResult:
+        try:
+            return self._run()
+        finally:
+            release_heap()
+
+    def _run(self) -> LoopResult:
         result = LoopResult()
         oms = self.runner.oms
         for frame in self.frames:

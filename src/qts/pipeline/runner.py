@@ -7,6 +7,7 @@ settlement). After Act, the cycle's decisions, equity point and checkpoint are c
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -52,6 +53,24 @@ STAGE_FAIL_SAFE = {
     Stage.DECIDE: "FS030",
     Stage.ACT: "FS040",
 }
+
+
+def settle_heap() -> None:
+    """A new trading day: collect what the run left behind, then freeze the survivors.
+
+    What survives a day is mostly the run's record (orders, fills, ledger rows, stored rows),
+    kept until the run ends. Left to the collector, every full collection scans all of it again:
+    at 1,000 symbols the record reaches a million objects and full collections took ~15 % of a
+    backtest. Frozen objects are skipped by the collector (still freed by reference counting);
+    the collection before the freeze leaves no garbage cycle behind, and the loop unfreezes the
+    heap when it ends (:func:`release_heap`)."""
+    gc.collect()
+    gc.freeze()
+
+
+def release_heap() -> None:
+    """The run is over: what the days froze is the collector's again."""
+    gc.unfreeze()
 
 
 class CycleCache(Protocol):
@@ -132,6 +151,7 @@ class EtedaRunner:
         day = frame.start.date()
         if day == self.day:
             return
+        settle_heap()
         if self.oms.account.settle(day) or self.oms.account.pending:
             self._account_dirty = True
         self.day = day
