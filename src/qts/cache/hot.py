@@ -22,16 +22,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
 from qts.cache.errors import PriceDataUnavailableError
 from qts.cache.keys import RISK_ACCOUNT, Family
 from qts.cache.manager import CacheManager
-from qts.cache.port import Hash
-from qts.cache.values import CachedPosition, OrderStatusView, PriceQuote, RiskState, ms
+from qts.cache.port import Hash, Made
+from qts.cache.values import (
+    CachedPosition,
+    OrderStatusView,
+    PriceQuote,
+    RiskState,
+    from_ms,
+    ms,
+)
 from qts.core.arrays import unique_ints
 from qts.data.ports import TradingStore
 from qts.model.order import Order
@@ -46,6 +54,13 @@ _US = timedelta(microseconds=1)
 def _micros(ts: datetime) -> int:
     """Exact microseconds since the epoch (orders like the datetimes do)."""
     return (ts - (_EPOCH if ts.tzinfo is not None else _EPOCH_NAIVE)) // _US
+
+
+def _as_read(p: CachedPosition) -> CachedPosition:
+    """``p`` as its hash decodes: the opening time in whole milliseconds, in UTC."""
+    if p.opened_at is None:
+        return p
+    return replace(p, opened_at=from_ms(ms(p.opened_at)))
 
 
 class _BoardColumns:
@@ -145,7 +160,9 @@ class HotCache:
             if len(cols.times) > 8:
                 used = set(unique_ints(cols.ts_id).tolist())
                 cols.times = {j: d for j, d in cols.times.items() if j in used or j == k}
-        stamp = str(ms(ts))
+        stamp_ms = ms(ts)
+        stamp = str(stamp_ms)
+        seen = from_ms(stamp_ms)  # the print's time as its hash decodes (whole ms, UTC)
 
         def make(i: int) -> Hash:
             last = str(int(close[i]))
@@ -157,7 +174,11 @@ class HotCache:
                 "last_ts": stamp,
             }
 
-        self.manager.write_block(Family.PRICE, symbols, news, make)
+        def typed(i: int) -> PriceQuote:
+            last = int(close[i])
+            return PriceQuote(symbols[i], last, last, last, int(volume[i]), seen)
+
+        self.manager.write_block(Family.PRICE, symbols, news, make, typed)
 
     def _spill_columns(self, symbols: tuple[str, ...]) -> _BoardColumns:
         """A new universe: the old columns' prints move to the dict (under the lock)."""
@@ -190,7 +211,7 @@ class HotCache:
 
     def prices(self, symbols: Sequence[str]) -> dict[str, PriceQuote]:
         """Current prices of ``symbols`` in one round trip; symbols without a price are absent."""
-        raw = self.manager.read_many(Family.PRICE, symbols, self._board_load)
+        raw = self.manager.read_values(Family.PRICE, symbols, self._board_load)
         return self._decode(Family.PRICE, raw, PriceQuote.from_hash, self._board_load)
 
     def price(self, symbol: str) -> PriceQuote:
@@ -215,7 +236,9 @@ class HotCache:
     ) -> None:
         """Write-through of every symbol's position, or those in ``mask`` (``make(i)`` for
         ``symbols[i]``; see :meth:`CacheManager.write_block` for when it is called)."""
-        self.manager.write_block(Family.POSITION, symbols, mask, lambda i: make(i).to_hash())
+        self.manager.write_block(
+            Family.POSITION, symbols, mask, lambda i: make(i).to_hash(), lambda i: _as_read(make(i))
+        )
 
     def _store_positions(self, symbols: Sequence[str]) -> dict[str, Hash | None]:
         stored = self.store.load_positions()
@@ -228,7 +251,7 @@ class HotCache:
         return out
 
     def positions(self, symbols: Sequence[str]) -> dict[str, CachedPosition]:
-        raw = self.manager.read_many(Family.POSITION, symbols, self._store_positions)
+        raw = self.manager.read_values(Family.POSITION, symbols, self._store_positions)
         return self._decode(Family.POSITION, raw, CachedPosition.from_hash, self._store_positions)
 
     def position(self, symbol: str) -> CachedPosition:
@@ -281,13 +304,16 @@ class HotCache:
     def _decode(
         self,
         family: Family,
-        raw: Mapping[str, Hash],
+        raw: Mapping[str, Hash | Made] | Mapping[str, Hash],
         decode: Callable[[str, Hash], V],
         load: Callable[[Sequence[str]], Mapping[str, Hash | None]],
     ) -> dict[str, V]:
         out: dict[str, V] = {}
         bad: list[str] = []
         for ident, h in raw.items():
+            if isinstance(h, Made):  # already what the hash would decode to
+                out[ident] = cast(V, h.value)
+                continue
             try:
                 out[ident] = decode(ident, h)
             except ValueError as exc:

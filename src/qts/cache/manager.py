@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from qts.cache.errors import CacheError, CacheStaleDataError
 from qts.cache.keys import STAMP_FIELD, TTL_MS, Family, key
 from qts.cache.memory import now_ms
 from qts.cache.metrics import CacheMetrics
-from qts.cache.port import CacheBackend, Hash
+from qts.cache.port import CacheBackend, Hash, Made
 from qts.core.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,9 @@ RETRY_ATTEMPTS = 3
 RETRY_WAIT_S = 0.010
 
 
-def check_fresh(name: str, family: Family, value: Hash, now: int, ttl_ms: int) -> None:
+def check_fresh(name: str, family: Family, value: Hash | Made, now: int, ttl_ms: int) -> None:
     """Raise CacheStaleDataError if ``value`` is older than ``ttl_ms`` (or has no stamp)."""
-    raw = value.get(STAMP_FIELD[family], "")
+    raw = value.stamp if isinstance(value, Made) else value.get(STAMP_FIELD[family], "")
     try:
         stamp = int(raw)
     except ValueError:
@@ -159,8 +159,26 @@ class CacheManager:
 
     def read_many(self, family: Family, idents: Sequence[str], load: ManyLoader) -> dict[str, Hash]:
         """Fresh values for ``idents`` (absent where neither the cache nor the source has one)."""
+        return cast("dict[str, Hash]", self._read(family, idents, load, self.backend.get_hashes))
+
+    def read_values(
+        self, family: Family, idents: Sequence[str], load: ManyLoader
+    ) -> dict[str, Hash | Made]:
+        """:meth:`read_many`, where a backend that keeps typed values (the in-process cache's
+        block writes with a typed maker) answers with :class:`Made` instead of a hash; the
+        same freshness rules, counts and loading apply."""
+        get = getattr(self.backend, "get_values", None)
+        return self._read(family, idents, load, get or self.backend.get_hashes)
+
+    def _read(
+        self,
+        family: Family,
+        idents: Sequence[str],
+        load: ManyLoader,
+        get: Callable[[list[str]], Sequence[Hash | Made | None]],
+    ) -> dict[str, Hash | Made]:
         names = [key(family, i) for i in idents]
-        out: dict[str, Hash] = {}
+        out: dict[str, Hash | Made] = {}
         need: list[str] = []
         write_back = True
         with self._lock:
@@ -176,7 +194,7 @@ class CacheManager:
         if asked and self.breaker.allow():
             t0 = time.perf_counter()
             try:
-                values = self._call(lambda: self.backend.get_hashes([n for _, n in asked]))
+                values = self._call(lambda: get([n for _, n in asked]))
             except CacheError:
                 self.metrics.error(family)
                 write_back = False  # the cache just failed: one failure per read, not two
@@ -243,10 +261,12 @@ class CacheManager:
         idents: tuple[str, ...],
         mask: np.ndarray | None,
         make: Callable[[int], Mapping[str, str]],
+        typed: Callable[[int], object] | None = None,
     ) -> bool:
         """Write-through of ``make(i)`` under ``idents[i]`` for every i in ``mask`` (all when
         None). ``make`` must give the value as of this call whenever it is called: a backend
-        that takes blocks makes a value only when it is read."""
+        that takes blocks makes a value only when it is read. ``typed(i)``, if given, is what
+        ``make(i)`` decodes to, for :meth:`read_values` (same rule)."""
         put = getattr(self.backend, "put_block", None)
         if put is None or self._suspect or self.breaker.state is not BreakerState.CLOSED:
             picked = range(len(idents)) if mask is None else np.flatnonzero(mask).tolist()
@@ -261,7 +281,9 @@ class CacheManager:
                 self._block_gen[family] = self._block_gen.get(family, 0) + 1
             try:
                 self._call(
-                    lambda: put(family.value, idents, mask, make, STAMP_FIELD[family], stamp, ttl)
+                    lambda: put(
+                        family.value, idents, mask, make, STAMP_FIELD[family], stamp, ttl, typed
+                    )
                 )
             except CacheError:
                 self.metrics.error(family)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 
-from qts.cache.port import Hash
+from qts.cache.port import Hash, Made
 from qts.core.arrays import unique_ints
 from qts.core.clock import Clock
 
@@ -39,15 +40,24 @@ _last_now: tuple[datetime | None, int] = (None, 0)
 
 
 class _Block:
-    """One block write: the maker of its values, their stamp and when they expire."""
+    """One block write: the maker of its values (and of their typed form, if given), their
+    stamp and when they expire."""
 
-    __slots__ = ("expires", "make", "stamp", "stamp_field")
+    __slots__ = ("expires", "make", "stamp", "stamp_field", "typed")
 
-    def __init__(self, make: Callable[[int], Hash], stamp_field: str, stamp: str, expires: int):
+    def __init__(
+        self,
+        make: Callable[[int], Hash],
+        stamp_field: str,
+        stamp: str,
+        expires: int,
+        typed: Callable[[int], object] | None = None,
+    ):
         self.make = make
         self.stamp_field = stamp_field
         self.stamp = stamp
         self.expires = expires
+        self.typed = typed
 
 
 class _Column:
@@ -104,9 +114,11 @@ class MemoryCache:
         stamp_field: str,
         stamp: str,
         ttl_ms: int,
+        typed: Callable[[int], object] | None = None,
     ) -> None:
         """Write ``{family}:{idents[i]}`` for every i in ``mask`` (all if None): the value is
-        ``make(i)`` with ``stamp_field`` set to ``stamp``, made when first read."""
+        ``make(i)`` with ``stamp_field`` set to ``stamp``, made when first read. ``typed(i)``,
+        if given, is what that hash decodes to (:meth:`get_values` answers with it)."""
         _check_ttl(family, ttl_ms)
         now = now_ms(self.clock)
         with self._lock:
@@ -116,7 +128,7 @@ class MemoryCache:
                     self._spill(family, col, now)
                 col = self._columns[family] = _Column(idents)
             self._seq += 1
-            col.blocks[self._seq] = _Block(make, stamp_field, stamp, now + ttl_ms)
+            col.blocks[self._seq] = _Block(make, stamp_field, stamp, now + ttl_ms, typed)
             if col.plain:
                 for i in [i for i in col.plain if mask is None or mask[i]]:
                     self._hashes.pop(self.prefix + f"{family}:{idents[i]}", None)
@@ -160,6 +172,16 @@ class MemoryCache:
         b = col.live(i, now)
         return None if b is None else col.value(i, b)
 
+    def _made_in_column(self, key: str, now: int) -> Hash | Made | None:
+        found = self._column_of(key)
+        if found is None:
+            return None
+        col, i = found
+        b = col.live(i, now)
+        if b is None:
+            return None
+        return col.value(i, b) if b.typed is None else Made(b.stamp, b.typed(i))
+
     def _leave_column(self, key: str, plain: bool) -> bool:
         """Take ``key`` out of its column (True if it was live there); ``plain``: the key now
         lives in the plain dict."""
@@ -185,14 +207,25 @@ class MemoryCache:
         return True
 
     def get_hashes(self, keys: Sequence[str]) -> list[Hash | None]:
+        return cast("list[Hash | None]", self._get(keys, False))
+
+    def get_values(self, keys: Sequence[str]) -> list[Hash | Made | None]:
+        """:meth:`get_hashes`, but a key written by a block with a typed maker comes as
+        :class:`Made` (the typed value and the stamp), with no hash made."""
+        return self._get(keys, True)
+
+    def _get(self, keys: Sequence[str], typed: bool) -> list[Hash | Made | None]:
         now = now_ms(self.clock)
-        out: list[Hash | None] = []
+        out: list[Hash | Made | None] = []
         with self._lock:
             hashes = self._hashes
             for k in keys:
                 item = hashes.get(self.prefix + k)
                 if item is None and self._columns:
-                    out.append(self._from_column(k, now))
+                    if typed:
+                        out.append(self._made_in_column(k, now))
+                    else:
+                        out.append(self._from_column(k, now))
                 elif item is None or item[1] <= now:
                     if item is not None:
                         del hashes[self.prefix + k]

@@ -17,6 +17,18 @@ from typing import Protocol
 Hash = dict[str, str]
 
 
+class Made:
+    """A value an in-process backend made when it was read, already of the reader's type (what
+    its hash would decode to), with the stamp its hash would carry: the in-process cache skips
+    encoding a hash and decoding it again. Only block writes that gave a typed maker have one."""
+
+    __slots__ = ("stamp", "value")
+
+    def __init__(self, stamp: str, value: object) -> None:
+        self.stamp = stamp
+        self.value = value
+
+
 class CacheBackend(Protocol):
     name: str
 

@@ -4,7 +4,7 @@ tests stop a private redis-server."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -125,6 +125,44 @@ def test_price_reads_come_from_the_feed_board_and_fail_typed_without_one(
     assert hot.price("005930") == q
     backend.delete(["price:005930"])  # expired or evicted: the board answers
     assert hot.price("005930") == q
+
+
+def test_typed_block_reads_equal_the_decoded_hashes(
+    backend: CacheBackend, clock: SimulatedClock
+) -> None:
+    """The in-process cache answers block reads with the typed value (no hash made or decoded):
+    it must be exactly what the hash decodes to, as Redis gives it (whole ms, UTC)."""
+    import numpy as np
+
+    from qts.cache import CachedPosition
+    from qts.data.memory import MemoryStore
+    from qts.model.enums import Track
+
+    m = manager(backend, clock)
+    hot = HotCache(m, MemoryStore())
+    now = clock.now() + timedelta(microseconds=1234)  # KST, not on a whole millisecond
+    symbols = ("A", "B", "C")
+    close = np.array([70000, 0, 1200], dtype=np.int64)
+    hot.push_frame(symbols, close, np.array([5, 6, 7]), np.array([True, True, True]), now)
+    held = CachedPosition.of_fields(("A", 10, 690000, 70000, now, Track.SWING), 10**9)
+    positions = [held, CachedPosition.flat("B"), CachedPosition.flat("C")]
+    hot.write_position_block(symbols, lambda i: positions[i])
+
+    prices = hot.prices(list(symbols))
+    decoded = {
+        s: PriceQuote.from_hash(s, h)
+        for s, h in m.read_many(Family.PRICE, list(symbols), lambda _i: {}).items()
+    }
+    assert prices == decoded and set(prices) == {"A", "C"}  # B's close is no print
+    assert [(q.ts, q.ts.tzinfo) for q in prices.values()] == [
+        (q.ts, q.ts.tzinfo) for q in decoded.values()
+    ]
+    got = hot.positions(list(symbols))
+    raw = m.read_many(Family.POSITION, list(symbols), lambda _i: {})
+    assert got == {s: CachedPosition.from_hash(s, h) for s, h in raw.items()}
+    opened = got["A"].opened_at
+    assert opened is not None and opened.tzinfo is UTC and opened.microsecond == 1000
+    assert m.metrics.snapshot()["pos"]["hits"] == 6
 
 
 def test_a_corrupt_cached_value_is_replaced_from_the_source(
