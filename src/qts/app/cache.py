@@ -261,14 +261,19 @@ class EngineCache:
                     for s, p in self.oms.account.positions.items()
                     if not p.qty
                 }
-            # the held positions' fields as of now; their values are made when read (most
+            # the held positions' fields as of now, by universe column (the order manager's
+            # quantity column says which are held); their values are made when read (most
             # never are: a cycle reads the few symbols it trades)
-            held = {p.symbol: position_fields(p) for p in self.oms.account.open_positions()}
+            books = self.oms.account.positions
+            held = {
+                i: position_fields(books[symbols[i]])
+                for i in np.flatnonzero(self.oms.qty > 0).tolist()
+            }
         zero = equity <= 0
 
         def make(i: int) -> CachedPosition:
             s = symbols[i]
-            f = held.get(s)
+            f = held.get(i)
             if f is not None:
                 return CachedPosition.of_fields(f, equity)
             cp = flat.get(s)

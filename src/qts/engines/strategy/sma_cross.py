@@ -58,13 +58,8 @@ class SmaCross:
         raw = calc.raw
         held = raw.account.qty > 0
         own = np.zeros(len(held), dtype=np.bool_)
-        own[
-            [
-                raw.universe.index(s)
-                for s, h in raw.account.holdings.items()
-                if h.strategy == self.name
-            ]
-        ] = True
+        name, at = self.name, raw.universe.index
+        own[[at(s) for s, h in raw.account.holdings.items() if h.strategy == name]] = True
         symbols = raw.universe.symbols
         out = [
             StrategyDecision(

@@ -24,7 +24,14 @@ class KrxRules:
 
     def limits(self, base: int) -> PriceLimits:
         """The day's price limits around ``base`` (a positive, usually previous close)."""
-        return daily_limits(base, rate_percent=self.limit_percent, grid=self.grid)
+        return _limits(base, self.limit_percent, self.grid)
+
+
+@lru_cache(maxsize=65536)
+def _limits(base: int, rate_percent: int, grid: TickTable) -> PriceLimits:
+    """The limits are a pure function of these three; a venue asks for them per order (a
+    1,000-symbol backtest: tens of thousands of times, for far fewer distinct bases)."""
+    return daily_limits(base, rate_percent=rate_percent, grid=grid)
 
 
 @lru_cache(maxsize=1024)
