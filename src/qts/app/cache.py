@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -293,6 +294,16 @@ class EngineCache:
         """PreTradeView: the symbol's current price and held quantity, through the cache."""
         q = self.hot.prices([symbol]).get(symbol)
         return PreTradeInputs(q.last if q is not None else None, self.hot.position(symbol).qty)
+
+    def pretrade_many(self, symbols: Sequence[str]) -> dict[str, PreTradeInputs]:
+        """:meth:`pretrade` of several symbols: one read of each family for all of them."""
+        prices = self.hot.prices(symbols)
+        held = self.hot.positions(symbols)
+        out: dict[str, PreTradeInputs] = {}
+        for s in symbols:
+            q, p = prices.get(s), held.get(s)
+            out[s] = PreTradeInputs(None if q is None else q.last, 0 if p is None else p.qty)
+        return out
 
     def account_risk(self) -> AccountRisk | None:
         r = self.hot.risk()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
 
@@ -60,7 +59,17 @@ def _as_read(p: CachedPosition) -> CachedPosition:
     """``p`` as its hash decodes: the opening time in whole milliseconds, in UTC."""
     if p.opened_at is None:
         return p
-    return replace(p, opened_at=from_ms(ms(p.opened_at)))
+    return CachedPosition(  # the constructor: dataclasses.replace costs several times more
+        p.symbol,
+        p.qty,
+        p.cost_basis,
+        p.avg_price,
+        p.last_price,
+        p.unrealized_pnl,
+        p.exposure_pct,
+        from_ms(ms(p.opened_at)),
+        p.track,
+    )
 
 
 class _BoardColumns:

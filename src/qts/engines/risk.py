@@ -7,12 +7,13 @@ stateful within one cycle so that several buys cannot each spend the same room.
 
 With a :class:`PreTradeView` (the hot cache, store behind it) the gate reads the account's risk
 state once per cycle and each symbol's current price and held quantity per check from it, as the
-scalp PreCheck does; without one it reads the cycle's snapshot. No I/O happens here: the view is
-a port.
+scalp PreCheck does (``prefetch`` reads a cycle's checks ahead in one round trip per family);
+without one it reads the cycle's snapshot. No I/O happens here: the view is a port.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +57,10 @@ class AccountRisk:
 class PreTradeView(Protocol):
     def pretrade(self, symbol: str) -> PreTradeInputs: ...
 
+    def pretrade_many(self, symbols: Sequence[str]) -> Mapping[str, PreTradeInputs]:
+        """:meth:`pretrade` of several symbols in one round trip per family."""
+        ...
+
     def account_risk(self) -> AccountRisk | None: ...
 
 
@@ -69,6 +74,18 @@ class RiskGate:
     _buying_power: int = 0
     _added: dict[int, int] | None = None
     _added_qty: dict[int, int] | None = None
+    _hot: dict[str, PreTradeInputs] | None = None  # read ahead for this cycle's checks
+
+    def prefetch(self, calc: CalcData, wanted: Sequence[tuple[str, int, int]]) -> None:
+        """Read the hot inputs of the checks about to be made, as (symbol, qty, price), in one
+        round trip per family instead of one per check; each is used by the next check of its
+        symbol. Only checks that would read the view are read for, so the view sees the same
+        reads as without this."""
+        if self.view is None:
+            return
+        universe = calc.raw.universe
+        symbols = [s for s, qty, price in wanted if s in universe and qty > 0 and price > 0]
+        self._hot = dict(self.view.pretrade_many(symbols)) if symbols else None
 
     def start_cycle(self, calc: CalcData) -> None:
         risk = self.view.account_risk() if self.view is not None else None
@@ -81,6 +98,7 @@ class RiskGate:
         self._buying_power = calc.raw.account.buying_power
         self._added = {}
         self._added_qty = {}
+        self._hot = None
 
     def check(
         self, calc: CalcData, decision: StrategyDecision, qty: int, price: int
@@ -95,7 +113,8 @@ class RiskGate:
             return RiskDecision(False, 0, "NO_PRICE")
         held_now = int(raw.account.qty[i])
         if self.view is not None:
-            hot = self.view.pretrade(decision.symbol)
+            ahead = self._hot.pop(decision.symbol, None) if self._hot else None
+            hot = ahead if ahead is not None else self.view.pretrade(decision.symbol)
             if hot.price is None:
                 return RiskDecision(False, 0, f"NO_PRICE (no current price:{decision.symbol})")
             held_now = hot.held_qty

@@ -36,12 +36,15 @@ def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> 
     universe = calc.raw.universe
     # sells first: they free exposure room for the buys of the same cycle
     ordered = sorted(by_symbol.items(), key=lambda kv: kv[1][0].signal is Signal.BUY)
+    # sizing reads the snapshot only, so every decision is sized first and the gate's hot
+    # inputs are read for all of them at once; the checks then run in order
+    sized: list[tuple[SD, int, int, str] | EvaluationResult] = []
     for symbol, decisions in ordered:
         signals = {d.signal for d in decisions}
         price = int(close[universe.index(symbol)]) if symbol in universe else 0
         if len(signals) > 1:
             d = decisions[0]
-            results.append(
+            sized.append(
                 EvaluationResult(
                     d, price, 0, RiskDecision(False, 0, "SIGNAL_CONFLICT"), "conflicting strategies"
                 )
@@ -55,6 +58,15 @@ def evaluate(calc: CalcData, strategies: Sequence[Strategy], gate: RiskGate) -> 
                 capital, d, proposed, price, held, gate.limits.buying_power_buffer
             )
             why = f"{why}; {cut}" if cut else why
+        sized.append((d, price, proposed, why))
+    gate.prefetch(
+        calc, [(s[0].symbol, s[2], s[1]) for s in sized if not isinstance(s, EvaluationResult)]
+    )
+    for s in sized:
+        if isinstance(s, EvaluationResult):
+            results.append(s)
+            continue
+        d, price, proposed, why = s
         risk = gate.check(calc, d, proposed, price)
         final = min(proposed, risk.allowed_qty) if risk.approved else 0
         results.append(EvaluationResult(d, price, final, risk, why))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from calc_kit import Book, Holding, calc, frame
 
 from qts.engines.contracts import CalcData, StrategyDecision
@@ -21,6 +23,10 @@ class View:
     def pretrade(self, symbol: str) -> PreTradeInputs:
         self.reads.append(symbol)
         return PreTradeInputs(self.prices.get(symbol), self.held.get(symbol, 0))
+
+    def pretrade_many(self, symbols: Sequence[str]) -> dict[str, PreTradeInputs]:
+        self.reads.append("many:" + ",".join(symbols))
+        return {s: PreTradeInputs(self.prices.get(s), self.held.get(s, 0)) for s in symbols}
 
     def account_risk(self) -> AccountRisk | None:
         self.reads.append("risk")
@@ -70,3 +76,24 @@ def test_daily_loss_and_exposure_come_from_the_account_risk_state() -> None:
     g.start_cycle(c)
     r = g.check(c, decision("A", Signal.BUY), 1, 10_000)
     assert (r.approved, r.reason) == (False, "MAX_EXPOSURE")
+
+
+def test_prefetched_inputs_answer_the_checks_the_view_would_have_answered() -> None:
+    """A cycle's checks read ahead in one call give the answers of one read per check; only
+    checks that reach the view are read for, and each prefetched input serves one check."""
+    c = make_calc({"A": 30})
+    wanted = [("A", 30, 10_000), ("B", 10, 20_000), ("C", 5, 1_000), ("B", 0, 20_000)]
+    answers = []
+    for prefetch in (False, True):
+        view = View({"A": 10_000}, {"A": 10}, None)
+        g = RiskGate(RiskLimits(), view)
+        g.start_cycle(c)
+        if prefetch:
+            g.prefetch(c, wanted)  # C is no universe symbol; a zero qty is refused first
+        sell = g.check(c, decision("A", Signal.SELL), 30, 10_000)
+        buy = g.check(c, decision("B", Signal.BUY), 10, 20_000)
+        again = g.check(c, decision("B", Signal.BUY), 10, 20_000)
+        answers.append((sell, buy, again))
+        assert view.reads == (["risk", "many:A,B", "B"] if prefetch else ["risk", "A", "B", "B"])
+    assert answers[0] == answers[1]
+    assert answers[1][0].allowed_qty == 10 and answers[1][1].reason.startswith("NO_PRICE")
