@@ -279,6 +279,7 @@ def run_broker(
         store.close()
         raise
     adapter = venue.broker
+    venue.stop_reads_on(stop)
     try:
         # the account as the broker has it (qts.app.adoption): cash, and holdings to adopt
         snapshot = venue.account_snapshot()
@@ -381,7 +382,11 @@ def run_broker(
         feed.tap(lambda p: recorder.record_print(p.symbol, p.ts, p.price, p.volume))
     # books vs broker between cycles: an unexplained mismatch keeps FS070 active
     watch = BooksWatch(
-        engine.oms, engine.runner.safety, clock.now, interval_s=config.live.books_check_s
+        engine.oms,
+        engine.runner.safety,
+        clock.now,
+        interval_s=config.live.books_check_s,
+        stop=stop,
     )
     checkpoint = engine.runner.checkpoint_ts
     loop = TradingLoop(

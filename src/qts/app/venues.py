@@ -72,6 +72,11 @@ class LiveVenue(Protocol):
         venue's day (module docstring)."""
         ...
 
+    def stop_reads_on(self, stop: threading.Event) -> None:
+        """Once ``stop`` is set, reads give up instead of waiting for the rate limit (a paged
+        inquiry takes seconds and would hold a SIGTERM up); orders still go out."""
+        ...
+
     def subscribe(self, symbols: Sequence[str]) -> str:
         """Ask for the real-time trade prints of ``symbols``; returns what was asked."""
         ...
@@ -131,6 +136,9 @@ class KisVenue:
     def start_orders(self) -> None:
         """Nothing to start: the KIS adapter reads the clock only when asked (reconciliation,
         polls), and its order records carry KIS's own order date (``ORD_DT``)."""
+
+    def stop_reads_on(self, stop: threading.Event) -> None:
+        self.broker.rest.interrupt = stop
 
     def subscribe(self, symbols: Sequence[str]) -> str:
         for symbol in symbols:
@@ -261,6 +269,9 @@ class KiwoomVenue:
         """Start the adapter (its first read of the account and its poller), which dates
         orders and inquiries by the run's clock."""
         self.broker.start()
+
+    def stop_reads_on(self, stop: threading.Event) -> None:
+        self.broker.rest.interrupt = stop
 
     def subscribe(self, symbols: Sequence[str]) -> str:
         for symbol in symbols:

@@ -9,11 +9,17 @@ meanwhile). It ends when a later check finds the books equal to the broker (reso
 an operator approves (``qts safety approve-recovery``): the mismatch seen at that moment is then
 accepted, and only a different one reports again. A difference must be seen by two checks in a
 row before it counts (a fill landing between the two reads of one check is not a mismatch).
+
+The broker is read without the order manager's lock (a paged inquiry under a rate limit takes
+seconds, and P0 fills and orders must not wait for it); only the booking takes the lock, and a
+fill the P0 path booked meanwhile is skipped by its id. Once the run is stopping, no check
+starts: the loop's thread must get to the end of the run promptly.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -45,8 +51,10 @@ class BooksWatch:
         *,
         interval_s: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
         self.oms = oms
+        self.stop = stop
         self.safety = safety
         self.now = now
         self.interval_s = interval_s
@@ -71,9 +79,10 @@ class BooksWatch:
             self._approval = approval
             self._accepted = frozenset(self.problems)
         broker = self.oms.broker
+        reported = broker.fills()
         with self.oms.lock:
             booked = {f for o in self.oms.orders.values() for f in o.fill_ids}
-            for fill in broker.fills():
+            for fill in reported:
                 if fill.fill_id not in booked and fill.client_order_id in self.oms.orders:
                     self.oms.book_fill(fill)  # the broker's own fill explains the difference
                     self.fills_booked += 1
@@ -104,11 +113,14 @@ class BooksWatch:
     def wrap(self, frames: Iterable[T]) -> Iterator[T]:
         """``frames`` with a check before each one that falls due (the loop's own thread)."""
         for frame in frames:
-            if self.due():
+            if self.due() and not (self.stop is not None and self.stop.is_set()):
                 try:
                     self.check()
                 except Exception as exc:  # a failed inquiry is the broker's FS04x, not FS070
-                    log.warning("books check failed: %s", exc)
+                    if self.stop is not None and self.stop.is_set():
+                        log.info("books check given up: the run is stopping (%s)", exc)
+                    else:
+                        log.warning("books check failed: %s", exc)
             yield frame
 
 

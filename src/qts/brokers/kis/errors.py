@@ -61,6 +61,11 @@ class OrderOutcomeUnknown(KisError):
     """
 
 
+class ReadInterrupted(KisError):
+    """A read not sent because the run is stopping (a paged inquiry under the rate limit would
+    otherwise hold the stop up for seconds); nothing was asked of KIS."""
+
+
 class ProtocolError(KisError):
     """KIS sent something this adapter cannot read (a field missing or malformed)."""
 

@@ -31,6 +31,7 @@ from qts.brokers.kis.errors import (
     KisError,
     ProtocolError,
     RateLimited,
+    ReadInterrupted,
     ServerError,
     TokenExpired,
     TransportError,
@@ -70,8 +71,9 @@ class RateLimiter:
         self._lock = threading.Lock()  # a plain lock is FIFO enough for a handful of threads
         self.waited_s = 0.0
 
-    def acquire(self) -> float:
-        """Wait for a slot; returns the seconds waited."""
+    def acquire(self, cancel: threading.Event | None = None) -> float:
+        """Wait for a slot; returns the seconds waited. A wait that ``cancel`` ends raises
+        :class:`ReadInterrupted` without taking the slot."""
         with self._lock:
             now = self._clock()
             waited = 0.0
@@ -79,7 +81,10 @@ class RateLimiter:
                 free_at = self._sent[0] + self.window
                 if free_at > now:
                     waited = free_at - now
-                    self._sleep(waited)
+                    if cancel is None:
+                        self._sleep(waited)
+                    elif cancel.wait(waited):
+                        raise ReadInterrupted("KIS: read not sent, the run is stopping")
                     now = self._clock()
                 self._sent.popleft()
             self._sent.append(now)
@@ -142,6 +147,8 @@ class KisRestClient:
         self._sleep = sleep
         self.stats = RestStats()
         self._stats_lock = threading.Lock()
+        # set when the run stops: reads are given up (ReadInterrupted), orders still go out
+        self.interrupt: threading.Event | None = None
         register_secrets(*config.secrets())
 
     def close(self) -> None:
@@ -209,7 +216,10 @@ class KisRestClient:
         backoff = cfg.backoff_s
         rate_backoff = cfg.backoff_s
         timeout = cfg.timeout_s if idempotent else (cfg.order_timeout_s or cfg.timeout_s)
+        cancel = self.interrupt if idempotent else None
         while True:
+            if cancel is not None and cancel.is_set():
+                raise ReadInterrupted(f"KIS {api.name}: read not sent, the run is stopping")
             token = self.auth.token()
             headers = {
                 "content-type": "application/json; charset=utf-8",
@@ -222,7 +232,7 @@ class KisRestClient:
             }
             if content is not None and cfg.use_hashkey:
                 headers["hashkey"] = self.auth.hashkey(content)
-            self.limiter.acquire()
+            self.limiter.acquire(cancel)
             self._count("requests")
             started = time.monotonic()
             try:

@@ -55,6 +55,11 @@ class KiwoomRateLimited(KiwoomApiError):
     """Request limit exceeded (return code 5 / detail 1700 / HTTP 429). Nothing was done."""
 
 
+class KiwoomReadInterrupted(KiwoomError):
+    """A read not sent because the run is stopping (paged inquiries under the rate limit would
+    otherwise hold the stop up for seconds); nothing was asked of Kiwoom."""
+
+
 class KiwoomTransportError(KiwoomError):
     """No usable answer: timeout, dropped connection, 5xx, unreadable body.
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from qts.brokers.kiwoom.config import RateLimit, RateLimits
+from qts.brokers.kiwoom.errors import KiwoomReadInterrupted
 
 
 class TokenBucket:
@@ -52,8 +53,9 @@ class RateLimiter:
         self._per_api: dict[str, TokenBucket] = {}
         self.waited_s = 0.0
 
-    def acquire(self, api_id: str) -> float:
-        """Block until ``api_id`` may be sent; returns the seconds waited."""
+    def acquire(self, api_id: str, cancel: threading.Event | None = None) -> float:
+        """Block until ``api_id`` may be sent; returns the seconds waited. A wait that ``cancel``
+        ends raises :class:`KiwoomReadInterrupted` (the slot it reserved stays spent)."""
         with self._lock:
             now = self._monotonic()
             bucket = self._per_api.get(api_id)
@@ -66,5 +68,10 @@ class RateLimiter:
             delay = at - now
             self.waited_s += delay
         if delay > 0:
-            self._sleep(delay)
+            if cancel is None:
+                self._sleep(delay)
+            elif cancel.wait(delay):
+                raise KiwoomReadInterrupted(
+                    f"kiwoom {api_id}: read not sent, the run is stopping", api_id=api_id
+                )
         return delay

@@ -15,6 +15,7 @@ Per call it paces (:mod:`ratelimit`), attaches the token (:mod:`auth`), and read
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from qts.brokers.kiwoom.errors import (
     KiwoomAuthError,
     KiwoomError,
     KiwoomRateLimited,
+    KiwoomReadInterrupted,
     KiwoomTransportError,
     Redactor,
     classify,
@@ -70,6 +72,8 @@ class KiwoomRestClient:
         self.auth = TokenManager(config, self.http, self.limiter, self.redact, clock=token_clock)
         self._sleep = sleep
         self.retried = 0
+        # set when the run stops: reads are given up (KiwoomReadInterrupted), orders still go out
+        self.interrupt: threading.Event | None = None
 
     def __repr__(self) -> str:
         return f"KiwoomRestClient({self.config.mode.value}, {self.config.rest_url})"
@@ -92,9 +96,14 @@ class KiwoomRestClient:
         """One request (one page). Raises a :class:`KiwoomError` subclass on failure."""
         attempt = 0
         token_retried = False
+        cancel = self.interrupt if idempotent else None
         while True:
+            if cancel is not None and cancel.is_set():
+                raise KiwoomReadInterrupted(
+                    f"kiwoom {api_id}: read not sent, the run is stopping", api_id=api_id
+                )
             try:
-                return self._once(path, api_id, body, cont_key)
+                return self._once(path, api_id, body, cont_key, cancel)
             except KiwoomAuthError as exc:
                 if exc.detail_code is not None and exc.detail_code not in _TOKEN_RETRY:
                     raise
@@ -136,8 +145,15 @@ class KiwoomRestClient:
 
     # ------------------------------------------------------------------ internals
 
-    def _once(self, path: str, api_id: str, body: Mapping[str, str], cont_key: str | None) -> Reply:
-        self.limiter.acquire(api_id)
+    def _once(
+        self,
+        path: str,
+        api_id: str,
+        body: Mapping[str, str],
+        cont_key: str | None,
+        cancel: threading.Event | None = None,
+    ) -> Reply:
+        self.limiter.acquire(api_id, cancel)
         try:
             authorization, token = self.auth.header()
         except KiwoomTransportError as exc:  # no token, so the request itself never left

@@ -27,6 +27,7 @@ from qts.brokers.base import Ack, Balance, OrderUpdate
 from qts.brokers.kis import KisBroker, KisMode
 from qts.brokers.kis import endpoints as ep
 from qts.brokers.kis.auth import TokenManager
+from qts.brokers.kis.errors import ReadInterrupted
 from qts.brokers.kis.fake import FakeApp, FakeKisServer
 from qts.brokers.sim import SimConfig
 from qts.model.enums import OrderStatus
@@ -306,3 +307,67 @@ def test_token_refreshed_before_expiry_and_never_twice_a_minute(
         now[0] += 10
         tokens.token()
         assert slept == [pytest.approx(50.0)] and tokens.issued == 3  # waited out the minute
+
+
+def _requests(fake: FakeKisServer) -> int:
+    return sum(fake.stats.paths.values())
+
+
+def test_once_the_run_stops_reads_are_given_up_and_orders_still_go_out(
+    fake: FakeKisServer, connect: Callable[..., KisBroker]
+) -> None:
+    """A SIGTERM must not wait behind paged inquiries; an order the books already hold is
+    still sent (its outcome is the venue's record, whatever the run does next)."""
+    broker = connect()
+    stop = threading.Event()
+    broker.rest.interrupt = stop
+    assert broker.balance().cash == CASH  # not stopping: reads work
+    stop.set()
+    before = _requests(fake)
+    with pytest.raises(ReadInterrupted, match="the run is stopping"):
+        broker.balance()
+    with pytest.raises(ReadInterrupted):
+        broker.open_orders()
+    assert _requests(fake) == before  # nothing was asked of KIS
+    assert broker.submit(buy("t1", 5, 70_000)).accepted
+    assert fake.stats.paths["order-cash(buy)"] == 1
+
+
+def test_a_read_waiting_for_the_rate_limit_ends_when_the_run_stops(
+    fake: FakeKisServer, connect: Callable[..., KisBroker]
+) -> None:
+    # one call per 4 s: the second read waits for its slot
+    broker = connect(rate_limit_per_s=1.0, rate_window_margin_s=3.0)
+    stop = threading.Event()
+    broker.rest.interrupt = stop
+    broker.balance()
+    outcome: list[BaseException | None] = []
+    waiting = threading.Event()
+    limiter = broker.rest.limiter
+
+    def read() -> None:
+        waiting.set()
+        try:
+            broker.balance()
+            outcome.append(None)
+        except ReadInterrupted as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert waiting.wait(WAIT)
+    wait_for_lock(limiter._lock)  # the reader holds the limiter while it waits for the slot
+    stop.set()
+    reader.join(1.5)  # well before the slot frees up (4 s after the first read)
+    assert not reader.is_alive(), "the read still waits for the rate limit"
+    assert len(outcome) == 1 and isinstance(outcome[0], ReadInterrupted)
+
+
+def wait_for_lock(lock: threading.Lock) -> None:
+    """Until another thread holds ``lock`` (bounded by WAIT)."""
+    done = threading.Event()
+    for _ in range(int(WAIT / 0.01)):
+        if lock.locked():
+            return
+        done.wait(0.01)
+    raise AssertionError("the reader never reached the rate limiter")

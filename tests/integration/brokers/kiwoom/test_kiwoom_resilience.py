@@ -6,6 +6,7 @@ sleep: they wait on the fake's change notifications or on the broker's poll.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -27,6 +28,7 @@ from kiwoom_kit import (
 from qts.brokers.base import OrderRequest, OrderUpdate
 from qts.brokers.kiwoom import (
     KiwoomAuthError,
+    KiwoomReadInterrupted,
     RateLimit,
     RateLimits,
     RecordState,
@@ -464,3 +466,53 @@ def test_order_store_survives_reopening(tmp_path: Path) -> None:
         reopened.close()
     finally:
         h.close()
+
+
+def test_once_the_run_stops_reads_are_given_up_and_orders_still_go_out(h: Harness) -> None:
+    """A SIGTERM must not wait behind paged inquiries; an order the books already hold is
+    still sent."""
+    broker = h.broker()
+    stop = threading.Event()
+    broker.rest.interrupt = stop
+    assert broker.balance().cash == INITIAL_CASH  # not stopping: reads work
+    stop.set()
+    before = sum(h.fake.requests.values())
+    with pytest.raises(KiwoomReadInterrupted, match="the run is stopping"):
+        broker.balance()
+    assert sum(h.fake.requests.values()) == before  # nothing was asked of Kiwoom
+    assert broker.submit(buy("s1", 3, 70_000)).accepted
+    assert venue_order_count(h) == 1
+
+
+def test_a_read_waiting_for_the_rate_limit_ends_when_the_run_stops(h: Harness) -> None:
+    # one query every 4 s: the second read waits for its slot
+    limits = RateLimits(per_api=RateLimit(rate=0.25, burst=1), overall=None)
+    broker = h.broker(rate_limits=limits)
+    stop = threading.Event()
+    broker.rest.interrupt = stop
+    broker.open_orders()
+    started = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        started.set()
+        try:
+            broker.open_orders()
+            outcome.append(None)
+        except KiwoomReadInterrupted as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert started.wait(5)
+    waited = broker.rest.limiter.waited_s
+    for _ in range(500):  # until the reader has reserved its slot and waits for it
+        if broker.rest.limiter.waited_s > waited:
+            break
+        threading.Event().wait(0.01)
+    else:
+        raise AssertionError("the reader never reached the rate limiter")
+    stop.set()
+    reader.join(1.5)  # well before its slot comes (4 s after the first read)
+    assert not reader.is_alive(), "the read still waits for the rate limit"
+    assert len(outcome) == 1 and isinstance(outcome[0], KiwoomReadInterrupted)
