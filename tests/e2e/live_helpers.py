@@ -229,10 +229,14 @@ def start_qts(
     return proc, Lines(proc)
 
 
-def stop_qts(proc: subprocess.Popen[str], timeout: float = 30) -> None:
-    """SIGTERM: the run stops cleanly (exit 0) within ``timeout``."""
+def stop_qts(proc: subprocess.Popen[str], timeout: float = 30, lines: Lines | None = None) -> None:
+    """SIGTERM: the run stops cleanly (exit 0) within ``timeout``; if not, the assertion carries
+    what the run printed (a stuck run's watchdog report names the held locks and every stack)."""
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout) == 0
+    code = proc.wait(timeout)
+    if code != 0:
+        said = lines.rest(5)[-20_000:] if lines is not None else "(output not captured)"
+        raise AssertionError(f"qts exited {code} after SIGTERM; its output:\n{said}")
 
 
 def reap(proc: subprocess.Popen[str]) -> None:
@@ -427,6 +431,7 @@ def caught_up(orders: list[Order], venue_orders: VenueOrders) -> bool:
 
 def end_the_day(
     proc: subprocess.Popen[str],
+    lines: Lines,
     orders: Callable[[], list[Order]],
     venue_orders: Callable[[], VenueOrders],
 ) -> None:
@@ -436,7 +441,7 @@ def end_the_day(
         3 * READY,
         "the books never caught up with the venue",
     )
-    stop_qts(proc, 60)
+    stop_qts(proc, 60, lines)
 
 
 def assert_books_equal_venue(

@@ -160,7 +160,7 @@ def test_a_whole_day_with_kills_lockdown_and_token_expiry_ends_with_books_equal_
         assert market.ended.wait(READY)
         # the adapter ends its day orders a minute of venue time after the close, and the venue
         # clock runs at wall speed once the prints have stopped
-        end_the_day(proc, lambda: Books.read(db).orders, lambda: kis_record(fake)[0])
+        end_the_day(proc, lines, lambda: Books.read(db).orders, lambda: kis_record(fake)[0])
     finally:
         reap(proc)
     outputs.append(lines.rest(10))

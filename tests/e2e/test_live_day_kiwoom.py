@@ -106,7 +106,7 @@ def test_a_whole_kiwoom_day_with_kills_and_revoked_tokens_ends_with_books_equal_
         )
         close_line = lines.wait_match(r"^close \d{4}-\d\d-\d\d: ", 3 * READY)
         replay.join(READY)
-        end_the_day(proc, lambda: Books.read(db).orders, lambda: kiwoom_record(venue)[0])
+        end_the_day(proc, lines, lambda: Books.read(db).orders, lambda: kiwoom_record(venue)[0])
     finally:
         reap(proc)
     outputs.append(lines.rest(10))

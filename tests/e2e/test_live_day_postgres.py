@@ -169,7 +169,7 @@ def test_live_books_in_postgres_survive_kills_and_equal_the_venue_at_the_close(
         assert "FS080" in qts_safety(tmp_path, "history", where)
         lines.wait_match(r"^close \d{4}-\d\d-\d\d: ", 3 * READY)
         assert market.ended.wait(READY)
-        end_the_day(proc, lambda: read_books(schema).orders, lambda: kis_record(fake)[0])
+        end_the_day(proc, lines, lambda: read_books(schema).orders, lambda: kis_record(fake)[0])
     finally:
         reap(proc)
     outputs.append(lines.rest(10))

@@ -50,7 +50,7 @@ def test_qts_run_trades_through_the_kis_fake(fake: FakeKisServer, tmp_path: Path
         # a fill reaches the console as it is booked, and the panel shows its fees
         lines.wait_match(r" FILL (BUY|SELL) ", FIRST_FILL_S)
         lines.wait_match(r"fees [1-9][0-9,]*", FIRST_FILL_S)
-        stop_qts(proc)
+        stop_qts(proc, lines=lines)
     finally:
         reap(proc)
     out = lines.rest(10)

@@ -47,7 +47,7 @@ def test_qts_run_trades_through_the_kiwoom_fake(fake: FakeKiwoomServer, tmp_path
         assert "(from the first trade print)" in venue_time
         lines.wait_match(r" FILL (BUY|SELL) ", WAIT)
         lines.wait_match(r"fees [1-9][0-9,]*", WAIT)
-        stop_qts(proc)
+        stop_qts(proc, lines=lines)
     finally:
         reap(proc)
     out = lines.rest(10)
