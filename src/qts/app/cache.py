@@ -214,11 +214,10 @@ class EngineCache:
             # a block of one over the cycle's column: the value is made when read, if ever
             # (the cycle's own block write replaces it before most reads)
             fields = position_fields(pos)
-            symbols = universe.symbols
-            mask = np.zeros(len(symbols), dtype=bool)
-            mask[universe.index(pos.symbol)] = True
             self.hot.write_position_block(
-                symbols, lambda _i: CachedPosition.of_fields(fields, equity), mask
+                universe.symbols,
+                lambda _i: CachedPosition.of_fields(fields, equity),
+                universe.index(pos.symbol),
             )
         else:
             self.hot.write_positions([CachedPosition.of(pos, equity)])

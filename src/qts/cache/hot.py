@@ -241,10 +241,11 @@ class HotCache:
         self,
         symbols: tuple[str, ...],
         make: Callable[[int], CachedPosition],
-        mask: np.ndarray | None = None,
+        mask: np.ndarray | int | None = None,
     ) -> None:
-        """Write-through of every symbol's position, or those in ``mask`` (``make(i)`` for
-        ``symbols[i]``; see :meth:`CacheManager.write_block` for when it is called)."""
+        """Write-through of every symbol's position, or those in ``mask`` (an integer: that one
+        index; ``make(i)`` for ``symbols[i]``; see :meth:`CacheManager.write_block` for when it
+        is called)."""
         self.manager.write_block(
             Family.POSITION, symbols, mask, lambda i: make(i).to_hash(), lambda i: _as_read(make(i))
         )

@@ -90,6 +90,7 @@ class CacheManager:
         self._block_gen: dict[Family, int] = {}
         self.alerts: list[str] = []
         self._unsent: list[str] = []
+        self._known: dict[Family, dict[str, str]] = {f: {} for f in Family}
 
     # --- the breaker -------------------------------------------------------------------------
 
@@ -253,25 +254,68 @@ class CacheManager:
         return done
 
     def write(self, family: Family, ident: str, fields: Mapping[str, str]) -> bool:
-        return self.write_many(family, {ident: fields})
+        """One key's write-through (an order's status per fill, the risk state per cycle): the
+        steps of :meth:`write_many` for one key, without its dicts and lists."""
+        name = self._name(family, ident)
+        v = dict(fields)
+        ttl = self.ttl_ms[family]
+        done = False
+        with self._write_lock:
+            now = str(now_ms(self.clock))
+            with self._lock:
+                self._gen[name] = self._gen.get(name, 0) + 1
+            v[STAMP_FIELD[family]] = now
+            if not self.breaker.allow():
+                self._mark_suspect([name])  # a skipped write-through: suspect until one succeeds
+            else:
+                if self._suspect:  # keys become suspect only under the write lock, held here
+                    with self._lock:
+                        self._suspect.discard(name)
+                try:
+                    self._call(lambda: self.backend.put_hashes([(name, v, ttl)]))
+                except CacheError:
+                    self.metrics.error(family)
+                    self._mark_suspect([name])
+                else:
+                    done = True
+        if done:
+            self.metrics.wrote(family, 1)
+        self._send_alerts()
+        return done
+
+    def _name(self, family: Family, ident: str) -> str:
+        """``key(family, ident)``, checked and spelled once per run for the first 100,000 idents
+        of a family (a run's symbols; not every order id ever written)."""
+        known = self._known[family]
+        name = known.get(ident)
+        if name is None:
+            name = key(family, ident)
+            if len(known) < 100_000:
+                known[ident] = name
+        return name
 
     def write_block(
         self,
         family: Family,
         idents: tuple[str, ...],
-        mask: np.ndarray | None,
+        mask: np.ndarray | int | None,
         make: Callable[[int], Mapping[str, str]],
         typed: Callable[[int], object] | None = None,
     ) -> bool:
         """Write-through of ``make(i)`` under ``idents[i]`` for every i in ``mask`` (all when
-        None). ``make`` must give the value as of this call whenever it is called: a backend
-        that takes blocks makes a value only when it is read. ``typed(i)``, if given, is what
-        ``make(i)`` decodes to, for :meth:`read_values` (same rule)."""
+        None; an integer: that one index, as a fill's position is written). ``make`` must give
+        the value as of this call whenever it is called: a backend that takes blocks makes a
+        value only when it is read. ``typed(i)``, if given, is what ``make(i)`` decodes to, for
+        :meth:`read_values` (same rule)."""
+        if mask is not None and not isinstance(mask, np.ndarray):
+            mask = int(mask)  # one index (a numpy integer too)
         put = getattr(self.backend, "put_block", None)
         if put is None or self._suspect or self.breaker.state is not BreakerState.CLOSED:
-            picked = range(len(idents)) if mask is None else np.flatnonzero(mask).tolist()
-            return self.write_many(family, {idents[i]: make(i) for i in picked})
-        count = len(idents) if mask is None else int(np.count_nonzero(mask))
+            return self.write_many(family, {idents[i]: make(i) for i in _picked(idents, mask)})
+        if mask is None:
+            count = len(idents)
+        else:
+            count = 1 if isinstance(mask, int) else int(np.count_nonzero(mask))
         if not count:
             return True
         ttl = self.ttl_ms[family]
@@ -287,8 +331,7 @@ class CacheManager:
                 )
             except CacheError:
                 self.metrics.error(family)
-                picked = range(len(idents)) if mask is None else np.flatnonzero(mask).tolist()
-                self._mark_suspect([key(family, idents[i]) for i in picked])
+                self._mark_suspect([key(family, idents[i]) for i in _picked(idents, mask)])
                 return False
         self.metrics.wrote(family, count)
         self._send_alerts()
@@ -353,10 +396,12 @@ class CacheManager:
                 if through:
                     self._mark_suspect(names)
                 return False
-            with self._lock:
-                was = self._suspect.intersection(names)
-                # cleared first: a write that closes the breaker must not drop its own keys
-                self._suspect.difference_update(names)
+            was: set[str] = set()
+            if self._suspect:  # keys become suspect only under the write lock, held here
+                with self._lock:
+                    was = self._suspect.intersection(names)
+                    # cleared first: a write that closes the breaker must not drop its own keys
+                    self._suspect.difference_update(names)
             try:
                 self._call(lambda: self.backend.put_hashes(items))
             except CacheError:
@@ -419,3 +464,12 @@ class CacheManager:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _picked(idents: tuple[str, ...], mask: np.ndarray | int | None) -> Sequence[int]:
+    """The indexes a block write's ``mask`` selects."""
+    if mask is None:
+        return range(len(idents))
+    if isinstance(mask, int):
+        return [mask]
+    return list(np.flatnonzero(mask).tolist())

@@ -109,14 +109,15 @@ class MemoryCache:
         self,
         family: str,
         idents: tuple[str, ...],
-        mask: np.ndarray | None,
+        mask: np.ndarray | int | None,
         make: Callable[[int], Hash],
         stamp_field: str,
         stamp: str,
         ttl_ms: int,
         typed: Callable[[int], object] | None = None,
     ) -> None:
-        """Write ``{family}:{idents[i]}`` for every i in ``mask`` (all if None): the value is
+        """Write ``{family}:{idents[i]}`` for every i in ``mask`` (all if None; an integer: that
+        one index): the value is
         ``make(i)`` with ``stamp_field`` set to ``stamp``, made when first read. ``typed(i)``,
         if given, is what that hash decodes to (:meth:`get_values` answers with it)."""
         _check_ttl(family, ttl_ms)
@@ -130,7 +131,13 @@ class MemoryCache:
             self._seq += 1
             col.blocks[self._seq] = _Block(make, stamp_field, stamp, now + ttl_ms, typed)
             if col.plain:
-                for i in [i for i in col.plain if mask is None or mask[i]]:
+                if mask is None:
+                    written = list(col.plain)
+                elif isinstance(mask, np.ndarray):
+                    written = [i for i in col.plain if mask[i]]
+                else:
+                    written = [int(mask)] if int(mask) in col.plain else []
+                for i in written:
                     self._hashes.pop(self.prefix + f"{family}:{idents[i]}", None)
                     col.plain.discard(i)
             if mask is None:

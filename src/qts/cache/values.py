@@ -210,6 +210,9 @@ class RiskState:
         )
 
 
+_TEN_THOUSANDTH = Decimal("0.0001")
+
+
 @dataclass(frozen=True, slots=True)
 class OrderStatusView:
     """``ord:{order_id}``: what the partial-fill monitor needs."""
@@ -224,7 +227,7 @@ class OrderStatusView:
     @classmethod
     def of(cls, order: Order) -> OrderStatusView:
         avg = (
-            (Decimal(order.filled_amount) / order.filled_qty).quantize(Decimal("0.0001"))
+            (Decimal(order.filled_amount) / order.filled_qty).quantize(_TEN_THOUSANDTH)
             if order.filled_qty
             else Decimal(0)
         )

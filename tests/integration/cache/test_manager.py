@@ -278,3 +278,38 @@ def test_only_one_caller_probes_while_half_open(clock: SimulatedClock) -> None:
 
 def test_make_backend_fixture_is_used(make_backend: Callable[[str], CacheBackend]) -> None:
     assert make_backend("memory").name == "memory"
+
+
+def test_a_block_write_of_one_index_equals_a_mask_of_one(
+    backend: CacheBackend, clock: SimulatedClock
+) -> None:
+    """A fill's position goes to the block as its index: the same key, value and count as a
+    one-element mask (a numpy integer too); other keys keep their values."""
+    import numpy as np
+
+    m = manager(backend, clock)
+    symbols = ("A", "B", "C")
+    m.write_block(Family.POSITION, symbols, None, lambda i: {"qty": str(i)})
+    m.write_block(Family.POSITION, symbols, 1, lambda _i: {"qty": "10"})
+    m.write_block(Family.POSITION, symbols, np.int64(2), lambda _i: {"qty": "20"})
+    got = backend.get_hashes(["pos:A", "pos:B", "pos:C"])
+    assert [h and h["qty"] for h in got] == ["0", "10", "20"]
+    assert m.metrics.families[Family.POSITION].writes == 5
+    m.write(Family.POSITION, "B", {"qty": "7"})  # a key written alone leaves the column
+    m.write_block(Family.POSITION, symbols, 1, lambda _i: {"qty": "11"})
+    (b,) = backend.get_hashes(["pos:B"])
+    assert b is not None and b["qty"] == "11"
+
+
+def test_a_single_write_checks_its_key_and_counts_like_write_many(
+    backend: CacheBackend, clock: SimulatedClock
+) -> None:
+    m = manager(backend, clock)
+    with pytest.raises(ValueError, match="no spaces"):
+        m.write(Family.ORDER, "a b", {"status": "FILLED"})
+    fields = {"status": "FILLED"}
+    assert m.write(Family.ORDER, "o-1", fields)
+    assert fields == {"status": "FILLED"}  # the caller's fields are not stamped
+    (h,) = backend.get_hashes(["ord:o-1"])
+    assert h is not None and h["last_update"] == str(int(clock.now().timestamp() * 1000))
+    assert m.metrics.families[Family.ORDER].writes == 1
