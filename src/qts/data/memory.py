@@ -520,6 +520,42 @@ def _position_row_checked(p: Position) -> Row:
 
 
 def _decision_row(d: DecisionRecord) -> Row:
+    """The common row (text fields, whole-won numbers or None, a bool, no metadata) checked
+    inline: a commit records every evaluated decision of the cycle."""
+    ts, cid, sym, action, strat, price, qty, approved, reason, status, meta = (
+        d.ts,
+        d.cycle_id,
+        d.symbol,
+        d.action,
+        d.strategy,
+        d.price,
+        d.qty,
+        d.approved,
+        d.reason,
+        d.act_status,
+        d.metadata,
+    )
+    if (
+        type(ts) is datetime
+        and type(ts.tzinfo) in _ALWAYS_AWARE
+        and 1 < ts.year < 9999
+        and type(cid) is str
+        and type(sym) is str
+        and type(action) is str
+        and type(strat) is str
+        and (price is None or (type(price) is int and _I64_MIN <= price <= _I64_MAX))
+        and (qty is None or (type(qty) is int and _I64_MIN <= qty <= _I64_MAX))
+        and type(approved) is bool
+        and type(reason) is str
+        and type(status) is str
+        and type(meta) is dict
+        and not meta
+    ):
+        return (ts, cid, sym, action, strat, price, qty, approved, reason, status, "{}")
+    return _decision_row_checked(d)
+
+
+def _decision_row_checked(d: DecisionRecord) -> Row:
     approved = int(d.approved)
     if approved not in (0, 1):
         raise ValueError(f"decision approved must be a boolean, got {d.approved!r}")
@@ -840,13 +876,26 @@ class MemoryStore:
             raise self._error("load_positions", exc) from exc
 
     def save_positions(self, positions: Iterable[Position]) -> None:
+        """All rows checked first, then stored; the undo entries are logged inline.
+
+        A backtest's commit stores every position with a new high or low each cycle (~180 at
+        1,000 symbols), so this loop is kept free of per-row calls."""
         self._check()
         try:
             rows = [_position_row(p) for p in positions]
         except _ERRORS as exc:
             raise self._error("save_positions", exc) from exc
+        table = self._positions
+        undo = self._undo
+        if undo is None:
+            for row in rows:
+                table[row[0]] = row
+            return
+        log, get = undo.append, table.get
         for row in rows:
-            self._set(self._positions, row[0], row)
+            key = row[0]
+            log((table, key, get(key, _MISSING)))
+            table[key] = row
 
     def load_account(self) -> AccountState | None:
         self._check()

@@ -10,12 +10,17 @@ from qts.model.ledger import LedgerEntry
 from qts.model.order import Order
 from qts.model.position import Position
 
+# One encoder for every call: ``json.dumps`` with options builds a new one each time, about
+# half the cost of encoding a small document (a cycle's commit encodes several). Encoding keeps
+# no state on the encoder, so one instance serves every thread.
+_STRICT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
 
 def strict_json(value: Any) -> str:
     """Strict JSON (no NaN), so the same document is valid in SQLite text and PostgreSQL jsonb."""
     if not value and isinstance(value, dict):
         return "{}"
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return _STRICT.encode(value)
 
 
 def fill_mismatch(fill: Fill, entry: LedgerEntry, order: Order, position: Position) -> str:
