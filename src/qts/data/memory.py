@@ -879,13 +879,40 @@ class MemoryStore:
         """All rows checked first, then stored; the undo entries are logged inline.
 
         A backtest's commit stores every position with a new high or low each cycle (~180 at
-        1,000 symbols), so this loop is kept free of per-row calls."""
+        1,000 symbols): only its mark moved. A field still holding the very object the stored
+        row holds was checked when that row was stored, so such a row is rebuilt from the
+        stored one with only the mark (last price, high, low) checked; anything else is
+        checked whole."""
         self._check()
+        table = self._positions
+        get = table.get
+        rows: list[Row] = []
+        add = rows.append
         try:
-            rows = [_position_row(p) for p in positions]
+            for p in positions:
+                sym = p.symbol
+                old = get(sym) if type(sym) is str else None
+                last, high, low = p.last_price, p.high_since_open, p.low_since_open
+                if (
+                    old is not None
+                    and old[1] is p.qty
+                    and old[2] is p.cost_basis
+                    and old[3] is p.realized_pnl
+                    and old[5] is p.opened_at
+                    and old[6] is p.track
+                    and old[7] is p.strategy
+                    and type(last) is int
+                    and _I64_MIN <= last <= _I64_MAX
+                    and type(high) is int
+                    and _I64_MIN <= high <= _I64_MAX
+                    and type(low) is int
+                    and _I64_MIN <= low <= _I64_MAX
+                ):
+                    add((sym, old[1], old[2], old[3], last, old[5], old[6], old[7], high, low))
+                else:
+                    add(_position_row(p))
         except _ERRORS as exc:
             raise self._error("save_positions", exc) from exc
-        table = self._positions
         undo = self._undo
         if undo is None:
             for row in rows:

@@ -373,3 +373,34 @@ def test_bools_and_integral_floats_are_stored_as_int_like_sqlite() -> None:
         (position,) = store.load_positions().values()
         assert type(position.qty) is int and position.qty == 1
         assert type(position.cost_basis) is int and position.cost_basis == 70_000
+
+
+# ---------------------------------------------------------------- a position saved again
+
+
+def test_a_position_saved_again_is_checked_and_stored_whole() -> None:
+    """save_positions rebuilds a row from the stored one when only the mark moved (the
+    commit's case): a new mark is stored, a bad one refused, and a changed field checked."""
+    with MemoryStore() as store:
+        pos = Position("005930", 10, 700_000, 5, 70_000, T0, strategy="s")
+        pos.high_since_open, pos.low_since_open = 71_000, 69_000
+        store.save_positions([pos])
+        pos.mark(72_000)
+        store.save_positions([pos])
+        assert store.load_positions() == {"005930": pos}
+        stored = dataclasses.replace(pos)
+        pos.last_price = 72_500.5  # type: ignore[assignment]
+        with pytest.raises(StorageError, match="position last_price"):
+            store.save_positions([pos])
+        pos.last_price, pos.qty = 72_000, -1
+        with pytest.raises(StorageError, match="position qty"):
+            store.save_positions([pos])
+        assert store.load_positions() == {"005930": stored}
+        pos.qty, pos.cost_basis, pos.high_since_open = 20, 1_420_000, 73_000
+        with pytest.raises(RuntimeError), store.transaction():
+            store.save_positions([pos])
+            assert store.load_positions() == {"005930": pos}
+            raise RuntimeError("undo")
+        assert store.load_positions() == {"005930": stored}
+        store.save_positions([pos, pos])
+        assert store.load_positions() == {"005930": pos}
