@@ -37,7 +37,7 @@ from qts.core.time import KST, require_aware
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
 from qts.market.krx.price_limit import PriceLimits
-from qts.market.krx.rules import rules_for
+from qts.market.krx.rules import KrxRules, rules_for
 from qts.market.krx.sessions import accepts_orders, phase_at
 from qts.market.krx.tick_size import TickTable, tick_table
 from qts.model.enums import OrderSide, OrderStatus, OrderType
@@ -265,8 +265,9 @@ class SimExchange:
             )
         eligible = now + self.config.latency
         day, activate_at, expires_at = self._trading_day(eligible)
-        grid = rules_for(inst, day).grid
-        limits = self._limits_for(symbol, day, inst)
+        rules = rules_for(inst, day)
+        grid = rules.grid
+        limits = self._limits_for(symbol, day, inst, rules)
         if price is not None:
             _check_price(price, limits, grid)
         hold_price = 0
@@ -640,14 +641,19 @@ class SimExchange:
                 return value
         return self._pre_base.get(symbol, 0)
 
-    def _limits_for(self, symbol: str, day: date, inst: Instrument) -> PriceLimits | None:
-        """Limits of ``day``: today's base while that day trades, else the latest close."""
+    def _limits_for(
+        self, symbol: str, day: date, inst: Instrument, rules: KrxRules | None = None
+    ) -> PriceLimits | None:
+        """Limits of ``day``: today's base while that day trades, else the latest close
+        (``rules``: the caller's ``rules_for(inst, day)``, not looked up twice per order)."""
         if not self.config.price_limits:
             return None
         if self._day is not None and day <= self._day:
             return self._limits_today(symbol, inst)
         base = self._close_of(symbol)
-        return rules_for(inst, day).limits(base) if base > 0 else None
+        if base <= 0:
+            return None
+        return (rules if rules is not None else rules_for(inst, day)).limits(base)
 
     def _limits_today(self, symbol: str, inst: Instrument) -> PriceLimits | None:
         try:
