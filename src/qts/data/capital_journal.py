@@ -21,6 +21,9 @@ STATE_KEY = "operating_state"
 CAPITAL_KEY = "capital"
 # the closed-trade and pool-history windows of the capital document, written when they change
 CAPITAL_WINDOWS_KEY = "capital.windows"
+# the window rows appended since that document was last written (ADR 0021): with daily bars a
+# day's index would otherwise rewrite the whole windows document every cycle
+CAPITAL_WINDOWS_TAIL_KEY = "capital.windows.tail"
 OVERRIDE_REQUEST_KEY = "operating_state_override_request"
 JOURNAL_DOC_KEY = "capital_journal"
 KINDS = ("transition", "transfer", "lock", "unlock", "pools", "override_requested", "resync")

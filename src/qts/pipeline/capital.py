@@ -18,6 +18,7 @@ import numpy as np
 from qts.data.capital_journal import (
     CAPITAL_KEY,
     CAPITAL_WINDOWS_KEY,
+    CAPITAL_WINDOWS_TAIL_KEY,
     OVERRIDE_REQUEST_KEY,
     STATE_KEY,
     CapitalEventRecord,
@@ -25,7 +26,13 @@ from qts.data.capital_journal import (
 )
 from qts.data.ports import TradingStore
 from qts.engines.capital.config import CapitalConfig
-from qts.engines.capital.flow import BookedEntry, CapitalFlow, CycleInputs, CycleOutcome
+from qts.engines.capital.flow import (
+    BookedEntry,
+    CapitalFlow,
+    CycleInputs,
+    CycleOutcome,
+    with_tail,
+)
 from qts.engines.capital.pool import POOLS
 from qts.engines.capital.view import CapitalView
 from qts.engines.state.machine import OverrideRefused
@@ -36,6 +43,11 @@ from qts.model.frame import BarFrame
 
 log = logging.getLogger(__name__)
 Report = Callable[[str, str], object]
+
+
+# the window rows a tail holds before the windows document is written whole again: ~10 days
+# of three daily index rows, so a day writes ~1 KB of rows on average instead of ~16 KB
+TAIL_ROWS = 32
 
 
 class CapitalStep:
@@ -53,11 +65,17 @@ class CapitalStep:
         self.vol_index = vol_index
         self.journal = journal_for(store)
         windows = store.load_state(CAPITAL_WINDOWS_KEY)
+        tail = store.load_state(CAPITAL_WINDOWS_TAIL_KEY) or {}
+        appended = any(tail.get(k) for k in ("trades", "history"))
+        if windows is not None and appended:
+            windows = with_tail(windows, tail)
         self.flow = CapitalFlow.restore(
             config, store.load_state(STATE_KEY), store.load_state(CAPITAL_KEY), windows
         )
-        # the windows version last written (-1: not stored apart yet, so write them first)
-        self._windows_saved = 0 if windows is not None and self.flow is not None else -1
+        # the windows version last written (-1: not stored apart yet, or a stored tail this
+        # flow does not hold as its own: write the whole windows document first)
+        stored = windows is not None and not appended and self.flow is not None
+        self._windows_saved = 0 if stored else -1
         self.outcome: CycleOutcome | None = None
         self.view: CapitalView | None = None
         self.keep_rows = keep_rows
@@ -215,14 +233,19 @@ class CapitalStep:
 
     def persist(self) -> None:
         """Write the current documents and the new journal rows (inside the cycle's commit).
-        The windows document is written only when a trade or a daily index joined it."""
+        When a trade or a daily index joined the windows, the rows appended since the windows
+        document was written go to its tail; past :data:`TAIL_ROWS` the document is written
+        whole and the tail starts again (a day's index costs a few rows, not ~16 KB)."""
         flow, view = self.flow, self.view
         if flow is None:
             return
         self.store.save_state(STATE_KEY, flow.machine.status.to_json())
         doc = flow.to_json(windows=False)
         if flow.windows_version != self._windows_saved:
-            self.store.save_state(CAPITAL_WINDOWS_KEY, flow.windows_json())
+            if self._windows_saved < 0 or flow.tail_rows > TAIL_ROWS:
+                self.store.save_state(CAPITAL_WINDOWS_KEY, flow.windows_json())
+                flow.windows_saved()
+            self.store.save_state(CAPITAL_WINDOWS_TAIL_KEY, flow.tail_json())
             self._windows_saved = flow.windows_version
         if view is not None:
             doc["pools"] = {t.value: p.to_json() for t, p in view.pools.items()}

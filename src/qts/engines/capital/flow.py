@@ -30,6 +30,7 @@ from qts.engines.capital.pool import (
     PoolState,
     Transfer,
     TransferError,
+    _history_row,
 )
 from qts.engines.capital.promotion import (
     ClosedTrade,
@@ -92,6 +93,23 @@ def _trade_row(c: ClosedTrade) -> list[Any]:
     return [c.day.isoformat(), c.pnl, c.holding_days]
 
 
+# window sizes: a track's closed trades, a pool's daily index values
+TRADES_WINDOW, HISTORY_WINDOW = 500, 95
+
+
+def with_tail(windows: dict[str, Any], tail: dict[str, Any]) -> dict[str, Any]:
+    """``windows`` (:meth:`CapitalFlow.windows_json`) with the rows appended since it was
+    written (:meth:`CapitalFlow.tail_json`), each window cut to its size as the flow cuts it."""
+    out: dict[str, Any] = {}
+    for kind, size in (("trades", TRADES_WINDOW), ("history", HISTORY_WINDOW)):
+        texts = dict(windows.get(kind, {}))
+        for k, rows in tail.get(kind, {}).items():
+            joined = json.loads(texts.get(k, "[]")) + rows
+            texts[k] = JsonRows[Any](lambda r: r).text(joined[-size:])
+        out[kind] = texts
+    return out
+
+
 def with_windows(memory: dict[str, Any], windows: dict[str, Any]) -> dict[str, Any]:
     """``memory`` (a :meth:`CapitalFlow.to_json` document) with the windows stored apart
     (:meth:`CapitalFlow.windows_json`: JSON texts)."""
@@ -146,6 +164,9 @@ class CapitalFlow:
         self._seen_today: set[str] = set(m.get("seen_today", []))
         # moves whenever a closed trade or a pool's daily index joins its window
         self.windows_version = 0
+        # the rows appended since the windows document was last written (tail_json)
+        self._tail: dict[str, dict[str, list[Any]]] = {"trades": {}, "history": {}}
+        self.tail_rows = 0
 
     # --- persistence -------------------------------------------------------------------------
 
@@ -187,6 +208,16 @@ class CapitalFlow:
             },
             "history": {t.value: book[t].history_text() for t in POOLS} if book else {},
         }
+
+    def tail_json(self) -> dict[str, Any]:
+        """The window rows appended since :meth:`windows_saved`: written instead of the whole
+        windows document, a day's index costs its three rows, not the ~16 KB document."""
+        return self._tail
+
+    def windows_saved(self) -> None:
+        """The windows document now holds every row: the tail starts again."""
+        self._tail = {"trades": {}, "history": {}}
+        self.tail_rows = 0
 
     def _trades_json(self) -> dict[str, Any]:
         return {
@@ -322,10 +353,13 @@ class CapitalFlow:
                 if opened:
                     held = (e.ts - datetime.fromisoformat(opened)).total_seconds() / 86_400
             trades = self.trades.setdefault(be.track, [])
-            trades.append(ClosedTrade(e.ts.date(), e.pnl, held))
+            closed = ClosedTrade(e.ts.date(), e.pnl, held)
+            trades.append(closed)
             self.windows_version += 1
-            if len(trades) > 500:
-                del trades[:-500]
+            self._tail["trades"].setdefault(be.track.value, []).append(_trade_row(closed))
+            self.tail_rows += 1
+            if len(trades) > TRADES_WINDOW:
+                del trades[:-TRADES_WINDOW]
             streak = self.loss_streak.get(be.track, 0)
             self.loss_streak[be.track] = streak + 1 if e.pnl < 0 else 0
 
@@ -452,8 +486,10 @@ class CapitalFlow:
             p.peak = max(p.peak, p.index)
             p.history.append((self.day, p.index))
             self.windows_version += 1
-            if len(p.history) > 95:
-                del p.history[:-95]
+            self._tail["history"].setdefault(t.value, []).append(_history_row(p.history[-1]))
+            self.tail_rows += 1
+            if len(p.history) > HISTORY_WINDOW:
+                del p.history[:-HISTORY_WINDOW]
             p.flow, p.last_total = 0, now
             limit = self.config.lock_drawdown
             if p.drawdown > limit and p.lock("FS082", f"drawdown {p.drawdown:.1%}", x.ts):
