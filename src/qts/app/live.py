@@ -50,6 +50,7 @@ from qts.engines.contracts import CycleReport
 from qts.engines.strategy import create
 from qts.feeds.ticks_to_bars import MinuteBars, Print
 from qts.market.krx.calendar import KrxCalendar
+from qts.market.krx.sessions import regular_order_hours
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, Universe
 from qts.pipeline.loop import LoopResult, TradingLoop
@@ -358,6 +359,7 @@ def run_broker(
         wall_clock=True,
         scalp=True,
         broker=lambda _wall: adapter,  # the adapter keeps the venue clock (module docstring)
+        order_hours=regular_order_hours(calendar, clock.now),
         # yesterday's closes (KIS 기준가): the first day's limits and the value of positions
         # before their first print
         reference_prices=venue.base_prices(universe.symbols),

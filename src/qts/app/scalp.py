@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from qts.brokers.base import OrderUpdate
@@ -51,11 +52,13 @@ class RunPreCheckInputs:
         safety: SafetySupervisor,
         controls: TradingControls,
         calendar: KrxCalendar,
+        order_hours: Callable[[], bool] | None = None,
     ) -> None:
         self.oms = oms
         self.safety = safety
         self.controls = controls
         self.calendar = calendar
+        self.order_hours = order_hours
         self.pipeline: ScalpPipeline | None = None
 
     def has_live_execution(self, symbol: str, strategy: str, side: OrderSide) -> bool:
@@ -91,6 +94,8 @@ class RunPreCheckInputs:
         return self.broker_connected()
 
     def market_open(self, symbol: str, now: datetime) -> bool:
+        if self.order_hours is not None:  # a broker's hours, on the venue's clock
+            return self.order_hours()
         return accepts_orders(phase_at(now, self.calendar))
 
     def risk_check(self, symbol: str, side: OrderSide, qty: int, price: int) -> str:
@@ -191,10 +196,13 @@ class ScalpWiring:
         calendar: KrxCalendar,
         market_store: MarketDataStore | None = None,
         config: ScalpConfig | None = None,
+        *,
+        order_hours: Callable[[], bool] | None = None,
     ) -> None:
         self.clock = clock
         self.dispatcher = dispatcher
-        self.inputs = RunPreCheckInputs(oms, safety, controls, calendar)
+        self.order_hours = order_hours
+        self.inputs = RunPreCheckInputs(oms, safety, controls, calendar, order_hours)
         self.escape = SpineEscape(dispatcher, oms, safety, controls, clock)
         self._was_connected = True
         self.feedback = FeedbackLoop(market_store)
@@ -217,6 +225,7 @@ class ScalpWiring:
         self.pipeline.recover(clock.now())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._tick_queued = threading.Event()
         dispatcher.subscribe(SCALP_TIMER, self._on_timer_event)
 
     def handles(self, track: Track) -> bool:
@@ -239,12 +248,16 @@ class ScalpWiring:
             )
             self.pipeline.escape("BROKER_DISCONNECT")
         self._was_connected = connected
-        self.pipeline.on_timer(now)
-        if self.escape.pending:
-            self.escape.retry(now)
+        # outside the venue's hours nothing is adjusted or escaped: the broker refuses it, and
+        # what is still open expires with the session
+        if self.order_hours is None or self.order_hours():
+            self.pipeline.on_timer(now)
+            if self.escape.pending:
+                self.escape.retry(now)
         self.feedback.tick(now)
 
     def _on_timer_event(self, event: Event) -> None:
+        self._tick_queued.clear()  # before the work: a tick during it queues the next one
         self.on_time(self.clock.now())
 
     # --- what the console shows ------------------------------------------------------------
@@ -287,9 +300,23 @@ class ScalpWiring:
     def _tick(self) -> None:
         while not self._stop.wait(TIMER_PERIOD.total_seconds()):
             if self.pipeline.live or self.feedback.pending or self.escape.pending:
-                self.dispatcher.publish(
-                    Event(SCALP_TIMER, EventPriority.P0, None, "scalp", "SCALP_TIMER")
-                )
+                self.publish_tick()
+
+    def publish_tick(self) -> bool:
+        """Queue a timer event unless one is still queued: a tick means "look now", so ticks
+        behind a slow P0 handler (broker calls at the rate limit) coalesce instead of filling
+        the P0 queue (FS110) and holding up a stop."""
+        if self._tick_queued.is_set():
+            return False
+        self._tick_queued.set()
+        try:
+            self.dispatcher.publish(
+                Event(SCALP_TIMER, EventPriority.P0, None, "scalp", "SCALP_TIMER")
+            )
+        except BaseException:
+            self._tick_queued.clear()
+            raise
+        return True
 
     def close(self) -> None:
         self._stop.set()

@@ -64,6 +64,7 @@ class RunSpine:
         micro_config: MicroRiskConfig | None = None,
         vol_index: Callable[[BarFrame], float | None] | None = None,
         cache: EngineCache | None = None,
+        order_hours: Callable[[], bool] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.oms = oms
@@ -80,7 +81,9 @@ class RunSpine:
         # nice -10 is best effort (ADR 0006): with the dispatcher's 0.2 ms switch interval it
         # keeps the 100 ms period within ±5 ms while the other core is busy
         self.micro = MicroRiskLoop(book, _Sink(dispatcher), clock, micro_config, nice=-10)
-        self.emergency = EmergencyExecutor(oms, safety, clock, self.controls, self.micro)
+        self.emergency = EmergencyExecutor(
+            oms, safety, clock, self.controls, self.micro, order_hours
+        )
         self.ui: list[Callable[[CycleReport, list[Fill]], None]] = []
         self._decision_observers = 0
         self.fills: list[Fill] = []

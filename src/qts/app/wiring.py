@@ -134,6 +134,7 @@ def build_engine(
     vol_index: Callable[[BarFrame], float | None] | None = None,
     wall_clock: bool = False,
     broker: Callable[[Clock], Broker] | None = None,
+    order_hours: Callable[[], bool] | None = None,
     store_override: TradingStore | None = None,
     log_safety_events: bool = True,
     scalp: bool = False,
@@ -147,6 +148,9 @@ def build_engine(
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
     a real broker adapter on the engine's clock; without it the broker is the simulated exchange.
+    ``order_hours`` tells whether that broker takes a regular order now (on the venue's clock):
+    outside them emergency exits and scalp orders wait, since a broker refuses them; the
+    simulated exchange reserves an order placed out of hours, so it needs none.
     ``capital`` turns on the pools and the operating state; they read the volatility index from
     ``state_index`` (default: ``vol_index``)."""
     calendar = calendar or KrxCalendar()
@@ -252,6 +256,7 @@ def build_engine(
         vol_index=vol_index,
         threaded_micro_loop=wall_clock,
         cache=hot,
+        order_hours=order_hours,
     )
     runner.controls = spine.controls
     if capital is not None and capital.enabled:
@@ -260,7 +265,9 @@ def build_engine(
         runner.capital = CapitalStep(capital, store, oms, level, keep_rows=keep_capital_rows)
     spine.start()
     scalp_wiring = (
-        _wire_scalp(run_id, oms, safety, spine, clock, calendar, market_store, wall_clock)
+        _wire_scalp(
+            run_id, oms, safety, spine, clock, calendar, market_store, wall_clock, order_hours
+        )
         if scalp
         else None
     )
@@ -284,13 +291,15 @@ def _wire_scalp(
     calendar: KrxCalendar,
     market_store: MarketDataStore | None,
     wall_clock: bool,
+    order_hours: Callable[[], bool] | None,
 ) -> ScalpWiring:
     """Scalp orders go through the micro-pipeline; its events ride on the run's spine."""
     from qts.app.scalp import ScalpWiring  # the micro-pipeline's modules load with a scalp run
 
     wiring = ScalpWiring(
-        run_id, oms, safety, spine.controls, spine.dispatcher, clock, calendar, market_store
-    )
+        run_id, oms, safety, spine.controls, spine.dispatcher, clock, calendar, market_store,
+        order_hours=order_hours,
+    )  # fmt: skip
     spine.fill_listeners.append(wiring.on_fill)
     spine.update_listeners.append(wiring.on_update)
     if wall_clock:

@@ -2,12 +2,15 @@
 
 It runs on the P0 handler (never behind market data), talks to the order manager directly (not
 through ETEDA, which may be stalled) and reports to safety. Emergency exits are allowed in every
-safety state: they only ever reduce risk.
+safety state: they only ever reduce risk. Outside the venue's order hours (``order_hours``) an
+exit is deferred, not sent: a broker refuses a market order after the close, and retrying it
+every cycle would spend the rate limit and the stop's grace on refusals.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -44,8 +47,11 @@ class EmergencyExecutor:
         clock: Clock,
         controls: TradingControls,
         loop: MicroRiskLoop | None = None,
+        order_hours: Callable[[], bool] | None = None,
     ) -> None:
         self.oms = oms
+        self.order_hours = order_hours
+        self.deferred: set[str] = set()  # symbols whose exit waits for the venue to open
         self.safety = safety
         self.clock = clock
         self.controls = controls
@@ -91,7 +97,26 @@ class EmergencyExecutor:
                 log.warning("cancel of %s for an emergency exit refused: %s", coid, ack.reason)
         return plan
 
+    def _closed(self, symbol: str, qty: int, reason: str) -> bool:
+        """True (and the exit re-judged later) when the venue takes no order now."""
+        if self.order_hours is None:
+            return False
+        if self.order_hours():
+            self.deferred.discard(symbol)
+            return False
+        if symbol not in self.deferred:
+            self.deferred.add(symbol)
+            log.warning(
+                "emergency exit %s x%d (%s) deferred: the venue takes no order now; "
+                "it is judged again until the market opens", symbol, qty, reason,
+            )  # fmt: skip
+        if self.loop is not None:
+            self.loop.on_exit_done(symbol)  # re-judged after the loop's grace
+        return True
+
     def _exit(self, symbol: str, qty: int, reason: str, full: bool) -> None:
+        if self._closed(symbol, qty, reason):
+            return
         with self.oms.lock:
             held = self.oms.account.held_qty(symbol)
             qty = min(qty, held)

@@ -16,6 +16,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -36,6 +37,7 @@ class Phase(StrEnum):
 
 
 _ACCEPTS_ORDERS = frozenset(Phase) - {Phase.CLOSED}
+_REGULAR_ORDERS = frozenset({Phase.PRE_OPEN_AUCTION, Phase.CONTINUOUS, Phase.CLOSING_AUCTION})
 _AUCTIONS = frozenset({Phase.PRE_OPEN_AUCTION, Phase.CLOSING_AUCTION, Phase.AFTER_HOURS_SINGLE})
 
 
@@ -65,6 +67,18 @@ def phase_at(ts: datetime, calendar: KrxCalendar) -> Phase:
 
 def accepts_orders(phase: Phase) -> bool:
     return phase in _ACCEPTS_ORDERS
+
+
+def accepts_regular_orders(phase: Phase) -> bool:
+    """True where a regular limit or market order is taken: 08:30 to the close. The after-hours
+    sessions take only their own order types (closing-price, single-price), never a market
+    order."""
+    return phase in _REGULAR_ORDERS
+
+
+def regular_order_hours(calendar: KrxCalendar, now: Callable[[], datetime]) -> Callable[[], bool]:
+    """Does a broker take a regular order now, on the venue's clock ``now``."""
+    return lambda: accepts_regular_orders(phase_at(now(), calendar))
 
 
 def is_auction(phase: Phase) -> bool:

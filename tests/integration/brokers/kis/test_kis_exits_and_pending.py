@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import time as dtime
 
-from kis_kit import INSTRUMENTS, OPEN, PRICES, SAMSUNG, UNIVERSE, WAIT, Tape, sell
+from kis_kit import CALENDAR, DAY, INSTRUMENTS, OPEN, PRICES, SAMSUNG, UNIVERSE, WAIT, Tape, sell
 
 from qts.app.wiring import Engine, build_engine
 from qts.brokers.kis import KisBroker
 from qts.brokers.kis.fake import FakeKisServer
+from qts.core.clock import SimulatedClock
+from qts.core.time import at
 from qts.engines.contracts import OrderDecision
 from qts.engines.risk import RiskLimits
+from qts.market.krx.sessions import regular_order_hours
 from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
 from qts.risk import ActionType, MicroRiskAction
 from qts.risk.actions import ExitReason
@@ -87,5 +91,46 @@ def test_exits_account_for_pending_sells(
         settle(engine, broker, lambda: held(SAMSUNG) == 0)
         codes = [e.code for e in engine.store.load_safety_events()]
         assert "GR074" not in codes  # no exit failed
+    finally:
+        engine.close()
+
+
+def test_an_exit_after_the_close_waits_for_the_next_session(
+    fake: FakeKisServer, connect: Callable[..., KisBroker], clock: SimulatedClock
+) -> None:
+    """After 15:30 KIS refuses a market order (APBK0918): the exit is deferred without a
+    request, and goes out at the next session."""
+    broker = connect()
+    engine = build_engine(
+        run_id="late", mode="paper", universe=UNIVERSE, instruments=INSTRUMENTS,
+        strategies=[], initial_cash=1_000_000_000, fees="krx", limits=RiskLimits(),
+        start=OPEN, db=None, durable=False, participation=1.0, latency_ms=0,
+        reference_prices=dict(PRICES), broker=lambda _clock: broker,
+        order_hours=regular_order_hours(CALENDAR, clock.now),
+    )  # fmt: skip
+    oms, held = engine.oms, engine.oms.account.held_qty
+    try:
+        bought = oms.submit(decision(OrderSide.BUY, HELD, OrderType.MARKET, None), "c1", OPEN)
+        assert bought.status == "submitted"
+        fake.advance(Tape().frame(volume=100_000))
+        settle(engine, broker, lambda: held(SAMSUNG) == HELD)
+
+        emergency = engine.spine.emergency
+        full = MicroRiskAction(ActionType.FULL_EXIT, SAMSUNG, HELD, ExitReason.TIME)
+        for late in (dtime(15, 30), dtime(15, 45), dtime(18, 5)):  # closed, after-hours, night
+            for c in (clock, engine.sim_clock):
+                c.advance_to(at(DAY, late))
+            requests, placed = fake.stats.paths.total(), fake.stats.orders_placed
+            emergency.handle(full)
+            assert (fake.stats.paths.total(), fake.stats.orders_placed) == (requests, placed)
+            assert emergency.deferred == {SAMSUNG} and emergency.results == []
+        next_open = at(CALENDAR.next_trading_day(DAY), dtime(9, 0))
+        for c in (clock, engine.sim_clock):
+            c.advance_to(next_open)
+        emergency.handle(full)
+        assert fake.stats.orders_placed == placed + 1
+        assert [r.status for r in emergency.results] == ["submitted"] and not emergency.deferred
+        codes = [e.code for e in engine.store.load_safety_events()]
+        assert "GR074" not in codes  # a deferral is no failed exit
     finally:
         engine.close()
