@@ -364,6 +364,10 @@ def test_without_reservation_orders_outside_the_session_are_rejected() -> None:
     assert (night.accepted, night.code) == (False, RejectCode.MARKET_CLOSED)
     assert ex.submit(market("d", BUY, 1), at(D1, 10)).accepted
     assert ex.submit(market("p", BUY, 1), at(D1, 8, 45)).accepted  # pre-open auction
+    # after the close: the after-hours sessions take only their own order types
+    for late in (at(D1, 15, 30), at(D1, 15, 45), at(D1, 16, 30)):
+        refused = ex.submit(market(f"late{late:%H%M}", BUY, 1), late)
+        assert (refused.accepted, refused.code) == (False, RejectCode.MARKET_CLOSED)
 
 
 def test_order_late_in_the_day_may_not_roll_over() -> None:

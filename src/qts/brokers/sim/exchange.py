@@ -38,7 +38,7 @@ from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
 from qts.market.krx.price_limit import PriceLimits
 from qts.market.krx.rules import KrxRules, rules_for
-from qts.market.krx.sessions import accepts_orders, phase_at
+from qts.market.krx.sessions import accepts_regular_orders, phase_at
 from qts.market.krx.tick_size import TickTable, tick_table
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
@@ -258,7 +258,10 @@ class SimExchange:
             )
         price = request.limit_price
         _check_price_given(request.order_type, price)
-        if not self.config.allow_reservation and not accepts_orders(phase_at(now, self.calendar)):
+        # every order here is a regular one: the after-hours sessions take only their own types
+        if not self.config.allow_reservation and not accepts_regular_orders(
+            phase_at(now, self.calendar)
+        ):
             raise _Refused(
                 RejectCode.MARKET_CLOSED,
                 f"the market is closed at {now.isoformat()} and reserved orders are off",

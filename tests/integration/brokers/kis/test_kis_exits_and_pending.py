@@ -46,16 +46,22 @@ def decision(side: OrderSide, qty: int, kind: OrderType, limit: int | None) -> O
     return OrderDecision(SAMSUNG, side, qty, kind, limit, "test", "eteda", Track.SWING, 70_000)
 
 
+def engine_on(
+    broker: KisBroker, run_id: str, order_hours: Callable[[], bool] | None = None
+) -> Engine:
+    return build_engine(
+        run_id=run_id, mode="paper", universe=UNIVERSE, instruments=INSTRUMENTS,
+        strategies=[], initial_cash=1_000_000_000, fees="krx", limits=RiskLimits(),
+        start=OPEN, db=None, durable=False, participation=1.0, latency_ms=0,
+        reference_prices=dict(PRICES), broker=lambda _clock: broker, order_hours=order_hours,
+    )  # fmt: skip
+
+
 def test_exits_account_for_pending_sells(
     fake: FakeKisServer, connect: Callable[..., KisBroker]
 ) -> None:
     broker = connect()
-    engine = build_engine(
-        run_id="exits", mode="paper", universe=UNIVERSE, instruments=INSTRUMENTS,
-        strategies=[], initial_cash=1_000_000_000, fees="krx", limits=RiskLimits(),
-        start=OPEN, db=None, durable=False, participation=1.0, latency_ms=0,
-        reference_prices=dict(PRICES), broker=lambda _clock: broker,
-    )  # fmt: skip
+    engine = engine_on(broker, "exits")
     oms, held = engine.oms, engine.oms.account.held_qty
     tape = Tape()
     try:
@@ -101,13 +107,7 @@ def test_an_exit_after_the_close_waits_for_the_next_session(
     """After 15:30 KIS refuses a market order (APBK0918): the exit is deferred without a
     request, and goes out at the next session."""
     broker = connect()
-    engine = build_engine(
-        run_id="late", mode="paper", universe=UNIVERSE, instruments=INSTRUMENTS,
-        strategies=[], initial_cash=1_000_000_000, fees="krx", limits=RiskLimits(),
-        start=OPEN, db=None, durable=False, participation=1.0, latency_ms=0,
-        reference_prices=dict(PRICES), broker=lambda _clock: broker,
-        order_hours=regular_order_hours(CALENDAR, clock.now),
-    )  # fmt: skip
+    engine = engine_on(broker, "late", order_hours=regular_order_hours(CALENDAR, clock.now))
     oms, held = engine.oms, engine.oms.account.held_qty
     try:
         bought = oms.submit(decision(OrderSide.BUY, HELD, OrderType.MARKET, None), "c1", OPEN)
