@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from qts.brokers.sim.account import SimAccount
 from qts.brokers.sim.broker import SimBroker
 from qts.brokers.sim.config import MarketBuyHold, RejectCode, SimConfig
-from qts.brokers.sim.exchange import SimExchange, SimOrder
+from qts.brokers.sim.exchange import SimExchange
+from qts.brokers.sim.records import SimOrder
 
 if TYPE_CHECKING:
     from qts.brokers.sim.journal import SimJournal

@@ -17,12 +17,15 @@ Every rule the engine applies is listed in docs/simulator.md; the short version:
   price-time priority;
 * limit prices must be on the tick grid and inside the daily ±30 % band; fills are clipped into
   the band.
+
+The order records are in :mod:`~qts.brokers.sim.records`, the price checks of new and replaced
+orders in :mod:`~qts.brokers.sim.admission`, priority and fill prices in a bar in
+:mod:`~qts.brokers.sim.bar_matching`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -30,16 +33,31 @@ import numpy as np
 
 from qts.brokers.base import Ack, BrokerEvent, OrderRequest, OrderUpdate, VenueOrder
 from qts.brokers.sim.account import SimAccount
+from qts.brokers.sim.admission import (
+    Refused,
+    check_price,
+    check_price_given,
+    market_hold_price,
+    outside_limits_reason,
+)
+from qts.brokers.sim.bar_matching import fill_price, priority
 from qts.brokers.sim.book import Level
-from qts.brokers.sim.config import MarketBuyHold, RejectCode, SimConfig
+from qts.brokers.sim.config import RejectCode, SimConfig
 from qts.brokers.sim.lob import BookMatcher
+from qts.brokers.sim.records import (
+    Changes,
+    ExchangeState,
+    SimOrder,
+    fill_id,
+    venue_order_id,
+    with_code,
+)
 from qts.core.time import KST, require_aware
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
 from qts.market.krx.price_limit import PriceLimits
 from qts.market.krx.rules import KrxRules, rules_for
 from qts.market.krx.sessions import accepts_regular_orders, phase_at
-from qts.market.krx.tick_size import TickTable, tick_table
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame, IntArray, Universe
@@ -47,109 +65,8 @@ from qts.model.instrument import Instrument
 
 _BUY = OrderSide.BUY
 _SELL = OrderSide.SELL
-_MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _OPEN = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
-
-
-def venue_order_id(seq: int) -> str:
-    return f"S{seq:010d}"
-
-
-def fill_id(seq: int) -> str:
-    return f"F{seq:010d}"
-
-
-@dataclass(slots=True, eq=False)
-class SimOrder:
-    """The venue's record of one order (accepted or rejected at submit)."""
-
-    client_order_id: str
-    venue_order_id: str  # "" when rejected at submit: the venue never numbered it
-    symbol: str
-    side: OrderSide
-    order_type: OrderType
-    qty: int
-    limit_price: int | None
-    submitted_at: datetime
-    eligible_at: datetime  # submit + latency: at the venue from here
-    activate_at: datetime  # may match in bars starting here or later
-    expires_at: datetime  # session close of its trading day
-    day: date  # its trading day
-    seq: int  # time priority; a replace that loses priority takes a new one
-    status: OrderStatus = OrderStatus.SUBMITTED
-    filled_qty: int = 0
-    active: bool = False  # in the book (limits rechecked against its day's base price)
-    hold_price: int = 0  # per-share price the cash hold of a buy is computed at
-    hold_cash: int = 0
-    hold_qty: int = 0
-    code: str = ""
-    reason: str = ""
-    updated_at: datetime | None = None
-
-    @property
-    def remaining(self) -> int:
-        return self.qty - self.filled_qty
-
-    @property
-    def accepted(self) -> bool:
-        return bool(self.venue_order_id)
-
-    def view(self) -> VenueOrder:
-        return VenueOrder(
-            client_order_id=self.client_order_id,
-            venue_order_id=self.venue_order_id,
-            symbol=self.symbol,
-            side=self.side,
-            order_type=self.order_type,
-            qty=self.qty,
-            limit_price=self.limit_price,
-            status=self.status,
-            filled_qty=self.filled_qty,
-            reason=_with_code(self.code, self.reason),
-        )
-
-    def ack(self, duplicate: bool = False) -> Ack:
-        """The answer ``submit`` gave for this order (again, for a duplicate id)."""
-        if self.accepted:
-            return Ack(self.client_order_id, True, self.venue_order_id, duplicate=duplicate)
-        return Ack(self.client_order_id, False, None, self.reason, self.code, duplicate)
-
-
-def _with_code(code: str, reason: str) -> str:
-    return f"{code}: {reason}" if code else reason
-
-
-@dataclass(slots=True)
-class Changes:
-    """What one call changed, for the journal (collected only when ``record_changes`` is on)."""
-
-    orders: dict[str, SimOrder] = field(default_factory=dict)
-    fills: list[Fill] = field(default_factory=list)
-    holdings: set[str] = field(default_factory=set)
-    market: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.orders or self.fills or self.holdings or self.market)
-
-
-@dataclass(slots=True)
-class ExchangeState:
-    """Everything needed to rebuild an exchange after a restart."""
-
-    orders: list[SimOrder]
-    fills: list[Fill]
-    cash: int
-    initial_cash: int
-    holdings: dict[str, int]
-    counters: dict[str, int]
-    last_start: datetime | None
-    day: date | None
-    universe: tuple[str, ...] | None
-    base: IntArray | None
-    last_close: IntArray | None
-    pre_close: dict[str, int]
-    pre_base: dict[str, int]
 
 
 class SimExchange:
@@ -231,7 +148,7 @@ class SimExchange:
             return prior.ack(duplicate=True)
         try:
             order = self._admit(request, now)
-        except _Refused as refusal:
+        except Refused as refusal:
             return self._reject(request, now, refusal.code, refusal.reason)
         self._orders[order.client_order_id] = order
         self._open[order.client_order_id] = order
@@ -247,22 +164,22 @@ class SimExchange:
         return order.ack()
 
     def _admit(self, request: OrderRequest, now: datetime) -> SimOrder:
-        """The new order, or :class:`_Refused` with the first rule it breaks."""
+        """The new order, or :class:`Refused` with the first rule it breaks."""
         symbol = request.symbol
         inst = self.instruments.get(symbol)
         if inst is None:
-            raise _Refused(RejectCode.UNKNOWN_SYMBOL, f"{symbol!r} is not listed on this venue")
+            raise Refused(RejectCode.UNKNOWN_SYMBOL, f"{symbol!r} is not listed on this venue")
         if request.qty <= 0:
-            raise _Refused(
+            raise Refused(
                 RejectCode.INVALID_QTY, f"qty must be a positive whole number, got {request.qty}"
             )
         price = request.limit_price
-        _check_price_given(request.order_type, price)
+        check_price_given(request.order_type, price)
         # every order here is a regular one: the after-hours sessions take only their own types
         if not self.config.allow_reservation and not accepts_regular_orders(
             phase_at(now, self.calendar)
         ):
-            raise _Refused(
+            raise Refused(
                 RejectCode.MARKET_CLOSED,
                 f"the market is closed at {now.isoformat()} and reserved orders are off",
             )
@@ -272,21 +189,23 @@ class SimExchange:
         grid = rules.grid
         limits = self._limits_for(symbol, day, inst, rules)
         if price is not None:
-            _check_price(price, limits, grid)
+            check_price(price, limits, grid)
         hold_price = 0
         account = self.account
         if account is not None:
             if request.side is _BUY:
-                hold_price = price or self._market_hold_price(symbol, limits, inst, day)
+                hold_price = price or market_hold_price(
+                    symbol, self._close_of(symbol), self.config.market_buy_hold, limits, inst, day
+                )
                 need = self._buy_hold(hold_price, request.qty, inst)
                 if need > account.free_cash:
-                    raise _Refused(
+                    raise Refused(
                         RejectCode.INSUFFICIENT_CASH,
                         f"needs {need} won ({request.qty} × {hold_price} + commission), "
                         f"free cash is {account.free_cash}",
                     )
             elif request.qty > account.sellable(symbol):
-                raise _Refused(
+                raise Refused(
                     RejectCode.INSUFFICIENT_HOLDINGS,
                     f"sells {request.qty} {symbol}, sellable {account.sellable(symbol)} "
                     "(no short selling)",
@@ -334,7 +253,7 @@ class SimExchange:
             return self._unknown(client_order_id)
         try:
             new_price, hold_price = self._check_replace(order, qty, limit_price)
-        except _Refused as refusal:
+        except Refused as refusal:
             return Ack(client_order_id, False, order.venue_order_id, refusal.reason, refusal.code)
         keeps_priority = new_price == order.limit_price and qty <= order.qty
         order.qty = qty
@@ -355,9 +274,9 @@ class SimExchange:
     def _check_replace(
         self, order: SimOrder, qty: int, limit_price: int | None
     ) -> tuple[int | None, int]:
-        """(new limit price, new hold price) or :class:`_Refused`."""
+        """(new limit price, new hold price) or :class:`Refused`."""
         if qty <= order.filled_qty:
-            raise _Refused(
+            raise Refused(
                 RejectCode.INVALID_QTY,
                 f"new qty {qty} must exceed the {order.filled_qty} already filled; "
                 "cancel the order to stop it",
@@ -366,10 +285,10 @@ class SimExchange:
         new_price = limit_price
         if order.order_type is _LIMIT and limit_price is None:
             new_price = order.limit_price
-        _check_price_given(order.order_type, new_price)
+        check_price_given(order.order_type, new_price)
         if new_price is not None:
             limits = self._limits_for(order.symbol, order.day, inst)
-            _check_price(new_price, limits, rules_for(inst, order.day).grid)
+            check_price(new_price, limits, rules_for(inst, order.day).grid)
         hold_price = new_price if new_price is not None else order.hold_price
         account = self.account
         left = qty - order.filled_qty
@@ -377,12 +296,12 @@ class SimExchange:
             if order.side is _BUY:
                 need = self._buy_hold(hold_price, left, inst) - order.hold_cash
                 if need > account.free_cash:
-                    raise _Refused(
+                    raise Refused(
                         RejectCode.INSUFFICIENT_CASH,
                         f"needs {need} won more, free cash is {account.free_cash}",
                     )
             elif left - order.hold_qty > account.sellable(order.symbol):
-                raise _Refused(
+                raise Refused(
                     RejectCode.INSUFFICIENT_HOLDINGS,
                     f"would sell {left - order.hold_qty} more {order.symbol}, sellable "
                     f"{account.sellable(order.symbol)} (no short selling)",
@@ -570,25 +489,7 @@ class SimExchange:
 
     def _reject(self, request: OrderRequest, now: datetime, code: str, reason: str) -> Ack:
         """Record a refused order (so a resubmission of its id gets the same answer)."""
-        order = SimOrder(
-            client_order_id=request.client_order_id,
-            venue_order_id="",
-            symbol=request.symbol,
-            side=request.side,
-            order_type=request.order_type,
-            qty=request.qty,
-            limit_price=request.limit_price,
-            submitted_at=now,
-            eligible_at=now,
-            activate_at=now,
-            expires_at=now,
-            day=now.astimezone(KST).date(),
-            seq=0,
-            status=OrderStatus.REJECTED,
-            code=str(code),
-            reason=reason,
-            updated_at=now,
-        )
+        order = SimOrder.rejected(request, now, code, reason)
         self._orders[order.client_order_id] = order
         self._touch(order)
         return order.ack()
@@ -667,24 +568,6 @@ class SimExchange:
             self._limits[symbol] = limits
             return limits
 
-    def _market_hold_price(
-        self, symbol: str, limits: PriceLimits | None, inst: Instrument, day: date
-    ) -> int:
-        """Per-share price a market buy holds cash at; refuses when no price is known."""
-        close = self._close_of(symbol)
-        if self.config.market_buy_hold is MarketBuyHold.LAST_CLOSE:
-            price = close or (limits.base if limits is not None else 0)
-        elif limits is not None:
-            price = limits.upper
-        else:
-            price = rules_for(inst, day).limits(close).upper if close > 0 else 0
-        if price <= 0:
-            raise _Refused(
-                RejectCode.NO_REFERENCE_PRICE,
-                f"no price known for {symbol} to hold cash for a market buy",
-            )
-        return price
-
     def _buy_hold(self, price: int, qty: int, inst: Instrument) -> int:
         amount = price * qty
         return amount + self.fees.commission(amount, inst)
@@ -729,7 +612,7 @@ class SimExchange:
             self._waiting.remove(order)
         self._set_hold(order)
         self._touch(order)
-        events.append(OrderUpdate(order.client_order_id, status, ts, _with_code(code, reason)))
+        events.append(OrderUpdate(order.client_order_id, status, ts, with_code(code, reason)))
 
     def _expire_due(self, now: datetime, events: list[BrokerEvent]) -> None:
         nxt: datetime | None = None
@@ -787,7 +670,7 @@ class SimExchange:
                 inst = self.instruments[order.symbol]
                 limits = self._limits_today(order.symbol, inst)
                 if limits is not None and not limits.contains(price):
-                    reason = _outside(price, limits)
+                    reason = outside_limits_reason(price, limits)
                     code = RejectCode.OUTSIDE_PRICE_LIMIT
                     self._close(order, OrderStatus.REJECTED, start, reason, events, code)
                     continue
@@ -907,120 +790,3 @@ class SimExchange:
 
 def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=KST)
-
-
-class _Refused(Exception):
-    """A request breaks a venue rule; becomes a rejected Ack."""
-
-    def __init__(self, code: RejectCode, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def _check_price_given(order_type: OrderType, price: int | None) -> None:
-    if order_type is _LIMIT and (price is None or price <= 0):
-        raise _Refused(
-            RejectCode.INVALID_PRICE, f"a LIMIT order needs a positive limit price, got {price}"
-        )
-    if order_type is _MARKET and price is not None:
-        raise _Refused(
-            RejectCode.INVALID_PRICE, f"a MARKET order takes no limit price, got {price}"
-        )
-
-
-def _check_price(price: int, limits: PriceLimits | None, grid: TickTable) -> None:
-    if not grid.is_on_tick(price):
-        raise _Refused(
-            RejectCode.OFF_TICK,
-            f"limit price {price} is not on the {grid.tick(price)}-won tick grid ({grid.name})",
-        )
-    if limits is not None and not limits.contains(price):
-        raise _Refused(RejectCode.OUTSIDE_PRICE_LIMIT, _outside(price, limits))
-
-
-def _outside(price: int, limits: PriceLimits) -> str:
-    return (
-        f"limit price {price} is outside the day's limits {limits.lower}..{limits.upper} "
-        f"(base {limits.base})"
-    )
-
-
-def priority(orders: Iterable[SimOrder]) -> list[SimOrder]:
-    """Price-time priority of one symbol's orders in a bar.
-
-    MARKET orders first, by arrival. Then LIMIT orders: within a side the better price first
-    (higher buy, lower sell), then arrival; the two sides are interleaved by arrival of the
-    order at the head of each side.
-    """
-    market: list[SimOrder] = []
-    buys: list[SimOrder] = []
-    sells: list[SimOrder] = []
-    for o in orders:
-        if o.order_type is _MARKET:
-            market.append(o)
-        elif o.side is _BUY:
-            buys.append(o)
-        else:
-            sells.append(o)
-    market.sort(key=lambda o: o.seq)
-    buys.sort(key=lambda o: (-(o.limit_price or 0), o.seq))
-    sells.sort(key=lambda o: (o.limit_price or 0, o.seq))
-    out = market
-    b = s = 0
-    while b < len(buys) and s < len(sells):
-        if buys[b].seq < sells[s].seq:
-            out.append(buys[b])
-            b += 1
-        else:
-            out.append(sells[s])
-            s += 1
-    out.extend(buys[b:])
-    out.extend(sells[s:])
-    return out
-
-
-def fill_price(
-    order: SimOrder,
-    op: int,
-    hi: int,
-    lo: int,
-    limits: PriceLimits | None,
-    grid: TickTable | bool = False,
-) -> int | None:
-    """The price ``order`` trades at in a bar (open, high, low), or None if it does not trade."""
-    buy = order.side is _BUY
-    limit = order.limit_price
-    if limit is None:
-        price = op
-    elif buy:
-        if op <= limit:
-            price = op
-        elif lo <= limit:
-            price = limit
-        else:
-            return None
-    elif op >= limit:
-        price = op
-    elif hi >= limit:
-        price = limit
-    else:
-        return None
-    if limits is not None and not limits.lower <= price <= limits.upper:
-        clipped = min(max(price, limits.lower), limits.upper)
-        if lo <= clipped <= hi:  # else the bar contradicts the band: trust the bar
-            price = clipped
-    g = grid if isinstance(grid, TickTable) else tick_table(None, etf=grid)
-    if price % g.tick(price):
-        price = _onto_grid(price, buy, hi, lo, limit, g)
-    return price
-
-
-def _onto_grid(price: int, buy: bool, hi: int, lo: int, limit: int | None, grid: TickTable) -> int:
-    """Move an off-grid bar price (adjusted data) onto the grid, the trader's worse way first."""
-    up, down = grid.round_up(price), grid.round_down(price)
-    for candidate in (up, down) if buy else (down, up):
-        within_limit = limit is None or (candidate <= limit if buy else candidate >= limit)
-        if lo <= candidate <= hi and within_limit and candidate > 0:
-            return candidate
-    return price

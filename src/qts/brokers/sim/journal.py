@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from qts.brokers.sim.account import SimAccount
-from qts.brokers.sim.exchange import Changes, ExchangeState, SimExchange, SimOrder
+from qts.brokers.sim.exchange import SimExchange
+from qts.brokers.sim.records import Changes, ExchangeState, SimOrder
 from qts.core.errors import StorageError
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill

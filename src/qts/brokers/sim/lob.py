@@ -26,7 +26,8 @@ from qts.brokers.sim.book import Level, OrderBook
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 
 if TYPE_CHECKING:
-    from qts.brokers.sim.exchange import SimExchange, SimOrder
+    from qts.brokers.sim.exchange import SimExchange
+    from qts.brokers.sim.records import SimOrder
 
 _OPEN = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
 
