@@ -14,10 +14,11 @@ block drops the log when it ends. Outside a transaction nothing is logged.
 Where SQLite and the port leave room, this store decides (and the contract tests pin the
 common part):
 
-- Values are checked against the port's declared types. An integer column takes ``int``;
-  ``bool``, ``int`` subclasses and integral floats become ``int`` as SQLite stores them; a
-  fractional float, a numpy integer or anything beyond 64 bits is refused, as in SQLite. SQLite
-  would also turn numeric text into an integer and a number into text; this store refuses both.
+- Values are checked against the port's declared types (:mod:`qts.data.checked_rows`, shared
+  with PostgresStore). An integer column takes ``int``; ``bool``, ``int`` subclasses and
+  integral floats become ``int`` as SQLite stores them; a fractional float, a numpy integer or
+  anything beyond 64 bits is refused, as in SQLite. SQLite would also turn numeric text into an
+  integer and a number into text; this store refuses both.
 - Enum columns (side, type, status, track) take the enum or its text and come back as the enum.
   An unknown value is refused when saved; SQLite stores it and fails when loading it back.
 - ``record_fill`` with a fill id already stored returns False after the consistency check and
@@ -36,14 +37,31 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timezone, tzinfo
-from enum import StrEnum
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 
 from qts.core.errors import StorageError
-from qts.core.time import KST, from_iso, require_aware
+from qts.core.time import KST, require_aware
 from qts.data.capital_journal import CapitalEventRecord
+from qts.data.checked_rows import (
+    I64_MAX,
+    I64_MIN,
+    Row,
+    as_int,
+    as_pending,
+    as_text,
+    as_ts,
+    as_ts_opt,
+    identity_clash,
+    make_decision_row,
+    make_equity_row,
+    make_fill_row,
+    make_ledger_row,
+    make_meta_row,
+    make_order_row,
+    make_position_row,
+    make_safety_row,
+)
 from qts.data.equity_columns import EquityColumns
 from qts.data.ports import (
     AccountState,
@@ -57,556 +75,16 @@ from qts.data.ports import (
 
 # Shared with SqliteStore on purpose: the same JSON spelling and the same consistency check.
 from qts.data.records import fill_mismatch, strict_json
-from qts.model.enums import OrderSide, OrderStatus, OrderType, Track
+from qts.model.enums import OrderStatus
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
 from qts.model.order import Order
 from qts.model.position import Position
 
-E = TypeVar("E", bound=StrEnum)
-Row = tuple[Any, ...]
-
 # What a check raises before it becomes StorageError (the same family SqliteStore converts).
 _ERRORS = (ValueError, TypeError, OverflowError)
-_I64_MIN = -(2**63)
-_I64_MAX = 2**63 - 1
 _OPEN = frozenset({OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
-# tzinfo classes whose utcoffset() never returns None: an aware check without calling it.
-_ALWAYS_AWARE = (ZoneInfo, timezone)
 _MISSING: Any = object()
-
-# ------------------------------------------------------------------ value checks
-#
-# Each check returns the value as stored. The first test is the common case and costs a few
-# tens of nanoseconds; anything else goes to the slow path, which normalises or refuses.
-
-
-def _int(value: Any, name: str) -> int:
-    if type(value) is int and _I64_MIN <= value <= _I64_MAX:
-        return value
-    return _int_slow(value, name)
-
-
-def _int_slow(value: Any, name: str) -> int:
-    if value is None:
-        raise ValueError(f"{name} must not be null")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise TypeError(f"{name} must be an integer, got float {value!r}")
-        value = int(value)
-    elif isinstance(value, int):
-        value = int(value)  # bool and int subclasses are stored as plain int
-    else:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if not _I64_MIN <= value <= _I64_MAX:
-        raise OverflowError(f"{name} {value} does not fit in 64 bits")
-    return value
-
-
-def _int_opt(value: Any, name: str) -> int | None:
-    return None if value is None else _int(value, name)
-
-
-def _positive(value: Any, name: str) -> int:
-    v = _int(value, name)
-    if v <= 0:
-        raise ValueError(f"{name} must be positive, got {v}")
-    return v
-
-
-def _non_negative(value: Any, name: str) -> int:
-    v = _int(value, name)
-    if v < 0:
-        raise ValueError(f"{name} must not be negative, got {v}")
-    return v
-
-
-def _text(value: Any, name: str) -> str:
-    if type(value) is str:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    if value is None:
-        raise ValueError(f"{name} must not be null")
-    raise TypeError(f"{name} must be text, got {type(value).__name__} {value!r}")
-
-
-def _text_opt(value: Any, name: str) -> str | None:
-    return None if value is None else _text(value, name)
-
-
-def _enum(cls: type[E], value: Any, name: str) -> E:
-    if type(value) is cls:
-        return value
-    if isinstance(value, str):
-        try:
-            return cls(str.__str__(value))
-        except ValueError:
-            choices = ", ".join(m.value for m in cls)
-            raise ValueError(f"{name} {value!r} is not one of {choices}") from None
-    if value is None:
-        raise ValueError(f"{name} must not be null")
-    raise TypeError(f"{name} must be a {cls.__name__}, got {type(value).__name__} {value!r}")
-
-
-def _ts(value: Any, name: str) -> datetime:
-    """An aware datetime, kept as given; converted to the store's zone when loaded."""
-    if (
-        type(value) is datetime
-        and type(value.tzinfo) in _ALWAYS_AWARE
-        and 1 < value.year < 9999  # far enough from the ends that UTC and any zone fit
-    ):
-        return value
-    return _ts_slow(value, name)
-
-
-def _ts_slow(value: Any, name: str) -> datetime:
-    """SqliteStore's spelling (UTC, microseconds) read back: the same instant it would keep."""
-    if value is None:
-        raise ValueError(f"{name} must not be null")
-    if not isinstance(value, datetime):
-        raise TypeError(f"{name} must be a datetime, got {type(value).__name__} {value!r}")
-    text = require_aware(value, name).astimezone(UTC).isoformat(timespec="microseconds")
-    return from_iso(text)
-
-
-def _ts_opt(value: Any, name: str) -> datetime | None:
-    return None if value is None else _ts(value, name)
-
-
-def _fill_ids(value: Any) -> frozenset[str]:
-    ids = frozenset(value)
-    for fill_id in ids:
-        if type(fill_id) is not str:
-            raise TypeError(f"order fill_ids must be text, got {type(fill_id).__name__}")
-    return ids
-
-
-def _pending(value: dict[date, int]) -> dict[date, int]:
-    """A private copy of pending settlements: date keys, integer amounts."""
-    out: dict[date, int] = {}
-    for day, amount in value.items():
-        if type(day) is not date:
-            if isinstance(day, datetime) or not isinstance(day, date):
-                raise TypeError(f"pending settle date must be a date, got {day!r}")
-            day = date(day.year, day.month, day.day)
-        out[day] = _int(amount, "pending amount")
-    return out
-
-
-def _same_instant(a: datetime, b: datetime) -> bool:
-    return a is b or a.astimezone(UTC) == b.astimezone(UTC)
-
-
-# ------------------------------------------------------------------ rows
-#
-# Stored rows are tuples in the dataclass's field order, built from checked values; loads build
-# fresh objects from them, so nothing a caller holds is ever shared with the store.
-#
-# The four rows written per fill have a fast path: one inline test that every field already has
-# its exact stored type and range (no call per field). Anything else goes through the checked
-# builder, which normalises a value or names the field that cannot be stored.
-
-
-def _all_text(ids: frozenset[Any]) -> bool:
-    return all(type(fill_id) is str for fill_id in ids)
-
-
-def _order_row(o: Order) -> Row:
-    row = (
-        o.client_order_id,
-        o.symbol,
-        o.side,
-        o.order_type,
-        o.qty,
-        o.created_at,
-        o.limit_price,
-        o.strategy,
-        o.track,
-        o.status,
-        o.filled_qty,
-        o.filled_amount,
-        o.venue_order_id,
-        o.reason,
-        o.updated_at,
-        frozenset(o.fill_ids),
-    )
-    cid, sym, side, kind, qty, created, limit, strat, track, status, fq, fa, vid, why, upd, ids = (
-        row
-    )
-    if (
-        type(cid) is str
-        and type(sym) is str
-        and type(side) is OrderSide
-        and type(kind) is OrderType
-        and type(qty) is int
-        and 0 < qty <= _I64_MAX
-        and type(created) is datetime
-        and type(created.tzinfo) in _ALWAYS_AWARE
-        and 1 < created.year < 9999
-        and (limit is None or (type(limit) is int and _I64_MIN <= limit <= _I64_MAX))
-        and type(strat) is str
-        and type(track) is Track
-        and type(status) is OrderStatus
-        and type(fq) is int
-        and 0 <= fq <= qty
-        and type(fa) is int
-        and 0 <= fa <= _I64_MAX
-        and (vid is None or type(vid) is str)
-        and type(why) is str
-        and (
-            upd is None
-            or (type(upd) is datetime and type(upd.tzinfo) in _ALWAYS_AWARE and 1 < upd.year < 9999)
-        )
-        and (not ids or _all_text(ids))
-    ):
-        return row
-    return _order_row_checked(o)
-
-
-def _fill_row(f: Fill) -> Row:
-    row = (
-        f.fill_id,
-        f.client_order_id,
-        f.symbol,
-        f.side,
-        f.qty,
-        f.price,
-        f.ts,
-        f.commission,
-        f.tax,
-    )
-    fid, cid, sym, side, qty, price, ts, commission, tax = row
-    if (
-        type(fid) is str
-        and type(cid) is str
-        and type(sym) is str
-        and type(side) is OrderSide
-        and type(qty) is int
-        and 0 < qty <= _I64_MAX
-        and type(price) is int
-        and 0 < price <= _I64_MAX
-        and type(ts) is datetime
-        and type(ts.tzinfo) in _ALWAYS_AWARE
-        and 1 < ts.year < 9999
-        and type(commission) is int
-        and 0 <= commission <= _I64_MAX
-        and type(tax) is int
-        and 0 <= tax <= _I64_MAX
-    ):
-        return row
-    return _fill_row_checked(f)
-
-
-def _ledger_row(e: LedgerEntry) -> Row:
-    row = (
-        e.seq,
-        e.ts,
-        e.symbol,
-        e.market,
-        e.side,
-        e.qty,
-        e.price,
-        e.amount,
-        e.commission,
-        e.tax,
-        e.net_amount,
-        e.client_order_id,
-        e.fill_id,
-        e.strategy,
-        e.position_after,
-        e.pnl,
-        e.settle_date,
-    )
-    (
-        seq,
-        ts,
-        sym,
-        market,
-        side,
-        qty,
-        price,
-        amount,
-        com,
-        tax,
-        net,
-        cid,
-        fid,
-        strat,
-        after,
-        pnl,
-        day,
-    ) = row
-    if (
-        type(seq) is int
-        and 0 < seq <= _I64_MAX
-        and type(ts) is datetime
-        and type(ts.tzinfo) in _ALWAYS_AWARE
-        and 1 < ts.year < 9999
-        and type(sym) is str
-        and type(market) is str
-        and type(side) is OrderSide
-        and type(qty) is int
-        and 0 < qty <= _I64_MAX
-        and type(price) is int
-        and _I64_MIN <= price <= _I64_MAX
-        and type(amount) is int
-        and _I64_MIN <= amount <= _I64_MAX
-        and type(com) is int
-        and _I64_MIN <= com <= _I64_MAX
-        and type(tax) is int
-        and _I64_MIN <= tax <= _I64_MAX
-        and type(net) is int
-        and _I64_MIN <= net <= _I64_MAX
-        and type(cid) is str
-        and type(fid) is str
-        and type(strat) is str
-        and type(after) is int
-        and _I64_MIN <= after <= _I64_MAX
-        and type(pnl) is int
-        and _I64_MIN <= pnl <= _I64_MAX
-        and type(day) is str
-    ):
-        return row
-    return _ledger_row_checked(e)
-
-
-def _position_row(p: Position) -> Row:
-    row = (
-        p.symbol,
-        p.qty,
-        p.cost_basis,
-        p.realized_pnl,
-        p.last_price,
-        p.opened_at,
-        p.track,
-        p.strategy,
-        p.high_since_open,
-        p.low_since_open,
-    )
-    sym, qty, cost, realized, last, opened, track, strat, high, low = row
-    if (
-        type(sym) is str
-        and type(qty) is int
-        and 0 <= qty <= _I64_MAX
-        and type(cost) is int
-        and _I64_MIN <= cost <= _I64_MAX
-        and type(realized) is int
-        and _I64_MIN <= realized <= _I64_MAX
-        and type(last) is int
-        and _I64_MIN <= last <= _I64_MAX
-        and (
-            opened is None
-            or (
-                type(opened) is datetime
-                and type(opened.tzinfo) in _ALWAYS_AWARE
-                and 1 < opened.year < 9999
-            )
-        )
-        and type(track) is Track
-        and type(strat) is str
-        and type(high) is int
-        and _I64_MIN <= high <= _I64_MAX
-        and type(low) is int
-        and _I64_MIN <= low <= _I64_MAX
-    ):
-        return row
-    return _position_row_checked(p)
-
-
-def _order_row_checked(o: Order) -> Row:
-    qty = _positive(o.qty, "order qty")
-    filled_qty = _int(o.filled_qty, "order filled_qty")
-    if not 0 <= filled_qty <= qty:
-        raise ValueError(f"order filled_qty {filled_qty} is not between 0 and qty {qty}")
-    return (
-        _text(o.client_order_id, "order client_order_id"),
-        _text(o.symbol, "order symbol"),
-        _enum(OrderSide, o.side, "order side"),
-        _enum(OrderType, o.order_type, "order order_type"),
-        qty,
-        _ts(o.created_at, "order created_at"),
-        _int_opt(o.limit_price, "order limit_price"),
-        _text(o.strategy, "order strategy"),
-        _enum(Track, o.track, "order track"),
-        _enum(OrderStatus, o.status, "order status"),
-        filled_qty,
-        _non_negative(o.filled_amount, "order filled_amount"),
-        _text_opt(o.venue_order_id, "order venue_order_id"),
-        _text(o.reason, "order reason"),
-        _ts_opt(o.updated_at, "order updated_at"),
-        _fill_ids(o.fill_ids),
-    )
-
-
-# Positions of the order's identity in an order row, for messages.
-_IDENTITY = (
-    (1, "symbol"),
-    (2, "side"),
-    (3, "order_type"),
-    (4, "qty"),
-    (6, "limit_price"),
-)
-
-
-def _identity_clash(old: Row, new: Row) -> str:
-    """What differs between two rows of one client order id ('' if they name the same order)."""
-    if (
-        old[1] == new[1]
-        and old[2] is new[2]
-        and old[3] is new[3]
-        and old[4] == new[4]
-        and old[6] == new[6]
-        and _same_instant(old[5], new[5])
-    ):
-        return ""
-    diffs = [
-        f"{name} stored {old[i]!r}, given {new[i]!r}" for i, name in _IDENTITY if old[i] != new[i]
-    ]
-    if not _same_instant(old[5], new[5]):
-        diffs.append(f"created_at stored {old[5].isoformat()}, given {new[5].isoformat()}")
-    return "client order id already names a different order: " + "; ".join(diffs)
-
-
-def _fill_row_checked(f: Fill) -> Row:
-    return (
-        _text(f.fill_id, "fill fill_id"),
-        _text(f.client_order_id, "fill client_order_id"),
-        _text(f.symbol, "fill symbol"),
-        _enum(OrderSide, f.side, "fill side"),
-        _positive(f.qty, "fill qty"),
-        _positive(f.price, "fill price"),
-        _ts(f.ts, "fill ts"),
-        _non_negative(f.commission, "fill commission"),
-        _non_negative(f.tax, "fill tax"),
-    )
-
-
-def _ledger_row_checked(e: LedgerEntry) -> Row:
-    return (
-        _positive(e.seq, "ledger seq"),
-        _ts(e.ts, "ledger ts"),
-        _text(e.symbol, "ledger symbol"),
-        _text(e.market, "ledger market"),
-        _enum(OrderSide, e.side, "ledger side"),
-        _positive(e.qty, "ledger qty"),
-        _int(e.price, "ledger price"),
-        _int(e.amount, "ledger amount"),
-        _int(e.commission, "ledger commission"),
-        _int(e.tax, "ledger tax"),
-        _int(e.net_amount, "ledger net_amount"),
-        _text(e.client_order_id, "ledger client_order_id"),
-        _text(e.fill_id, "ledger fill_id"),
-        _text(e.strategy, "ledger strategy"),
-        _int(e.position_after, "ledger position_after"),
-        _int(e.pnl, "ledger pnl"),
-        _text(e.settle_date, "ledger settle_date"),
-    )
-
-
-def _position_row_checked(p: Position) -> Row:
-    return (
-        _text(p.symbol, "position symbol"),
-        _non_negative(p.qty, "position qty"),
-        _int(p.cost_basis, "position cost_basis"),
-        _int(p.realized_pnl, "position realized_pnl"),
-        _int(p.last_price, "position last_price"),
-        _ts_opt(p.opened_at, "position opened_at"),
-        _enum(Track, p.track, "position track"),
-        _text(p.strategy, "position strategy"),
-        _int(p.high_since_open, "position high_since_open"),
-        _int(p.low_since_open, "position low_since_open"),
-    )
-
-
-def _decision_row(d: DecisionRecord) -> Row:
-    """The common row (text fields, whole-won numbers or None, a bool, no metadata) checked
-    inline: a commit records every evaluated decision of the cycle."""
-    ts, cid, sym, action, strat, price, qty, approved, reason, status, meta = (
-        d.ts,
-        d.cycle_id,
-        d.symbol,
-        d.action,
-        d.strategy,
-        d.price,
-        d.qty,
-        d.approved,
-        d.reason,
-        d.act_status,
-        d.metadata,
-    )
-    if (
-        type(ts) is datetime
-        and type(ts.tzinfo) in _ALWAYS_AWARE
-        and 1 < ts.year < 9999
-        and type(cid) is str
-        and type(sym) is str
-        and type(action) is str
-        and type(strat) is str
-        and (price is None or (type(price) is int and _I64_MIN <= price <= _I64_MAX))
-        and (qty is None or (type(qty) is int and _I64_MIN <= qty <= _I64_MAX))
-        and type(approved) is bool
-        and type(reason) is str
-        and type(status) is str
-        and type(meta) is dict
-        and not meta
-    ):
-        return (ts, cid, sym, action, strat, price, qty, approved, reason, status, "{}")
-    return _decision_row_checked(d)
-
-
-def _decision_row_checked(d: DecisionRecord) -> Row:
-    approved = int(d.approved)
-    if approved not in (0, 1):
-        raise ValueError(f"decision approved must be a boolean, got {d.approved!r}")
-    return (
-        _ts(d.ts, "decision ts"),
-        _text(d.cycle_id, "decision cycle_id"),
-        _text(d.symbol, "decision symbol"),
-        _text(d.action, "decision action"),
-        _text(d.strategy, "decision strategy"),
-        _int_opt(d.price, "decision price"),
-        _int_opt(d.qty, "decision qty"),
-        bool(approved),
-        _text(d.reason, "decision reason"),
-        _text(d.act_status, "decision act_status"),
-        strict_json(d.metadata),
-    )
-
-
-def _equity_row(p: EquityPoint) -> Row:
-    return (
-        _ts(p.ts, "equity ts"),
-        _int(p.cash, "equity cash"),
-        _int(p.market_value, "equity market_value"),
-        _int(p.equity, "equity equity"),
-        _int(p.realized, "equity realized"),
-        _int(p.unrealized, "equity unrealized"),
-        _int(p.fees, "equity fees"),
-    )
-
-
-def _safety_row(e: SafetyEventRecord) -> Row:
-    return (
-        _ts(e.ts, "safety event ts"),
-        _text(e.kind, "safety event kind"),
-        _text(e.code, "safety event code"),
-        _text(e.message, "safety event message"),
-        _text(e.state_before, "safety event state_before"),
-        _text(e.state_after, "safety event state_after"),
-        _text(e.operator, "safety event operator"),
-    )
-
-
-def _meta_row(m: RunMeta) -> Row:
-    return (
-        _text(m.run_id, "run_id"),
-        _text(m.mode, "mode"),
-        _non_negative(m.initial_cash, "initial_cash"),
-        _ts(m.started_at, "started_at"),
-        _int_opt(m.seed, "seed"),
-        strict_json(m.config),
-    )
 
 
 class MemoryStore:
@@ -698,7 +176,7 @@ class MemoryStore:
         stored = self.run_meta()
         if stored is None:
             try:
-                row = _meta_row(meta)
+                row = make_meta_row(meta)
             except _ERRORS as exc:
                 raise self._error("init_run", exc) from exc
             self._set(self._cells, "meta", row)
@@ -737,13 +215,13 @@ class MemoryStore:
     def save_order(self, order: Order) -> None:
         self._check()
         try:
-            row = _order_row(order)
+            row = make_order_row(order)
         except _ERRORS as exc:
             raise self._error(f"save_order {order.client_order_id}", exc) from exc
         orders = self._orders
         old = orders.get(row[0])
         if old is not None:
-            clash = _identity_clash(old, row)
+            clash = identity_clash(old, row)
             if clash:
                 raise self._error(f"save_order {order.client_order_id}", clash)
         self._set(orders, row[0], row)
@@ -802,25 +280,25 @@ class MemoryStore:
             # Already booked: nothing may change. SqliteStore spells every timestamp before it
             # looks, so a replay with a naive one is refused there; refuse it here too.
             try:
-                _ts(fill.ts, "fill ts")
-                _ts(entry.ts, "ledger ts")
-                _ts(order.created_at, "order created_at")
-                _ts_opt(order.updated_at, "order updated_at")
-                _ts_opt(position.opened_at, "position opened_at")
+                as_ts(fill.ts, "fill ts")
+                as_ts(entry.ts, "ledger ts")
+                as_ts(order.created_at, "order created_at")
+                as_ts_opt(order.updated_at, "order updated_at")
+                as_ts_opt(position.opened_at, "position opened_at")
             except _ERRORS as exc:
                 raise self._error(f"record_fill {fill.fill_id}", exc) from exc
             return False
         try:
-            fill_row = _fill_row(fill)
-            ledger_row = _ledger_row(entry)
-            order_row = _order_row(order)
-            position_row = _position_row(position)
-            account = (_int(cash, "cash"), _pending(pending))
+            fill_row = make_fill_row(fill)
+            ledger_row = make_ledger_row(entry)
+            order_row = make_order_row(order)
+            position_row = make_position_row(position)
+            account = (as_int(cash, "cash"), as_pending(pending))
         except _ERRORS as exc:
             raise self._error(f"record_fill {fill.fill_id}", exc) from exc
         old = self._orders.get(order_row[0])
         if old is not None:
-            clash = _identity_clash(old, order_row)
+            clash = identity_clash(old, order_row)
             if clash:
                 raise self._error(f"record_fill {fill.fill_id}", clash)
         ledger = self._ledger
@@ -902,15 +380,15 @@ class MemoryStore:
                     and old[6] is p.track
                     and old[7] is p.strategy
                     and type(last) is int
-                    and _I64_MIN <= last <= _I64_MAX
+                    and I64_MIN <= last <= I64_MAX
                     and type(high) is int
-                    and _I64_MIN <= high <= _I64_MAX
+                    and I64_MIN <= high <= I64_MAX
                     and type(low) is int
-                    and _I64_MIN <= low <= _I64_MAX
+                    and I64_MIN <= low <= I64_MAX
                 ):
                     add((sym, old[1], old[2], old[3], last, old[5], old[6], old[7], high, low))
                 else:
-                    add(_position_row(p))
+                    add(make_position_row(p))
         except _ERRORS as exc:
             raise self._error("save_positions", exc) from exc
         undo = self._undo
@@ -935,7 +413,7 @@ class MemoryStore:
     def save_account(self, state: AccountState) -> None:
         self._check()
         try:
-            account = (_int(state.cash, "cash"), _pending(state.pending))
+            account = (as_int(state.cash, "cash"), as_pending(state.pending))
         except _ERRORS as exc:
             raise self._error("save_account", exc) from exc
         self._set(self._cells, "account", account)
@@ -945,7 +423,7 @@ class MemoryStore:
     def record_decisions(self, rows: list[DecisionRecord]) -> None:
         self._check()
         try:
-            values = [_decision_row(d) for d in rows]
+            values = [make_decision_row(d) for d in rows]
         except _ERRORS as exc:
             raise self._error("record_decisions", exc) from exc
         if values:
@@ -981,7 +459,7 @@ class MemoryStore:
         """One point per instant: the same instant in another zone replaces the point."""
         self._check()
         try:
-            row = _equity_row(point)
+            row = make_equity_row(point)
             key = row[0].astimezone(UTC)
         except _ERRORS as exc:
             raise self._error("record_equity", exc) from exc
@@ -1001,7 +479,7 @@ class MemoryStore:
     def record_safety_event(self, event: SafetyEventRecord) -> None:
         self._check()
         try:
-            row = _safety_row(event)
+            row = make_safety_row(event)
         except _ERRORS as exc:
             raise self._error("record_safety_event", exc) from exc
         self._append(self._safety, [row])
@@ -1028,7 +506,7 @@ class MemoryStore:
             out = [
                 (
                     require_aware(r.ts, "capital event ts").astimezone(UTC),
-                    _text(r.kind, "kind"),
+                    as_text(r.kind, "kind"),
                     strict_json(r.payload),
                 )
                 for r in rows
@@ -1051,7 +529,7 @@ class MemoryStore:
     def save_state(self, key: str, value: JsonDict) -> None:
         self._check()
         try:
-            name = _text(key, "state key")
+            name = as_text(key, "state key")
             text = strict_json(value)
         except _ERRORS as exc:
             raise self._error(f"save_state {key}", exc) from exc

@@ -25,6 +25,7 @@ from typing import Any
 
 from qts.core.errors import StorageError
 from qts.core.time import KST, from_iso
+from qts.data.checked_rows import ALWAYS_AWARE, as_non_negative, as_positive, as_text, as_ts
 from qts.data.market_ports import (
     Bar,
     ExecutionLog,
@@ -34,7 +35,6 @@ from qts.data.market_ports import (
     StrategyParam,
     Tick,
 )
-from qts.data.memory import _ALWAYS_AWARE, _non_negative, _positive, _text, _ts
 
 _I64_MAX = 2**63 - 1
 _ERRORS = (sqlite3.Error, ValueError, TypeError, OverflowError, AttributeError)
@@ -51,7 +51,7 @@ RETENTION: dict[str, timedelta] = {
 
 def check_time(value: Any, name: str) -> datetime:
     """An aware datetime (the instant SqliteStore would keep)."""
-    return _ts(value, name)
+    return as_ts(value, name)
 
 
 def check_float(value: Any, name: str) -> float:
@@ -124,7 +124,7 @@ def tick_rows(ticks: Iterable[Tick]) -> Iterator[tuple[Any, ...]]:
         )
         if not (
             type(time) is datetime
-            and type(time.tzinfo) in _ALWAYS_AWARE
+            and type(time.tzinfo) in ALWAYS_AWARE
             and 1 < time.year < 9999
             and type(symbol) is str
             and type(price) is int
@@ -136,45 +136,45 @@ def tick_rows(ticks: Iterable[Tick]) -> Iterator[tuple[Any, ...]]:
             and type(source) is str
         ):
             time = check_time(time, "tick time")
-            symbol = _text(symbol, "tick symbol")
-            price = _positive(price, "tick price")
-            volume = _non_negative(volume, "tick volume")
-            bid = None if bid is None else _non_negative(bid, "tick bid")
-            ask = None if ask is None else _non_negative(ask, "tick ask")
-            source = _text(source, "tick source")
+            symbol = as_text(symbol, "tick symbol")
+            price = as_positive(price, "tick price")
+            volume = as_non_negative(volume, "tick volume")
+            bid = None if bid is None else as_non_negative(bid, "tick bid")
+            ask = None if ask is None else as_non_negative(ask, "tick ask")
+            source = as_text(source, "tick source")
         yield (time, symbol, price, volume, bid, ask, source)
 
 
 def bar_row(b: Bar) -> tuple[Any, ...]:
     return (
         check_time(b.time, "bar time"),
-        _text(b.symbol, "bar symbol"),
-        _positive(b.open, "bar open"),
-        _positive(b.high, "bar high"),
-        _positive(b.low, "bar low"),
-        _positive(b.close, "bar close"),
-        _non_negative(b.volume, "bar volume"),
+        as_text(b.symbol, "bar symbol"),
+        as_positive(b.open, "bar open"),
+        as_positive(b.high, "bar high"),
+        as_positive(b.low, "bar low"),
+        as_positive(b.close, "bar close"),
+        as_non_negative(b.volume, "bar volume"),
     )
 
 
 def execution_log_row(e: ExecutionLog) -> tuple[Any, ...]:
     return (
         check_time(e.time, "execution log time"),
-        _text(e.order_id, "execution log order_id"),
-        _text(e.symbol, "execution log symbol"),
-        _text(e.stage, "execution log stage"),
+        as_text(e.order_id, "execution log order_id"),
+        as_text(e.symbol, "execution log symbol"),
+        as_text(e.stage, "execution log stage"),
         check_float_opt(e.latency_ms, "execution log latency_ms"),
         check_bool(e.success, "execution log success"),
-        None if e.error_code is None else _text(e.error_code, "execution log error_code"),
+        None if e.error_code is None else as_text(e.error_code, "execution log error_code"),
     )
 
 
 def feedback_row(f: FeedbackRow) -> tuple[Any, ...]:
     return (
         check_time(f.time, "feedback time"),
-        _text(f.symbol, "feedback symbol"),
-        _text(f.order_id, "feedback order_id"),
-        _text(f.strategy_tag, "feedback strategy_tag"),
+        as_text(f.symbol, "feedback symbol"),
+        as_text(f.order_id, "feedback order_id"),
+        as_text(f.strategy_tag, "feedback strategy_tag"),
         check_float(f.slippage_bps, "feedback slippage_bps"),
         check_float(f.fill_latency_ms, "feedback fill_latency_ms"),
         check_ratio(f.fill_ratio, "feedback fill_ratio"),
@@ -185,20 +185,20 @@ def feedback_row(f: FeedbackRow) -> tuple[Any, ...]:
 
 def strategy_row(p: StrategyParam) -> tuple[Any, ...]:
     return (
-        _text(p.strategy_id, "strategy strategy_id"),
-        _text(p.param_name, "strategy param_name"),
-        _text(p.value, "strategy value"),
-        _text(p.value_type, "strategy value_type"),
-        _text(p.description, "strategy description"),
+        as_text(p.strategy_id, "strategy strategy_id"),
+        as_text(p.param_name, "strategy param_name"),
+        as_text(p.value, "strategy value"),
+        as_text(p.value_type, "strategy value_type"),
+        as_text(p.description, "strategy description"),
         check_time(p.updated_at, "strategy updated_at"),
     )
 
 
 def risk_row(r: RiskConfig) -> tuple[Any, ...]:
     return (
-        _text(r.config_key, "risk config_key"),
+        as_text(r.config_key, "risk config_key"),
         check_decimal(r.value, "risk value"),
-        _text(r.description, "risk description"),
+        as_text(r.description, "risk description"),
         check_time(r.updated_at, "risk updated_at"),
     )
 

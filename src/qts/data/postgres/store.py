@@ -23,20 +23,20 @@ from typing import Any
 from qts.core.errors import StorageError
 from qts.core.time import require_aware
 from qts.data.capital_journal import CapitalEventRecord
-from qts.data.memory import (
-    _decision_row,
-    _equity_row,
-    _fill_row,
-    _int,
-    _ledger_row,
-    _meta_row,
-    _order_row,
-    _pending,
-    _position_row,
-    _safety_row,
-    _text,
-    _ts,
-    _ts_opt,
+from qts.data.checked_rows import (
+    as_int,
+    as_pending,
+    as_text,
+    as_ts,
+    as_ts_opt,
+    make_decision_row,
+    make_equity_row,
+    make_fill_row,
+    make_ledger_row,
+    make_meta_row,
+    make_order_row,
+    make_position_row,
+    make_safety_row,
 )
 from qts.data.ports import (
     AccountState,
@@ -128,7 +128,7 @@ _SAFETY_COLUMNS = "ts, kind, code, message, state_before, state_after, operator"
 
 
 def _order_params(o: Order) -> Row:
-    row = _order_row(o)
+    row = make_order_row(o)
     return (*row[:15], sorted(row[15]))
 
 
@@ -202,7 +202,7 @@ class PostgresStore(SchemaClient):
         def action(conn: Connection) -> RunMeta:
             stored = self.run_meta()
             if stored is None:
-                run_id, mode, initial_cash, started_at, seed, config = _meta_row(meta)
+                run_id, mode, initial_cash, started_at, seed, config = make_meta_row(meta)
                 conn.execute(
                     "INSERT INTO run_meta (id, run_id, mode, initial_cash, seed, started_at, "
                     "config) VALUES (1, %s, %s, %s, %s, %s, %s::jsonb)",
@@ -309,18 +309,18 @@ class PostgresStore(SchemaClient):
             if conn.execute(_FILL_EXISTS, (fill.fill_id,)).fetchone():
                 # Already booked: nothing may change. The timestamps are checked as SqliteStore
                 # spells them before it looks (MemoryStore does the same).
-                _ts(fill.ts, "fill ts")
-                _ts(entry.ts, "ledger ts")
-                _ts(order.created_at, "order created_at")
-                _ts_opt(order.updated_at, "order updated_at")
-                _ts_opt(position.opened_at, "position opened_at")
+                as_ts(fill.ts, "fill ts")
+                as_ts(entry.ts, "ledger ts")
+                as_ts(order.created_at, "order created_at")
+                as_ts_opt(order.updated_at, "order updated_at")
+                as_ts_opt(position.opened_at, "position opened_at")
                 return False
-            fill_row = _fill_row(fill)
-            ledger_row = _ledger_row(entry)
+            fill_row = make_fill_row(fill)
+            ledger_row = make_ledger_row(entry)
             order_row = _order_params(order)
-            position_row = _position_row(position)
-            cash_value = _int(cash, "cash")
-            pending_rows = sorted(_pending(pending).items())
+            position_row = make_position_row(position)
+            cash_value = as_int(cash, "cash")
+            pending_rows = sorted(as_pending(pending).items())
             # Parents before children, so every foreign key is checked at once.
             conn.execute(_UPSERT_ORDER, order_row)
             conn.execute(_INSERT_FILL, fill_row)
@@ -368,7 +368,7 @@ class PostgresStore(SchemaClient):
     def save_positions(self, positions: Iterable[Position]) -> None:
         self._check_open()
         with self.db.guard("save_positions"):
-            rows = [_position_row(p) for p in positions]
+            rows = [make_position_row(p) for p in positions]
         if not rows:
             return
         if len(rows) == 1:
@@ -388,8 +388,8 @@ class PostgresStore(SchemaClient):
     def save_account(self, state: AccountState) -> None:
         self._check_open()
         with self.db.guard("save_account"):
-            cash = _int(state.cash, "cash")
-            pending_rows = sorted(_pending(state.pending).items())
+            cash = as_int(state.cash, "cash")
+            pending_rows = sorted(as_pending(state.pending).items())
 
         def action(conn: Connection) -> None:
             conn.execute(_UPSERT_CASH, (cash,))
@@ -404,7 +404,7 @@ class PostgresStore(SchemaClient):
     def record_decisions(self, rows: list[DecisionRecord]) -> None:
         self._check_open()
         with self.db.guard("record_decisions"):
-            values = [_decision_row(d) for d in rows]
+            values = [make_decision_row(d) for d in rows]
         if not values:
             return
         if len(values) == 1:
@@ -427,7 +427,7 @@ class PostgresStore(SchemaClient):
     def record_equity(self, point: EquityPoint) -> None:
         self._check_open()
         with self.db.guard("record_equity"):
-            row = _equity_row(point)
+            row = make_equity_row(point)
         self._execute("record_equity", _UPSERT_EQUITY, row)
 
     def load_equity(self) -> list[EquityPoint]:
@@ -442,7 +442,7 @@ class PostgresStore(SchemaClient):
     def record_safety_event(self, event: SafetyEventRecord) -> None:
         self._check_open()
         with self.db.guard("record_safety_event"):
-            row = _safety_row(event)
+            row = make_safety_row(event)
         self._execute(
             "record_safety_event",
             f"INSERT INTO safety_events ({_SAFETY_COLUMNS}) VALUES ({_placeholders(7)})",
@@ -470,7 +470,7 @@ class PostgresStore(SchemaClient):
             out = [
                 (
                     require_aware(r.ts, "capital event ts"),
-                    _text(r.kind, "kind"),
+                    as_text(r.kind, "kind"),
                     strict_json(r.payload),
                 )
                 for r in rows
@@ -504,7 +504,7 @@ class PostgresStore(SchemaClient):
         self._check_open()
         what = f"save_state {key}"
         with self.db.guard(what):
-            name = _text(key, "state key")
+            name = as_text(key, "state key")
             text = strict_json(value)
         self._execute(
             what,
