@@ -25,7 +25,14 @@ from typing import Any
 
 from qts.core.errors import StorageError
 from qts.core.time import KST, from_iso
-from qts.data.checked_rows import ALWAYS_AWARE, as_non_negative, as_positive, as_text, as_ts
+from qts.data.checked_rows import (
+    ALWAYS_AWARE,
+    I64_MAX,
+    as_non_negative,
+    as_positive,
+    as_text,
+    as_ts,
+)
 from qts.data.market_ports import (
     Bar,
     ExecutionLog,
@@ -36,7 +43,6 @@ from qts.data.market_ports import (
     Tick,
 )
 
-_I64_MAX = 2**63 - 1
 _ERRORS = (sqlite3.Error, ValueError, TypeError, OverflowError, AttributeError)
 
 # Retention of the raw tables, as the spec sets it (decisions.md, "Data layer").
@@ -128,11 +134,11 @@ def tick_rows(ticks: Iterable[Tick]) -> Iterator[tuple[Any, ...]]:
             and 1 < time.year < 9999
             and type(symbol) is str
             and type(price) is int
-            and 0 < price <= _I64_MAX
+            and 0 < price <= I64_MAX
             and type(volume) is int
-            and 0 <= volume <= _I64_MAX
-            and (bid is None or (type(bid) is int and 0 <= bid <= _I64_MAX))
-            and (ask is None or (type(ask) is int and 0 <= ask <= _I64_MAX))
+            and 0 <= volume <= I64_MAX
+            and (bid is None or (type(bid) is int and 0 <= bid <= I64_MAX))
+            and (ask is None or (type(ask) is int and 0 <= ask <= I64_MAX))
             and type(source) is str
         ):
             time = check_time(time, "tick time")

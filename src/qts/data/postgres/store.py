@@ -24,6 +24,7 @@ from qts.core.errors import StorageError
 from qts.core.time import require_aware
 from qts.data.capital_journal import CapitalEventRecord
 from qts.data.checked_rows import (
+    Row,
     as_int,
     as_pending,
     as_text,
@@ -60,8 +61,6 @@ from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
 from qts.model.order import Order
 from qts.model.position import Position
-
-Row = tuple[Any, ...]
 
 _OPEN_STATUSES = "('NEW', 'SUBMITTED', 'PARTIALLY_FILLED')"
 
