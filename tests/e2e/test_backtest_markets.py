@@ -5,22 +5,13 @@ price scale, on the command line or in a symbols file; the market decides ticks,
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+from cli_run import run_qts as qts
+
 DATA = Path(__file__).parents[1] / "data"
 STRATEGY = ["--strategy", "sma_cross", "--param", "fast=3", "--param", "slow=8", "--qty", "10"]
-
-
-def qts(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def series(path: Path, start: int, step: int, n: int = 80) -> Path:

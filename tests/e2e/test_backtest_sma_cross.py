@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from cli_run import run_qts as qts
 
 DATA = Path(__file__).parents[1] / "data"
 # (from date, bands: (lower bound, tick), highest first; below the last bound: the last's floor)
@@ -75,12 +74,6 @@ def reference(path: Path, scale: int, fast: int, slow: int, qty: int, cash: int)
     if holding:
         equity += (closes[-1] - entry[1]) * qty
     return trades, equity
-
-
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, check=False
-    )
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,11 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+from cli_run import run_qts
 
 DATA = Path(__file__).parents[1] / "data"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"}
@@ -23,14 +25,7 @@ HEADER = "date,open,high,low,close,volume"
 RUN = ["run", "--seed", "7", "--speed", "max", "--for", "1d"]
 
 
-def qts(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        check=False,
-    )
+qts = partial(run_qts, env=ENV)
 
 
 def assert_refused(proc: subprocess.CompletedProcess[str], *needles: str) -> str:

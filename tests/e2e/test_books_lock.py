@@ -10,18 +10,17 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
+from cli_run import run_qts
 
 RUN = ["run", "--seed", "7", "--for", "1d"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, env=ENV, check=False
-    )
+qts = partial(run_qts, env=ENV)
 
 
 def start(*args: str) -> subprocess.Popen[str]:

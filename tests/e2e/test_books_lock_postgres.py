@@ -13,10 +13,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
+from cli_run import run_qts
 from psycopg import sql
 
 from qts.data.postgres import PostgresStore
@@ -42,10 +44,7 @@ def config(tmp_path: Path, schema: str) -> Path:
     return path
 
 
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, env=ENV, check=False
-    )
+qts = partial(run_qts, env=ENV)
 
 
 def start(*args: str) -> subprocess.Popen[str]:

@@ -18,9 +18,11 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
+from cli_run import run_qts
 
 RUN = ["run", "--seed", "7", "--speed", "max", "--for", "2h"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
@@ -29,10 +31,7 @@ STRIDE_KB = int(os.environ.get("QTS_DISK_FULL_STRIDE_KB", "400"))
 FREE_KB = list(range(0, 2400, STRIDE_KB))
 
 
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, env=ENV, check=False
-    )
+qts = partial(run_qts, env=ENV)
 
 
 def ledger(db: Path) -> list[dict[str, object]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_qts
 
 SWITCHES = {
     "mode": "Config_Local: mode: must be live for --account real",
@@ -20,15 +20,7 @@ SWITCHES = {
 
 def qts(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("ENABLE_REAL_ORDER", "QTS_LIVE_ACK")}
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args],
-        capture_output=True,
-        text=True,
-        env={**base, "COLUMNS": "200", **env},
-        cwd=tmp_path,
-        check=False,
-        timeout=60,
-    )
+    return run_qts(*args, env={**base, "COLUMNS": "200", **env}, cwd=tmp_path, timeout=60)
 
 
 def refused(proc: subprocess.CompletedProcess[str]) -> str:

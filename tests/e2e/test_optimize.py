@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_qts as qts
 
 from qts.backtest.optimize.executors import InlineExecutor, LocalExecutor
 from qts.backtest.optimize.space import SearchSpace
@@ -33,12 +34,6 @@ def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "SPX.csv"
     path.write_text("".join(lines[: BARS + 1]))
     return path
-
-
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, check=False
-    )
 
 
 SETUP = BacktestSetup("sma_cross", {"qty": 10}, 100_000_000, "krx", "sharpe")

@@ -4,14 +4,13 @@ the store is a configuration choice, not a different engine."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from cli_run import run_qts as qts
 from psycopg import sql
 
 from qts.data.postgres import PostgresStore
@@ -27,12 +26,6 @@ def schema() -> Iterator[str]:
     yield name
     with psycopg.connect(DSN, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
-
-
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_postgres_books_equal_sqlite_books(tmp_path: Path, schema: str) -> None:

@@ -11,18 +11,17 @@ import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
+from cli_run import run_qts
 
 RUN = ["run", "--seed", "7", "--speed", "max", "--for", "1d"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, env=ENV, check=False
-    )
+qts = partial(run_qts, env=ENV)
 
 
 def ledger(db: Path) -> list[dict[str, object]]:

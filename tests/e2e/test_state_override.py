@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+
+from cli_run import run_qts
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
-def qts(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args], capture_output=True, text=True, env=ENV, check=False
-    )
+qts = partial(run_qts, env=ENV)
 
 
 def test_override_is_applied_by_the_running_process(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import run_qts
 from live_helpers import FIRST_FILL_S, REPLAY_SPEED, Lines, kis_env, kis_venue
 
 from qts.brokers.kis.fake import FakeKisServer
@@ -53,15 +54,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def qts(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qts", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=cwd,
-        check=False,
-        timeout=600,
-    )
+    return run_qts(*args, env=ENV, cwd=cwd, timeout=600)
 
 
 def ledger(cwd: Path, db: Path) -> list[dict[str, Any]]:
