@@ -201,7 +201,6 @@ class ScalpWiring:
     ) -> None:
         self.clock = clock
         self.dispatcher = dispatcher
-        self.order_hours = order_hours
         self.inputs = RunPreCheckInputs(oms, safety, controls, calendar, order_hours)
         self.escape = SpineEscape(dispatcher, oms, safety, controls, clock)
         self._was_connected = True
@@ -250,7 +249,8 @@ class ScalpWiring:
         self._was_connected = connected
         # outside the venue's hours nothing is adjusted or escaped: the broker refuses it, and
         # what is still open expires with the session
-        if self.order_hours is None or self.order_hours():
+        hours = self.inputs.order_hours
+        if hours is None or hours():
             self.pipeline.on_timer(now)
             if self.escape.pending:
                 self.escape.retry(now)
