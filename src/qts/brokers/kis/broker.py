@@ -528,11 +528,21 @@ class KisBroker:
                     ) from None
                 continue
             except KisError as exc:
-                return Ack(rec.client_order_id, False, rec.odno, exc.msg1 or str(exc), exc.msg_cd)
+                return self._refused_change(rec, exc.msg1 or str(exc), exc.msg_cd)
             if not res.ok:
-                return Ack(rec.client_order_id, False, rec.odno, res.msg1, res.msg_cd)
+                return self._refused_change(rec, res.msg1, res.msg_cd)
             return res
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refused_change(self, rec: OrderRecord, reason: str, code: str) -> Ack:
+        """KIS refused a revise/cancel. Mostly the order is no longer open there (filled or
+        expired while the notice was on its way): look it up at once, so its fills and its end
+        reach the books now rather than at the next notice or poll."""
+        try:
+            self._refresh(force=True, day=rec.ord_dt)
+        except KisError as exc:
+            log.warning("lookup after a refused change of %s failed: %s", rec.client_order_id, exc)
+        return Ack(rec.client_order_id, False, rec.odno, reason, code)
 
     def _link_change(
         self, rec: OrderRecord, res: KisResponse, kind: str, *, qty: int = 0, all_qty: bool = False

@@ -145,6 +145,26 @@ def test_cancel_after_partial_fill_keeps_the_fill(
     assert bal.cash == expected_cash(fills_of(events))
 
 
+def test_a_refused_cancel_brings_the_orders_fill_at_once(
+    fake: FakeKisServer, connect: Callable[..., KisBroker]
+) -> None:
+    """No notices, no poll due: the order filled at KIS unseen, so the cancel is refused; the
+    refusal itself looks the order up, and the fill is there on the next drain."""
+    broker = connect(ws_enabled=False, inquiry_cache_s=3600.0)
+    tape = Tape()
+    assert broker.submit(buy("f1", 10, 70_000)).accepted
+    assert broker.drain_events() == []  # the first poll, before anything filled
+    fake.advance(tape.frame())  # 70,000 all bar: filled at the venue
+    assert broker.drain_events() == []  # no poll due: unseen
+    refused = broker.cancel("f1")
+    assert not refused.accepted and refused.code == "APBK9008"
+    events = broker.drain_events()
+    assert [(f.client_order_id, f.qty, f.price) for f in fills_of(events)] == [("f1", 10, 70_000)]
+    view = broker.order("f1")
+    assert view is not None and (view.status, view.filled_qty) == (OrderStatus.FILLED, 10)
+    assert broker.balance().holdings == {SAMSUNG: 10}
+
+
 def test_rejections_duplicates_and_expiry(
     fake: FakeKisServer, connect: Callable[..., KisBroker]
 ) -> None:
