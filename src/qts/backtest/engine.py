@@ -17,6 +17,7 @@ from qts.app.wiring import Engine, build_engine
 from qts.backtest.calendar import BarCalendar
 from qts.backtest.index import DailyIndex
 from qts.core.clock import Pacer
+from qts.core.heap import batched_collection
 from qts.engines.capital.config import CapitalConfig
 from qts.engines.contracts import CycleReport
 from qts.engines.performance import PerformanceReport, Trade, compute, round_trips
@@ -155,7 +156,8 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
         on_cycle=on_cycle,
         hooks=engine.spine,
     )
-    result = loop.run()
+    with batched_collection():
+        result = loop.run()
     trades, _open = round_trips(engine.oms.account.ledger.entries)
     perf = compute(engine.store.load_equity(), trades, spec.cash)
     return BacktestResult(engine, table, result, trades, perf)

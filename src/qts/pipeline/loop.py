@@ -17,10 +17,11 @@ from typing import Protocol
 
 from qts.brokers.base import BrokerEvent
 from qts.core.clock import Pacer, SimulatedClock
+from qts.core.heap import release_heap
 from qts.engines.contracts import CycleReport
 from qts.model.fill import Fill
 from qts.model.frame import BarFrame
-from qts.pipeline.runner import EtedaRunner, SessionView, release_heap
+from qts.pipeline.runner import EtedaRunner, SessionView
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ settlement). After Act, the cycle's decisions, equity point and checkpoint are c
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from qts.core.errors import StorageError
+from qts.core.heap import SETTLE_CYCLES, settle_heap
 from qts.data.ports import AccountState, DecisionRecord, EquityPoint, TradingStore
 from qts.engines.capital.gates import scaled_limits
 from qts.engines.contracts import CalcData, CycleReport, Decisions
@@ -53,24 +53,6 @@ STAGE_FAIL_SAFE = {
     Stage.DECIDE: "FS030",
     Stage.ACT: "FS040",
 }
-
-
-def settle_heap() -> None:
-    """A new trading day: collect what the run left behind, then freeze the survivors.
-
-    What survives a day is mostly the run's record (orders, fills, ledger rows, stored rows),
-    kept until the run ends. Left to the collector, every full collection scans all of it again:
-    at 1,000 symbols the record reaches a million objects and full collections took ~15 % of a
-    backtest. Frozen objects are skipped by the collector (still freed by reference counting);
-    the collection before the freeze leaves no garbage cycle behind, and the loop unfreezes the
-    heap when it ends (:func:`release_heap`)."""
-    gc.collect()
-    gc.freeze()
-
-
-def release_heap() -> None:
-    """The run is over: what the days froze is the collector's again."""
-    gc.unfreeze()
 
 
 class CycleCache(Protocol):
@@ -115,6 +97,7 @@ class EtedaRunner:
         self.last_close = np.zeros(width, dtype=np.int64)
         self.base_price = np.zeros(width, dtype=np.int64)
         self.day: date | None = None
+        self._unsettled_cycles = SETTLE_CYCLES  # the first day settles what start-up built
         self._bar_day: date | None = None
         self._account_dirty = False
         self._marked: set[str] = set()  # positions with a new high/low since the last commit
@@ -149,9 +132,12 @@ class EtedaRunner:
     def _roll_day(self, frame: BarFrame) -> None:
         self._roll_bar_day(frame)
         day = frame.start.date()
+        self._unsettled_cycles += 1
         if day == self.day:
             return
-        settle_heap()
+        if self._unsettled_cycles >= SETTLE_CYCLES:
+            settle_heap()
+            self._unsettled_cycles = 0
         if self.oms.account.settle(day) or self.oms.account.pending:
             self._account_dirty = True
         self.day = day
