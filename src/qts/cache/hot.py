@@ -295,7 +295,7 @@ class HotCache:
     # --- order status ------------------------------------------------------------------------
 
     def write_order(self, order: Order) -> None:
-        self.manager.write(Family.ORDER, order.client_order_id, OrderStatusView.of(order).to_hash())
+        self.manager.write(Family.ORDER, order.client_order_id, OrderStatusView.hash_of(order))
 
     def _store_orders(self, ids: Sequence[str]) -> dict[str, Hash | None]:
         out: dict[str, Hash | None] = {}

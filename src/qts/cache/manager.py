@@ -178,7 +178,7 @@ class CacheManager:
         load: ManyLoader,
         get: Callable[[list[str]], Sequence[Hash | Made | None]],
     ) -> dict[str, Hash | Made]:
-        names = [key(family, i) for i in idents]
+        names = [self._name(family, i) for i in idents]
         out: dict[str, Hash | Made] = {}
         need: list[str] = []
         write_back = True
@@ -206,6 +206,7 @@ class CacheManager:
                 ms = (time.perf_counter() - t0) * 1000.0
                 now = now_ms(self.clock)
                 ttl = self.ttl_ms[family]
+                hits = 0
                 for (i, n), v in zip(asked, values, strict=True):
                     if v is None:
                         self.metrics.read(family, "miss", ms)
@@ -217,8 +218,10 @@ class CacheManager:
                         self.metrics.read(family, "stale", ms)
                         need.append(i)
                         continue
-                    self.metrics.read(family, "hit", ms)
+                    hits += 1
                     out[i] = v
+                if hits:
+                    self.metrics.read(family, "hit", ms, hits)
         else:
             for i, _ in asked:
                 self.metrics.read(family, "bypass")

@@ -54,21 +54,25 @@ class CacheMetrics:
         self.breaker_closed = 0
         self.hits_after_recovery = 0  # hits since the breaker last closed: the cache is back
 
-    def read(self, family: Family, outcome: str, cache_ms: float | None = None) -> None:
+    def read(self, family: Family, outcome: str, cache_ms: float | None = None, n: int = 1) -> None:
+        """``n`` reads of one round trip with the same ``outcome`` (each its latency sample)."""
         with self._lock:
             s = self.families[family]
             if outcome == "hit":
-                s.hits += 1
+                s.hits += n
                 if self.breaker_closed:
-                    self.hits_after_recovery += 1
+                    self.hits_after_recovery += n
             elif outcome == "miss":
-                s.misses += 1
+                s.misses += n
             elif outcome == "stale":
-                s.stale += 1
+                s.stale += n
             else:
-                s.bypassed += 1
+                s.bypassed += n
             if cache_ms is not None:
-                s.cache_ms.append(cache_ms)
+                if n == 1:
+                    s.cache_ms.append(cache_ms)
+                else:
+                    s.cache_ms.extend([cache_ms] * n)
 
     def source(self, family: Family, ms: float) -> None:
         with self._lock:

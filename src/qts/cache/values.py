@@ -213,6 +213,12 @@ class RiskState:
 _TEN_THOUSANDTH = Decimal("0.0001")
 
 
+def _avg_fill_price(order: Order) -> Decimal:
+    if not order.filled_qty:
+        return Decimal(0)
+    return (Decimal(order.filled_amount) / order.filled_qty).quantize(_TEN_THOUSANDTH)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderStatusView:
     """``ord:{order_id}``: what the partial-fill monitor needs."""
@@ -226,19 +232,25 @@ class OrderStatusView:
 
     @classmethod
     def of(cls, order: Order) -> OrderStatusView:
-        avg = (
-            (Decimal(order.filled_amount) / order.filled_qty).quantize(_TEN_THOUSANDTH)
-            if order.filled_qty
-            else Decimal(0)
-        )
         return cls(
             order.client_order_id,
             order.symbol,
             order.status.value,
             order.filled_qty,
             order.remaining,
-            avg,
+            _avg_fill_price(order),
         )
+
+    @staticmethod
+    def hash_of(order: Order) -> Hash:
+        """``of(order).to_hash()`` without the view in between (an order's write-through)."""
+        return {
+            "symbol": order.symbol,
+            "status": order.status.value,
+            "filled_qty": str(order.filled_qty),
+            "pending_qty": str(order.remaining),
+            "avg_fill_price": str(_avg_fill_price(order)),
+        }
 
     def to_hash(self) -> Hash:
         return {

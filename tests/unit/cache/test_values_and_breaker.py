@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from qts.cache.breaker import BreakerState, CircuitBreaker
 from qts.cache.values import CachedPosition, OrderStatusView, PriceQuote, RiskState
 from qts.core.clock import SimulatedClock
-from qts.model.enums import Track
+from qts.model.enums import OrderSide, OrderType, Track
+from qts.model.order import Order
 
 won = st.integers(min_value=0, max_value=10**12)
 stamp = st.integers(min_value=0, max_value=4_000_000_000_000).map(
@@ -59,6 +60,31 @@ def test_risk_round_trip(v: list[int], count: int) -> None:
 def test_order_status_round_trip() -> None:
     o = OrderStatusView("c1", "005930", "PARTIALLY_FILLED", 30, 70, Decimal("70100.5000"))
     assert OrderStatusView.from_hash("c1", o.to_hash()) == o
+
+
+@given(
+    qty=st.integers(1, 10_000),
+    fills=st.lists(st.tuples(st.integers(1, 500), st.integers(1, 10**7)), max_size=6),
+)
+@settings(max_examples=200)
+def test_an_orders_hash_is_its_views_hash(qty: int, fills: list[tuple[int, int]]) -> None:
+    """The write-through's direct hash equals the view's, at every step of an order's fills."""
+    order = Order(
+        "c1",
+        "005930",
+        OrderSide.BUY,
+        OrderType.LIMIT,
+        qty,
+        datetime(2026, 3, 3, tzinfo=UTC),
+        70_000,
+    )
+    order.submit("V1", order.created_at)
+    for k, (q, price) in enumerate(fills):
+        assert OrderStatusView.hash_of(order) == OrderStatusView.of(order).to_hash()
+        if q > order.remaining:
+            break
+        order.apply_fill(f"f{k}", q, price, order.created_at)
+    assert OrderStatusView.hash_of(order) == OrderStatusView.of(order).to_hash()
 
 
 @pytest.mark.parametrize(
