@@ -12,6 +12,10 @@
   in that order so that an order missing from the open list is explained by the later reads.
 * **Reconciliation** (``open_orders``, ``order``, ``fills``, ``balance``) asks Kiwoom each time;
   after a restart the order store names the orders again.
+
+The broker holds the order path and the poller's thread; the reads are :mod:`inquiry`, the
+matching of reads with the order map :mod:`reconcile`, the fills :mod:`fills`, and the
+``VenueOrder`` views :mod:`snapshot`.
 """
 
 from __future__ import annotations
@@ -19,25 +23,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from types import TracebackType
-from typing import Any
 
 import httpx
 
-from qts.brokers.base import Ack, Balance, BrokerEvent, OrderRequest, OrderUpdate, VenueOrder
+from qts.brokers.base import Ack, Balance, BrokerEvent, OrderRequest, VenueOrder
 from qts.brokers.kiwoom import mapping as m
 from qts.brokers.kiwoom.config import KiwoomConfig
 from qts.brokers.kiwoom.errors import (
+    UNCONFIRMED,
     KiwoomApiError,
     KiwoomError,
     KiwoomProtocolError,
     KiwoomTransportError,
     reject_code,
 )
+from qts.brokers.kiwoom.fills import fill_id, fill_key, make_fills, venue_order
+from qts.brokers.kiwoom.inquiry import (
+    day_of,
+    read_exec_rows,
+    read_fill_rows,
+    read_open_rows,
+    read_venue,
+)
+from qts.brokers.kiwoom.reconcile import Reconciler
 from qts.brokers.kiwoom.rest import KiwoomRestClient
+from qts.brokers.kiwoom.snapshot import from_record, venue_orders
 from qts.brokers.kiwoom.store import (
     MemoryOrderStore,
     OrderRecord,
@@ -53,33 +67,7 @@ from qts.model.fill import Fill
 
 log = logging.getLogger(__name__)
 
-UNCONFIRMED = "UNCONFIRMED"
 UNKNOWN_ORDER = "UNKNOWN_ORDER"
-VANISH_POLLS = 2  # polls an order must be missing, unexplained, before it counts as expired
-
-
-@dataclass(slots=True)
-class _Venue:
-    """One consistent read of the account: open orders, order rows, executions."""
-
-    day: str
-    open: dict[str, m.OpenRow]
-    rows: list[m.OrderRow]
-    fills: list[m.FillRow]
-
-    def filled(self, ord_nos: Iterable[str]) -> int:
-        chain = set(ord_nos)
-        return sum(f.qty for f in self.fills if f.ord_no in chain)
-
-    def cancelled(self, ord_no: str) -> int:
-        return sum(
-            r.confirmed_qty or r.qty
-            for r in self.rows
-            if r.kind is m.RowKind.CANCEL and r.orig_ord_no == ord_no
-        )
-
-    def refused(self, ord_no: str) -> bool:
-        return any(r.refused and r.ord_no == ord_no for r in self.rows)
 
 
 class KiwoomBroker:
@@ -112,15 +100,11 @@ class KiwoomBroker:
         self._clock = clock or WallClock()
         self._sleep = sleep
         self._order_lock = threading.Lock()
-        self._poll_lock = threading.RLock()  # also guards _open and record updates
+        self._poll_lock = threading.RLock()  # also guards _recon and record updates
         self._events_lock = threading.Lock()
         self._events: list[BrokerEvent] = []
-        self._fills: dict[str, Fill] = {}  # fill id -> the Fill as first reported
-        self._fees: dict[str, tuple[int, int]] = {}  # ord_no -> (commission, tax) reported
-        self._deferred: dict[str, int] = {}  # ord_no -> polls its new fills waited for fees
-        self._vanished: dict[str, int] = {}  # client order id -> polls missing, unexplained
-        self._open: set[str] = set()  # client order ids believed open
-        self._in_flight: set[str] = set()  # client order ids whose order call has not returned
+        # the poller's memory: fills and fees reported, orders believed open, in flight, ...
+        self._recon = Reconciler(config, store, self.rest, self._poll_lock, sleep)
         self._cond = threading.Condition()
         self._started = 0
         self._done = 0
@@ -153,7 +137,7 @@ class KiwoomBroker:
         self.verify_account()
         for rec in self.store.all():
             if rec.state is RecordState.PLACED and not rec.final:
-                self._open.add(rec.client_order_id)
+                self._recon.open.add(rec.client_order_id)
         with self._poll_lock:
             self._poll(emit=False, force=True)
         self._running = True
@@ -201,7 +185,7 @@ class KiwoomBroker:
                 order_type=request.order_type,
                 qty=request.qty,
                 limit_price=request.limit_price,
-                day=_day(now),
+                day=day_of(now),
                 created_at=now,
             )
             problem = _check_request(request)
@@ -212,11 +196,11 @@ class KiwoomBroker:
             self.store.put(rec)  # write-ahead: from here on the id is never sent again
             # no grace period runs until the call's outcome is written down: the call may wait
             # its turn under the rate limit, and on a fast replay's clock the grace passes then
-            self._in_flight.add(coid)
+            self._recon.in_flight.add(coid)
             try:
                 return self._send(rec, request)
             finally:
-                self._in_flight.discard(coid)
+                self._recon.in_flight.discard(coid)
 
     def _send(self, rec: OrderRecord, request: OrderRequest) -> Ack:
         """The order call of a written-ahead record, and its outcome written down."""
@@ -237,7 +221,7 @@ class KiwoomBroker:
             ord_no = ""
         if not ord_no:
             return self._look_up(rec, "kiwoom accepted the order without an order number")
-        self._placed(rec, ord_no)
+        self._recon.placed(rec, ord_no)
         log.info("kiwoom: order %s placed as %s", coid, ord_no)
         return Ack(coid, True, ord_no)
 
@@ -251,7 +235,7 @@ class KiwoomBroker:
             outcome = self._change(rec, m.CANCEL, body)
             if outcome is not None:
                 return outcome
-            self._update(client_order_id, cancel_requested=True)
+            self._recon.update(client_order_id, cancel_requested=True)
         self._wake.set()  # the CANCELED update follows from the next poll, after any fills
         return Ack(client_order_id, True, rec.current)
 
@@ -265,7 +249,7 @@ class KiwoomBroker:
                 return refusal
             assert rec is not None
             try:
-                open_rows = self._open_rows()
+                open_rows = read_open_rows(self.rest)
             except KiwoomError as exc:
                 return Ack(client_order_id, False, rec.current, str(exc), "BROKER_UNAVAILABLE")
             row = open_rows.get(rec.current)
@@ -313,13 +297,13 @@ class KiwoomBroker:
                 outcome = self._change(rec, m.CANCEL, body)
                 if outcome is not None:
                     return outcome
-                rec = self._update(client_order_id, qty=qty)
+                rec = self._recon.update(client_order_id, qty=qty)
             if not market and price != row.price:
                 body = m.modify_body(self.config.exchange, rec.current, rec.symbol, new_open, price)
                 outcome = self._change(rec, m.MODIFY, body)
                 if outcome is not None:
                     return outcome
-                rec = self._update(client_order_id, qty=qty, limit_price=price)
+                rec = self._recon.update(client_order_id, qty=qty, limit_price=price)
         self._wake.set()
         return Ack(client_order_id, True, rec.current)
 
@@ -339,30 +323,30 @@ class KiwoomBroker:
 
     def order(self, client_order_id: str) -> VenueOrder | None:
         rec = self.store.get(client_order_id)
-        if rec is not None and rec.day != _day(self._now()):
-            return self._from_record(rec, None)
+        if rec is not None and rec.day != day_of(self._now()):
+            return from_record(rec, None, self._recon.open)
         return self._snapshot().get(client_order_id)
 
     def fills(self) -> list[Fill]:
         """Today's executions (Kiwoom's inquiries cover the current day)."""
-        venue_fills = self._fill_rows()
-        execs = self._exec_rows()
-        day = _day(self._now())
+        venue_fills = read_fill_rows(self.rest)
+        execs = read_exec_rows(self.rest)
+        day = day_of(self._now())
         out: list[Fill] = []
         by_ord: dict[str, list[m.FillRow]] = {}
         for f in venue_fills:
             by_ord.setdefault(f.ord_no, []).append(f)
         for ord_no, rows in by_ord.items():
-            rows.sort(key=_fill_key)
-            coid = self._coid_of(day, ord_no)
-            known = [self._fills.get(_fill_id(day, r)) for r in rows]
+            rows.sort(key=fill_key)
+            coid = self._recon.coid_of(day, ord_no)
+            known = [self._recon.fills.get(fill_id(day, r)) for r in rows]
             if all(f is not None for f in known):
                 out.extend(f for f in known if f is not None)
                 continue
             ex = execs.get(ord_no)
             fees = (ex.commission, ex.tax) if ex is not None else (0, 0)
-            out.extend(self._make_fills(day, coid, rows, fees))
-        out.sort(key=_venue_order)
+            out.extend(make_fills(day, coid, rows, fees))
+        out.sort(key=venue_order)
         return out
 
     def balance(self) -> Balance:
@@ -423,316 +407,30 @@ class KiwoomBroker:
                 self.consecutive_failures += 1
                 log.exception("kiwoom: poll crashed")
 
-    def _active(self) -> bool:
-        return bool(self._open or self._deferred or any(r.in_doubt for r in self.store.all()))
-
     def _poll(self, *, emit: bool, force: bool = False) -> list[BrokerEvent]:
-        if not force and not self._active():
+        if not force and not self._recon.active():
             return []
         now = self._now()
-        venue = self._read_venue(now)
-        self._link(venue)
-        self._adopt(venue.rows, venue.day)
-        events: list[BrokerEvent] = self._new_fills(venue, now)
-        events.extend(self._statuses(venue, now))
-        events.extend(self._expire_unconfirmed(now))
+        venue = read_venue(self.rest, now)
+        self._recon.link(venue)
+        self._recon.adopt(venue.rows, venue.day)
+        events: list[BrokerEvent] = self._recon.new_fills(venue, now)
+        events.extend(self._recon.statuses(venue, now))
+        events.extend(self._recon.expire_unconfirmed(now))
         if emit and events:
             with self._events_lock:
                 self._events.extend(events)
         return events if emit else []
-
-    def _read_venue(self, now: datetime) -> _Venue:
-        open_rows = self._open_rows()
-        rows = self._order_rows()
-        fills = self._fill_rows()
-        return _Venue(_day(now), open_rows, rows, fills)
-
-    def _new_fills(self, venue: _Venue, now: datetime) -> list[BrokerEvent]:
-        day = venue.day
-        by_ord: dict[str, list[m.FillRow]] = {}
-        for f in venue.fills:
-            by_ord.setdefault(f.ord_no, []).append(f)
-        fresh = {
-            o: rows
-            for o, rows in by_ord.items()
-            if any(_fill_id(day, r) not in self._fills for r in rows)
-        }
-        if not fresh:
-            self._deferred.clear()
-            return []
-        execs = self._exec_rows()
-        out: list[Fill] = []
-        for ord_no, rows in fresh.items():
-            coid = self._coid_of(day, ord_no)
-            if coid.startswith("KW-") and self._unanswered(day, rows[0]):
-                # an order of ours whose answer is on its way (or still to be found): its
-                # fills can be read before the answer names the number; wait for the name
-                continue
-            rows.sort(key=_fill_key)
-            new = [r for r in rows if _fill_id(day, r) not in self._fills]
-            total = sum(r.qty for r in rows)
-            ex = execs.get(ord_no)
-            settled = ex is not None and ex.filled_qty == total
-            if not settled:
-                waited = self._deferred.get(ord_no, 0) + 1
-                if waited <= self.config.fee_settle_polls:
-                    self._deferred[ord_no] = waited
-                    continue
-            self._deferred.pop(ord_no, None)
-            commission, tax = (ex.commission, ex.tax) if ex is not None else (0, 0)
-            if ex is not None and not settled and ex.filled_qty > 0:
-                # fees of fills we cannot see yet are in the totals: take our share only
-                commission = commission * min(total, ex.filled_qty) // ex.filled_qty
-                tax = tax * min(total, ex.filled_qty) // ex.filled_qty
-            paid_c, paid_t = self._fees.get(ord_no, (0, 0))
-            fees = (max(0, commission - paid_c), max(0, tax - paid_t))
-            made = self._make_fills(day, coid, new, fees)
-            self._fees[ord_no] = (paid_c + fees[0], paid_t + fees[1])
-            for fill in made:
-                self._fills[fill.fill_id] = fill
-            if coid.startswith("KW-"):
-                log.warning("kiwoom: %d fill(s) of order %s not placed by QTS", len(made), ord_no)
-                continue
-            out.extend(made)
-        out.sort(key=_venue_order)
-        return list(out)
-
-    def _unanswered(self, day: str, row: m.FillRow) -> bool:
-        """An order of ``day`` with ``row``'s symbol and side was sent and its number is not
-        known yet (no answer so far, or none and not found by inquiry yet)."""
-        return any(
-            r.in_doubt and r.day == day and (r.symbol, r.side) == (row.symbol, row.side)
-            for r in self.store.all()
-        )
-
-    def _make_fills(
-        self, day: str, coid: str, rows: list[m.FillRow], fees: tuple[int, int]
-    ) -> list[Fill]:
-        """Fills for ``rows`` of one order, sharing ``fees`` by amount (remainder to the last)."""
-        total = sum(r.qty * r.price for r in rows) or 1
-        left_c, left_t = fees
-        out: list[Fill] = []
-        trade_day = _date(day)
-        for i, r in enumerate(rows):
-            last = i == len(rows) - 1
-            c = left_c if last else fees[0] * r.qty * r.price // total
-            t = left_t if last else fees[1] * r.qty * r.price // total
-            left_c -= c
-            left_t -= t
-            if r.qty <= 0 or r.price <= 0:
-                log.warning(
-                    "kiwoom: execution %s of %s has no qty/price; skipped", r.cntr_no, r.ord_no
-                )
-                continue
-            ts = datetime.combine(trade_day, r.at, tzinfo=KST)
-            out.append(Fill(_fill_id(day, r), coid, r.symbol, r.side, r.qty, r.price, ts, c, t))
-        return out
-
-    def _statuses(self, venue: _Venue, now: datetime) -> list[BrokerEvent]:
-        out: list[BrokerEvent] = []
-        for coid in sorted(self._open):
-            rec = self.store.get(coid)
-            if rec is None or rec.state is not RecordState.PLACED or rec.final:
-                self._open.discard(coid)
-                continue
-            if rec.day != venue.day:
-                status, reason = OrderStatus.EXPIRED, "day order of an earlier day"
-            else:
-                found = self._status(rec, venue)
-                if found is None:
-                    continue
-                status, reason = found
-            filled = venue.filled(rec.ord_nos) if rec.day == venue.day else rec.filled
-            self.store.put(replace(rec, final=status.value, filled=filled))
-            self._open.discard(coid)
-            self._vanished.pop(coid, None)
-            if status is not OrderStatus.FILLED:
-                out.append(OrderUpdate(coid, status, now, reason))
-        return out
-
-    def _status(self, rec: OrderRecord, venue: _Venue) -> tuple[OrderStatus, str] | None:
-        """The order's terminal status if the venue shows one; None while it is open."""
-        coid = rec.client_order_id
-        if rec.current in venue.open:
-            self._vanished.pop(coid, None)
-            return None
-        if any(no in self._deferred for no in rec.ord_nos):
-            return None  # its last fills wait for their fees: the status comes after them
-        filled = venue.filled(rec.ord_nos)
-        if filled >= rec.qty:
-            return OrderStatus.FILLED, ""
-        if venue.refused(rec.current):
-            return OrderStatus.REJECTED, "refused by the exchange"
-        remaining = rec.qty - filled
-        if rec.cancel_requested or venue.cancelled(rec.current) >= remaining:
-            return OrderStatus.CANCELED, "canceled"
-        seen = self._vanished.get(coid, 0) + 1
-        if seen < VANISH_POLLS:
-            self._vanished[coid] = seen
-            return None
-        return OrderStatus.EXPIRED, "no longer open at Kiwoom (day order ended)"
-
-    def _link(self, venue: _Venue) -> None:
-        """Give modify rows the client order id of the order they modified."""
-        for row in sorted(venue.rows, key=lambda r: r.ord_no):
-            if row.kind is not m.RowKind.MODIFY or not row.orig_ord_no:
-                continue
-            if self.store.by_ord_no(venue.day, row.ord_no) is not None:
-                continue
-            rec = self.store.by_ord_no(venue.day, row.orig_ord_no)
-            if rec is None or rec.current != row.orig_ord_no:
-                continue
-            self.store.put(
-                replace(
-                    rec,
-                    ord_nos=(*rec.ord_nos, row.ord_no),
-                    limit_price=row.price or rec.limit_price,
-                )
-            )
-            log.info("kiwoom: order %s modified: now %s", rec.client_order_id, row.ord_no)
-
-    def _adopt(self, rows: list[m.OrderRow], day: str) -> dict[str, str]:
-        """Match orders in doubt to unclaimed new-order rows; returns client id -> ord_no."""
-        doubt = [r for r in self.store.all() if r.in_doubt and r.day == day]
-        if not doubt:
-            return {}
-        free = sorted(
-            (
-                r
-                for r in rows
-                if r.kind is m.RowKind.NEW and self.store.by_ord_no(day, r.ord_no) is None
-            ),
-            key=lambda r: r.ord_no,
-        )
-        found: dict[str, str] = {}
-        for rec in doubt:
-            for row in free:
-                if _same_order(rec, row):
-                    free.remove(row)
-                    self._placed(rec, row.ord_no)
-                    found[rec.client_order_id] = row.ord_no
-                    log.warning(
-                        "kiwoom: order %s found at Kiwoom as %s after an unanswered call",
-                        rec.client_order_id,
-                        row.ord_no,
-                    )
-                    break
-        return found
-
-    def _expire_unconfirmed(self, now: datetime) -> list[BrokerEvent]:
-        out: list[BrokerEvent] = []
-        grace = timedelta(seconds=self.config.unconfirmed_grace_s)
-        for rec in self.store.all():
-            if not rec.in_doubt or now - rec.created_at < grace:
-                continue
-            if rec.client_order_id in self._in_flight:
-                continue  # its call has not ended: the grace is for calls without an answer
-            reason = (
-                f"FS042: no answer to the order call and not found at Kiwoom within "
-                f"{self.config.unconfirmed_grace_s:g}s"
-            )
-            self.store.put(
-                replace(
-                    rec,
-                    state=RecordState.REJECTED,
-                    code="FS042",
-                    reason=reason,
-                    final=OrderStatus.REJECTED.value,
-                )
-            )
-            out.append(OrderUpdate(rec.client_order_id, OrderStatus.REJECTED, now, reason))
-        return out
 
     # ------------------------------------------------------------------ snapshot
 
     def _snapshot(self) -> dict[str, VenueOrder]:
         now = self._now()
         with self._poll_lock:
-            venue = self._read_venue(now)
-            self._link(venue)
-            self._adopt(venue.rows, venue.day)
-        out: dict[str, VenueOrder] = {}
-        claimed: set[str] = set()
-        for rec in self.store.all():
-            if rec.day == venue.day:
-                claimed.update(rec.ord_nos)
-            out[rec.client_order_id] = self._from_record(rec, venue)
-        # orders QTS did not place (HTS, another program): named after their first number
-        chains: dict[str, list[str]] = {}
-        for row in sorted(venue.rows, key=lambda r: r.ord_no):
-            if row.ord_no in claimed or row.kind is m.RowKind.CANCEL:
-                continue
-            head = next((h for h, ch in chains.items() if row.orig_ord_no in ch), None)
-            if row.kind is m.RowKind.MODIFY and head is not None:
-                chains[head].append(row.ord_no)
-            elif row.kind is m.RowKind.NEW:
-                chains[row.ord_no] = [row.ord_no]
-        rows_by_no = {r.ord_no: r for r in venue.rows}
-        for head, chain in chains.items():
-            first, cur = rows_by_no[head], rows_by_no[chain[-1]]
-            filled = venue.filled(chain)
-            open_row = venue.open.get(cur.ord_no)
-            if open_row is not None:
-                qty = filled + open_row.open_qty
-                status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.SUBMITTED
-            else:
-                qty = max(first.qty, filled)
-                status = OrderStatus.FILLED if filled >= qty else OrderStatus.CANCELED
-                if status is OrderStatus.CANCELED and not venue.cancelled(cur.ord_no):
-                    status = OrderStatus.EXPIRED
-            coid = f"KW-{venue.day}-{head}"
-            out[coid] = VenueOrder(
-                coid,
-                cur.ord_no,
-                first.symbol,
-                first.side,
-                first.order_type,
-                qty,
-                None if first.order_type is OrderType.MARKET else cur.price,
-                status,
-                filled,
-            )
-        return out
-
-    def _from_record(self, rec: OrderRecord, venue: _Venue | None) -> VenueOrder:
-        price = rec.limit_price
-        if rec.state is RecordState.REJECTED:
-            reason = f"{rec.code}: {rec.reason}" if rec.code else rec.reason
-            return VenueOrder(
-                rec.client_order_id, rec.current, rec.symbol, rec.side, rec.order_type,
-                rec.qty, price, OrderStatus.REJECTED, 0, reason,
-            )  # fmt: skip
-        if rec.in_doubt:
-            return VenueOrder(
-                rec.client_order_id, "", rec.symbol, rec.side, rec.order_type, rec.qty, price,
-                OrderStatus.SUBMITTED, 0, f"{UNCONFIRMED}: not yet confirmed by Kiwoom",
-            )  # fmt: skip
-        if venue is None or rec.day != venue.day:
-            status = OrderStatus(rec.final) if rec.final else OrderStatus.EXPIRED
-            return VenueOrder(
-                rec.client_order_id, rec.current, rec.symbol, rec.side, rec.order_type,
-                rec.qty, price, status, rec.filled,
-            )  # fmt: skip
-        filled = venue.filled(rec.ord_nos)
-        open_row = venue.open.get(rec.current)
-        qty = rec.qty
-        if open_row is not None:
-            qty = filled + open_row.open_qty
-            status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.SUBMITTED
-            if rec.order_type is OrderType.LIMIT and open_row.price:
-                price = open_row.price
-        elif rec.final:
-            status = OrderStatus(rec.final)
-        elif filled >= rec.qty:
-            status = OrderStatus.FILLED
-        elif rec.client_order_id in self._open:  # missing just now: the poller decides
-            status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.SUBMITTED
-        else:
-            status = OrderStatus.CANCELED if rec.cancel_requested else OrderStatus.EXPIRED
-        return VenueOrder(
-            rec.client_order_id, rec.current, rec.symbol, rec.side, rec.order_type, qty,
-            price, status, filled,
-        )  # fmt: skip
+            venue = read_venue(self.rest, now)
+            self._recon.link(venue)
+            self._recon.adopt(venue.rows, venue.day)
+        return venue_orders(self.store.all(), venue, self._recon.open)
 
     # ------------------------------------------------------------------ order helpers
 
@@ -740,7 +438,7 @@ class KiwoomBroker:
         """A known client order id: the first answer again, never a second order."""
         coid = rec.client_order_id
         if rec.in_doubt:
-            self._look_up_quietly(rec)
+            self._recon.look_up_quietly(rec)
             rec = self.store.get(coid) or rec
         if rec.state is RecordState.PLACED:
             return Ack(coid, True, rec.current, duplicate=True)
@@ -755,42 +453,20 @@ class KiwoomBroker:
         log.warning("kiwoom: order %s refused: %s %s", rec.client_order_id, code, reason)
         return Ack(rec.client_order_id, False, None, reason, code)
 
-    def _placed(self, rec: OrderRecord, ord_no: str) -> None:
-        with self._poll_lock:
-            self.store.put(replace(rec, state=RecordState.PLACED, ord_nos=(ord_no,)))
-            self._open.add(rec.client_order_id)
-
-    def _update(self, client_order_id: str, **changes: Any) -> OrderRecord:
-        """Change a stored record, re-read under the poll lock (the poller writes too)."""
-        with self._poll_lock:
-            rec = self.store.get(client_order_id)
-            if rec is None:
-                raise KeyError(client_order_id)
-            rec = replace(rec, **changes)
-            self.store.put(rec)
-            return rec
-
-    def _extend_chain(self, client_order_id: str, ord_no: str) -> None:
-        """A modify gave the order a new number: append it (once) to the order's chain."""
-        with self._poll_lock:
-            rec = self.store.get(client_order_id)
-            if rec is not None and ord_no not in rec.ord_nos:
-                self.store.put(replace(rec, ord_nos=(*rec.ord_nos, ord_no)))
-
     def _look_up(self, rec: OrderRecord, why: str) -> Ack:
         """After an order call without a definite answer: find the order, never resend it."""
         coid = rec.client_order_id
         for attempt in range(self.config.lookup_attempts):
             if attempt:
                 self._sleep(self.config.lookup_delay_s)
-            ord_no = self._look_up_quietly(rec)
+            ord_no = self._recon.look_up_quietly(rec)
             if ord_no:
                 return Ack(coid, True, ord_no)
         with self._poll_lock:
             now_rec = self.store.get(coid) or rec
             if now_rec.state is RecordState.PLACED:  # the poller found it meanwhile
                 return Ack(coid, True, now_rec.current)
-            self._update(coid, state=RecordState.UNCONFIRMED, reason=why)
+            self._recon.update(coid, state=RecordState.UNCONFIRMED, reason=why)
         log.error(
             "kiwoom: order %s: no answer and not found by inquiry; it will not be resent "
             "(FS042 after %gs unless found)",
@@ -799,15 +475,6 @@ class KiwoomBroker:
         )
         return Ack(coid, True, None, f"{why}; not found by inquiry yet", UNCONFIRMED)
 
-    def _look_up_quietly(self, rec: OrderRecord) -> str:
-        try:
-            rows = self._order_rows()
-        except KiwoomError as exc:
-            log.warning("kiwoom: looking up order %s failed: %s", rec.client_order_id, exc)
-            return ""
-        with self._poll_lock:
-            return self._adopt(rows, rec.day).get(rec.client_order_id, "")
-
     def _live(self, client_order_id: str) -> tuple[OrderRecord | None, Ack | None]:
         """The record of an order that can still be changed, or the refusal to send."""
         rec = self.store.get(client_order_id)
@@ -815,7 +482,7 @@ class KiwoomBroker:
             reason = f"no order {client_order_id!r} at this venue"
             return None, Ack(client_order_id, False, None, reason, UNKNOWN_ORDER)
         if rec.in_doubt:
-            self._look_up_quietly(rec)
+            self._recon.look_up_quietly(rec)
             rec = self.store.get(client_order_id) or rec
         if rec.in_doubt:
             reason = f"order {client_order_id!r} is not confirmed by Kiwoom yet; try again"
@@ -835,7 +502,7 @@ class KiwoomBroker:
         except KiwoomTransportError as exc:
             if not exc.sent:
                 return Ack(coid, False, rec.current, str(exc), "BROKER_UNAVAILABLE")
-            if self._change_found(rec, api_id, body):
+            if self._recon.change_found(rec, api_id, body):
                 return None
             return Ack(
                 coid,
@@ -857,64 +524,15 @@ class KiwoomBroker:
             except InputError:
                 new_no = ""
             if not new_no:
-                if self._change_found(rec, api_id, body):
+                if self._recon.change_found(rec, api_id, body):
                     return None
                 return Ack(
                     coid, False, rec.current, "modify answer without order number", UNCONFIRMED
                 )
-            self._extend_chain(coid, new_no)
+            self._recon.extend_chain(coid, new_no)
         return None
 
-    def _change_found(self, rec: OrderRecord, api_id: str, body: dict[str, str]) -> bool:
-        """Did an unanswered cancel/modify reach Kiwoom? (A modify found is linked.)"""
-        kind = m.RowKind.MODIFY if api_id == m.MODIFY else m.RowKind.CANCEL
-        for attempt in range(self.config.lookup_attempts):
-            if attempt:
-                self._sleep(self.config.lookup_delay_s)
-            try:
-                rows = self._order_rows()
-            except KiwoomError:
-                continue
-            for row in rows:
-                if row.kind is kind and row.orig_ord_no == rec.current:
-                    if kind is m.RowKind.MODIFY:
-                        self._extend_chain(rec.client_order_id, row.ord_no)
-                    return True
-            if kind is m.RowKind.CANCEL and body.get("cncl_qty") == "0":
-                try:
-                    if rec.current not in self._open_rows():
-                        return True
-                except KiwoomError:
-                    continue
-        return False
-
     # ------------------------------------------------------------------ inquiries
-
-    def _open_rows(self) -> dict[str, m.OpenRow]:
-        _, rows = self.rest.call_all(m.ACCOUNT_PATH, m.OPEN_ORDERS, m.OPEN_ORDERS_QUERY, "oso")
-        return {r.ord_no: r for r in _parse(rows, m.open_row, m.OPEN_ORDERS) if r.open_qty > 0}
-
-    def _order_rows(self) -> list[m.OrderRow]:
-        _, rows = self.rest.call_all(
-            m.ACCOUNT_PATH,
-            m.ORDERS_FILLS,
-            m.orders_query(fills_only=False),
-            "acnt_ord_cntr_prst_array",
-        )
-        return _parse(rows, m.order_row, m.ORDERS_FILLS)
-
-    def _fill_rows(self) -> list[m.FillRow]:
-        _, rows = self.rest.call_all(
-            m.ACCOUNT_PATH,
-            m.ORDERS_FILLS,
-            m.orders_query(fills_only=True),
-            "acnt_ord_cntr_prst_array",
-        )
-        return [f for f in _parse(rows, m.fill_row, m.ORDERS_FILLS) if f.qty > 0]
-
-    def _exec_rows(self) -> dict[str, m.ExecRow]:
-        _, rows = self.rest.call_all(m.ACCOUNT_PATH, m.EXECUTIONS, m.EXECUTIONS_QUERY, "cntr")
-        return {r.ord_no: r for r in _parse(rows, m.exec_row, m.EXECUTIONS)}
 
     def verify_account(self) -> None:
         """The configured account is the app key's (ka00001); checked once, before orders."""
@@ -934,24 +552,8 @@ class KiwoomBroker:
 
     # ------------------------------------------------------------------ misc
 
-    def _coid_of(self, day: str, ord_no: str) -> str:
-        rec = self.store.by_ord_no(day, ord_no)
-        return rec.client_order_id if rec is not None else f"KW-{day}-{ord_no}"
-
     def _now(self) -> datetime:
         return self._clock.now().astimezone(KST)
-
-
-def _parse(
-    rows: list[dict[str, Any]], parse: Callable[[dict[str, Any]], Any], api: str
-) -> list[Any]:
-    out = []
-    for row in rows:
-        try:
-            out.append(parse(row))
-        except InputError as exc:
-            raise KiwoomProtocolError(f"kiwoom {api}: {exc}", api_id=api) from exc
-    return out
 
 
 def _check_request(request: OrderRequest) -> tuple[str, str] | None:
@@ -964,35 +566,6 @@ def _check_request(request: OrderRequest) -> tuple[str, str] | None:
     if request.order_type is OrderType.MARKET and price is not None:
         return "INVALID_PRICE", f"a MARKET order takes no limit price, got {price}"
     return None
-
-
-def _same_order(rec: OrderRecord, row: m.OrderRow) -> bool:
-    if (row.symbol, row.side, row.qty, row.order_type) != (
-        rec.symbol, rec.side, rec.qty, rec.order_type
-    ):  # fmt: skip
-        return False
-    return rec.order_type is OrderType.MARKET or row.price == rec.limit_price
-
-
-def _fill_key(r: m.FillRow) -> tuple[str, str]:
-    return (r.cntr_no.zfill(12), r.at.isoformat())
-
-
-def _venue_order(f: Fill) -> tuple[datetime, str]:
-    """Fills in the order the venue executed them: time, then execution number."""
-    return f.ts, f.fill_id.rsplit("-", 1)[-1].zfill(12)
-
-
-def _fill_id(day: str, r: m.FillRow) -> str:
-    return f"KW{day}-{r.ord_no}-{r.cntr_no}"
-
-
-def _day(ts: datetime) -> str:
-    return m.ymd(ts.astimezone(KST).date())
-
-
-def _date(day: str) -> date:
-    return date(int(day[:4]), int(day[4:6]), int(day[6:]))
 
 
 def _digits(text: str) -> str:

@@ -132,6 +132,10 @@ def classify(http_status: int, return_code: int, return_msg: str) -> Failure:
     return Failure.REFUSED
 
 
+# The Ack code (and status reason) of an order call that ended without a definite answer and
+# whose order no inquiry has found yet.
+UNCONFIRMED = "UNCONFIRMED"
+
 # Order refusals: Kiwoom's order texts are not published; these keywords cover the texts the
 # mock server and the OpenAPI+ generation used, and the local fake (README: "Rejections").
 _REJECT_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
