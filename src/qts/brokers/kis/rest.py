@@ -114,6 +114,13 @@ class KisResponse:
     def ok(self) -> bool:
         return self.rt_cd == "0"
 
+    def output(self, where: str) -> dict[str, Any]:
+        """The answer's ``output`` object (an order's numbers); a protocol error without one."""
+        out = self.body.get("output")
+        if not isinstance(out, dict):
+            raise ProtocolError(f"KIS {where}: no output object in the answer")
+        return out
+
 
 class AmbiguousOrder(KisError):
     """An order POST whose outcome is unknown (timeout, 5xx): look it up before resending."""
