@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from qts.core.errors import QtsError
 
+MARKET_CLOSED = "APBK0918"
+"""장운영시간이 아닙니다: outside the session KIS takes no order, revise or cancel."""
+
 
 class KisError(QtsError):
     """Base of every KIS adapter error."""

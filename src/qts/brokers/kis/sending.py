@@ -18,7 +18,7 @@ import time
 from qts.brokers.base import Ack, OrderRequest
 from qts.brokers.kis import endpoints as ep
 from qts.brokers.kis.config import KisConfig
-from qts.brokers.kis.errors import KisError, OrderOutcomeUnknown, ProtocolError
+from qts.brokers.kis.errors import MARKET_CLOSED, KisError, OrderOutcomeUnknown, ProtocolError
 from qts.brokers.kis.mapping import order_cash_body
 from qts.brokers.kis.orderstore import OdnoLink, OrderRecord, OrderStore
 from qts.brokers.kis.reconcile import Reconciler
@@ -28,6 +28,9 @@ from qts.core.time import KST
 from qts.model.enums import OrderSide, OrderStatus
 
 log = logger("qts.brokers.kis.broker")  # the broker's messages, under its name
+
+REFUSAL_LOOKUP_S = 5.0
+"""At most one lookup after refused changes per this many seconds (see ``refused_change``)."""
 
 
 class OrderSender:
@@ -47,6 +50,7 @@ class OrderSender:
         self.rest = rest
         self._recon = recon
         self._lock = lock
+        self._refusal_lookup_at = -REFUSAL_LOOKUP_S
 
     def send_new(self, rec: OrderRecord) -> Ack:
         api = ep.ORDER_BUY if rec.side is OrderSide.BUY else ep.ORDER_SELL
@@ -155,11 +159,18 @@ class OrderSender:
     def refused_change(self, rec: OrderRecord, reason: str, code: str) -> Ack:
         """KIS refused a revise/cancel. Mostly the order is no longer open there (filled or
         expired while the notice was on its way): look it up at once, so its fills and its end
-        reach the books now rather than at the next notice or poll."""
-        try:
-            self._recon.refresh(force=True, day=rec.ord_dt)
-        except KisError as exc:
-            log.warning("lookup after a refused change of %s failed: %s", rec.client_order_id, exc)
+        reach the books now rather than at the next notice or poll. Not for a closed market
+        (the order's state is not why), and one lookup answers for the whole day's orders, so
+        a burst of refusals (the close's cancels) costs one inquiry per ``REFUSAL_LOOKUP_S``."""
+        now = time.monotonic()
+        if code != MARKET_CLOSED and now - self._refusal_lookup_at >= REFUSAL_LOOKUP_S:
+            self._refusal_lookup_at = now
+            try:
+                self._recon.refresh(force=True, day=rec.ord_dt)
+            except KisError as exc:
+                log.warning(
+                    "lookup after a refused change of %s failed: %s", rec.client_order_id, exc
+                )
         return Ack(rec.client_order_id, False, rec.odno, reason, code)
 
     def link_change(

@@ -165,6 +165,25 @@ def test_a_refused_cancel_brings_the_orders_fill_at_once(
     assert broker.balance().holdings == {SAMSUNG: 10}
 
 
+def test_refusals_in_a_burst_look_the_orders_up_once(
+    fake: FakeKisServer, connect: Callable[..., KisBroker]
+) -> None:
+    """One inquiry shows every order of the day: refused changes right after it add none."""
+    broker = connect(ws_enabled=False, inquiry_cache_s=3600.0)
+    tape = Tape()
+    assert broker.submit(buy("r1", 10, 69_000)).accepted
+    assert broker.drain_events() == []
+    fake.advance(tape.frame())  # 70,000 all bar: the 69,000 bid rests
+    inquiries = fake.stats.paths["inquire-daily-ccld"]
+    off_tick = broker.replace("r1", 10, 69_010)  # KIS refuses a price off the tick grid
+    assert not off_tick.accepted and off_tick.code == "APBK9003"
+    assert fake.stats.paths["inquire-daily-ccld"] == inquiries + 1
+    again = broker.replace("r1", 10, 69_020)
+    assert not again.accepted and again.code == "APBK9003"
+    assert fake.stats.paths["inquire-daily-ccld"] == inquiries + 1
+    assert broker.order("r1").status is OrderStatus.SUBMITTED  # type: ignore[union-attr]
+
+
 def test_rejections_duplicates_and_expiry(
     fake: FakeKisServer, connect: Callable[..., KisBroker]
 ) -> None:
