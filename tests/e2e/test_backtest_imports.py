@@ -15,9 +15,15 @@ from pathlib import Path
 DATA = Path(__file__).parents[1] / "data" / "sp500_daily_1999_2018.csv"
 
 # the whole command in a fresh interpreter, then its exit code, the names of every module it
-# imported and how many objects it left to the OS
+# imported and the number of frozen objects after each freeze (start-up, days, exit)
 SCRIPT = """
 import gc, json, sys
+counts = []
+_freeze = gc.freeze
+def _counted_freeze():
+    _freeze()
+    counts.append(gc.get_freeze_count())
+gc.freeze = _counted_freeze
 sys.argv = ["qts", *json.loads(sys.argv[1])]
 from qts.cli.main import main
 code = 0
@@ -25,7 +31,7 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code
-print("RESULT " + json.dumps([code, sorted(sys.modules), gc.get_freeze_count()]))
+print("RESULT " + json.dumps([code, sorted(sys.modules), counts, gc.get_freeze_count()]))
 """
 
 NOT_IMPORTED = (
@@ -77,8 +83,9 @@ NOT_IMPORTED = (
 )
 
 
-def run(args: list[str]) -> tuple[int, set[str], int]:
-    """Exit code, imported modules and frozen objects of ``qts ARGS`` run by ``main``."""
+def run(args: list[str]) -> tuple[int, set[str], list[int], int]:
+    """Exit code, imported modules, the frozen objects after each freeze and at the end of
+    ``qts ARGS`` run by ``main``."""
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(args)],
         capture_output=True,
@@ -87,12 +94,12 @@ def run(args: list[str]) -> tuple[int, set[str], int]:
     )
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    code, modules, frozen = json.loads(line.removeprefix("RESULT "))
-    return code, set(modules), frozen
+    code, modules, freezes, frozen = json.loads(line.removeprefix("RESULT "))
+    return code, set(modules), freezes, frozen
 
 
 def imported_by(args: list[str]) -> set[str]:
-    code, modules, _ = run(args)
+    code, modules, _, _ = run(args)
     assert code == 0
     return modules
 
@@ -124,14 +131,16 @@ def test_a_finished_backtest_leaves_its_objects_to_the_os_and_a_refused_one_does
     args = ["backtest", "--data", str(DATA), "--price-scale", "100", "--strategy", "sma_cross",
             "--start", "2018-01-01", "--db", str(tmp_path / "books.sqlite"),
             "--out", str(tmp_path / "out")]  # fmt: skip
-    code, _, frozen = run(args)
-    assert code == 0 and frozen > 0
+    code, _, freezes, frozen = run(args)
+    # start-up freezes what the imports built; the run's days freeze and release; the exit
+    # freezes the finished run's objects on top of the imports
+    assert code == 0 and len(freezes) >= 2 and frozen > freezes[0] > 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     with sqlite3.connect(tmp_path / "books.sqlite") as db:  # the books were closed, not dropped
         (fills,) = db.execute("SELECT COUNT(*) FROM fills").fetchone()
     assert summary["trades"] and fills >= sum(t["fills"] for t in summary["trades"])
     bad = tmp_path / "bad.csv"
     bad.write_text("date,open,high,low,close,volume\n2020-01-02,x,1,1,1,1\n")
-    code, _, frozen = run(["backtest", "--data", str(bad), "--strategy", "sma_cross",
-                           "--out", str(tmp_path / "out2")])  # fmt: skip
-    assert code == 2 and frozen == 0
+    code, _, freezes, frozen = run(["backtest", "--data", str(bad), "--strategy", "sma_cross",
+                                    "--out", str(tmp_path / "out2")])  # fmt: skip
+    assert code == 2 and len(freezes) == 1  # only the start-up's imports

@@ -71,7 +71,15 @@ def main() -> None:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     first = sys.argv[1] if len(sys.argv) > 1 else None
-    app = build_app(first if first in COMMANDS else None)
+    # importing a command builds ~100,000 objects that live as long as the process: collecting
+    # while they pile up only scans them again and again (~50 ms of a backtest's start-up);
+    # frozen once built, no collection of the run visits them again
+    gc.disable()
+    try:
+        app = build_app(first if first in COMMANDS else None)
+    finally:
+        gc.freeze()
+        gc.enable()
     try:
         app()
     except SystemExit as exc:
