@@ -22,18 +22,23 @@ incrementally refreshed aggregate tables and a materialized view). The scheduler
 Every failure of the server, the network or a value surfaces as one-line
 :class:`~qts.core.errors.StorageError` naming the server, the schema and the call; connection
 info never includes a password.
+
+This module holds the connections, the pool and the statements run on them; the rest of the
+story has a file each: :mod:`.transaction` (BEGIN ... COMMIT and savepoints),
+:mod:`.schema_migrations` (applying and undoing migrations), :mod:`.status`,
+:mod:`.maintenance` and :mod:`.errors` (how a failure is worded). The names callers have always
+imported from here still are.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -42,9 +47,31 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from qts.core.errors import StorageError
-from qts.core.time import require_aware
-from qts.data.postgres import timescale
-from qts.data.postgres.migration_files import Mode, latest_version, migrations
+from qts.data.postgres import maintenance, schema_migrations, timescale
+from qts.data.postgres.errors import ERRORS, one_line, reason
+from qts.data.postgres.maintenance import TIMESCALE_REFRESH, TIMESCALE_RETENTION
+from qts.data.postgres.migration_files import Mode, latest_version
+from qts.data.postgres.schema_migrations import hash_key
+from qts.data.postgres.status import schema_status
+from qts.data.postgres.timescale import timescale_presence
+from qts.data.postgres.transaction import Transaction
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "ENV_DSN",
+    "ERRORS",
+    "TIMESCALE_REFRESH",
+    "TIMESCALE_RETENTION",
+    "Connection",
+    "PostgresDatabase",
+    "Transaction",
+    "default_dsn",
+    "hash_key",
+    "is_schema_name",
+    "one_line",
+    "reason",
+    "timescale_presence",
+]
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -58,44 +85,6 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 def is_schema_name(name: str) -> bool:
     """A schema QTS will use: a lower-case SQL identifier of at most 63 characters."""
     return _SCHEMA_NAME.fullmatch(name) is not None
-
-
-# What a call can raise besides StorageError: driver and server errors, and serialisation
-# errors of the values handed in (naive datetimes, non-JSON values, text PostgreSQL refuses).
-ERRORS = (psycopg.Error, ValueError, TypeError, OverflowError, AttributeError)
-
-# TimescaleDB mode: the retention and refresh policies of the migrations, so that
-# run_maintenance(now) can apply them for an explicit `now` (the extension's own jobs apply them
-# in the background anyway). A test checks these against the migration files.
-TIMESCALE_RETENTION: dict[str, timedelta] = {
-    "decision_log": timedelta(days=365),
-    "tick_data": timedelta(days=7),
-    "execution_logs": timedelta(days=90),
-    "feedback_data": timedelta(days=180),
-    "ohlcv_1m": timedelta(days=30),
-    "hourly_execution_metrics": timedelta(days=180),
-}
-TIMESCALE_REFRESH: dict[str, tuple[timedelta, timedelta]] = {
-    "ohlcv_1m": (timedelta(hours=1), timedelta(minutes=1)),
-    "hourly_execution_metrics": (timedelta(days=3), timedelta(hours=1)),
-    "daily_pnl": (timedelta(days=7), timedelta(days=1)),
-}
-
-
-def one_line(text: str) -> str:
-    """Collapse a multi-line driver message (libpq adds hints on new lines) into one line."""
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
-def reason(exc: BaseException) -> str:
-    """The server's primary message (and detail) without libpq's CONTEXT lines."""
-    if isinstance(exc, psycopg.Error):
-        diag = exc.diag
-        primary = diag.message_primary
-        if primary:
-            detail = diag.message_detail
-            return one_line(f"{primary} ({detail})" if detail else primary)
-    return one_line(str(exc)) or type(exc).__name__
 
 
 def default_dsn() -> str | None:
@@ -170,7 +159,7 @@ class PostgresDatabase:
         with self._admin() as conn:  # proves the server answers
             self._find_extension(conn)
             if migrate:
-                self._migrate(conn, None)
+                schema_migrations.migrate(self, conn, None)
 
     # ------------------------------------------------------------------ identity and errors
 
@@ -387,168 +376,20 @@ class PostgresDatabase:
 
     # ------------------------------------------------------------------ migrations
 
-    def _lock_key(self) -> int:
-        """The advisory lock that serialises migrations of this schema across processes."""
-        return hash_key(f"qts.migrate.{self.schema}")
-
-    @contextmanager
-    def _migration_lock(self, conn: Connection) -> Iterator[None]:
-        conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_key(),))
-        try:
-            yield
-        finally:
-            if not (conn.closed or conn.broken):
-                conn.execute("SELECT pg_advisory_unlock(%s)", (self._lock_key(),))
-
-    def _applied(self, conn: Connection) -> list[tuple[int, str, str, str]]:
-        """(version, name, mode, checksum) of every applied migration; [] if none."""
-        exists = conn.execute(
-            "SELECT to_regclass(format('%%I.schema_migrations', %s::text)) IS NOT NULL",
-            (self.schema,),
-        ).fetchone()
-        if not exists or not exists[0]:
-            return []
-        rows = conn.execute(
-            "SELECT version, name, mode, checksum FROM schema_migrations ORDER BY version"
-        ).fetchall()
-        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
-
-    def _choose_mode(self, conn: Connection, applied: list[tuple[int, str, str, str]]) -> Mode:
-        requested = self._requested_mode
-        if applied:
-            recorded = Mode(applied[-1][2])
-            if requested != "auto" and requested != recorded:
-                raise StorageError(
-                    f"postgres {self.where}: the schema was created in {recorded} mode, "
-                    f"{requested} was asked; downgrade to 0 to change it"
-                )
-            return recorded
-        installed, available = timescale_presence(conn)
-        if requested == "plain":
-            return Mode.PLAIN
-        if installed:
-            return Mode.TIMESCALE
-        if not available:
-            if requested == "timescale":
-                raise StorageError(
-                    f"postgres {self.where}: timescale mode asked but the timescaledb extension "
-                    "is not available on this server"
-                )
-            return Mode.PLAIN
-        # On a connection of its own: where TimescaleDB is installed but not preloaded this is
-        # FATAL and closes the connection, which must not be the one migrating.
-        try:
-            timescale.create_extension(self._conninfo)
-        except psycopg.Error as exc:
-            if requested == "timescale":
-                raise self.error("create extension timescaledb", exc) from exc
-            self.timescale_note = reason(exc)
-            return Mode.PLAIN
-        self._find_extension(conn)
-        return Mode.TIMESCALE
-
-    def _check_checksums(self, applied: list[tuple[int, str, str, str]]) -> None:
-        for version, name, mode, checksum in applied:
-            shipped = migrations(Mode(mode))
-            if version <= len(shipped) and shipped[version - 1].checksum != checksum:
-                raise StorageError(
-                    f"postgres {self.where}: applied migration {version:04d}_{name} differs "
-                    "from the shipped file (released migrations must not change)"
-                )
-
-    def _migrate(self, conn: Connection, target: int | None) -> list[int]:
-        latest = latest_version()
-        target = latest if target is None else target
-        if not 0 <= target <= latest:
-            raise StorageError(f"postgres {self.where}: no migration {target} (latest {latest})")
-        with self.guard("migrate"):
-            applied = self._applied(conn)
-        if (
-            applied
-            and applied[-1][0] == target
-            and self._requested_mode in ("auto", applied[-1][2])
-        ):
-            self._check_checksums(applied)
-            return []  # the common case: nothing to do, no lock, no DDL
-        with self.guard("migrate"), self._migration_lock(conn):
-            schema = sql.Identifier(self.schema)
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY,"
-                " name text NOT NULL,"
-                " mode text NOT NULL CHECK (mode IN ('plain', 'timescale')),"
-                " checksum text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            applied = self._applied(conn)
-            current = applied[-1][0] if applied else 0
-            if current > latest:
-                raise StorageError(
-                    f"postgres {self.where}: schema version {current} is newer than this QTS "
-                    f"supports ({latest}); upgrade QTS"
-                )
-            mode = self._choose_mode(conn, applied)
-            shipped = migrations(mode)
-            self._check_checksums(applied)
-            done: list[int] = []
-            for migration in shipped[current:target]:
-                what = f"migration {migration.version:04d}_{migration.name} ({mode})"
-                try:
-                    conn.execute("BEGIN")
-                    conn.execute(migration.up)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, mode, checksum) "
-                        "VALUES (%s, %s, %s, %s)",
-                        (migration.version, migration.name, str(mode), migration.checksum),
-                    )
-                    conn.execute("COMMIT")
-                except psycopg.Error as exc:
-                    self._quiet_rollback(conn)
-                    raise self.error(what, exc) from exc
-                done.append(migration.version)
-            return done
-
     def migrate(self, target: int | None = None) -> list[int]:
         """Apply the missing migrations up to ``target`` (the latest by default), each in its
         own transaction; returns the versions applied ([] when there was nothing to do)."""
         self.check_open()
         with self._admin() as conn:
-            return self._migrate(conn, target)
+            return schema_migrations.migrate(self, conn, target)
 
     def downgrade(self, to_version: int) -> list[int]:
         """Run the down scripts of every applied migration above ``to_version``, newest first,
         each in its own transaction; returns the versions undone. 0 removes every QTS object
         (the data with it) but keeps the schema and its ``schema_migrations`` table."""
         self.check_open()
-        with self._admin() as conn, self.guard("downgrade"), self._migration_lock(conn):
-            applied = self._applied(conn)
-            current = applied[-1][0] if applied else 0
-            if not 0 <= to_version <= current:
-                raise StorageError(
-                    f"postgres {self.where}: cannot downgrade to {to_version}: the schema is "
-                    f"at version {current}"
-                )
-            if current > latest_version():
-                raise StorageError(
-                    f"postgres {self.where}: schema version {current} is newer than this QTS "
-                    "knows how to undo; downgrade with the QTS release that applied it"
-                )
-            undone: list[int] = []
-            for version, name, mode, _ in reversed(applied):
-                if version <= to_version:
-                    break
-                migration = migrations(Mode(mode))[version - 1]
-                try:
-                    conn.execute("BEGIN")
-                    conn.execute(migration.down)
-                    conn.execute("DELETE FROM schema_migrations WHERE version = %s", (version,))
-                    conn.execute("COMMIT")
-                except psycopg.Error as exc:
-                    self._quiet_rollback(conn)
-                    raise self.error(f"downgrade {version:04d}_{name} ({mode})", exc) from exc
-                undone.append(version)
-            return undone
+        with self._admin() as conn:
+            return schema_migrations.downgrade(self, conn, to_version)
 
     def version_and_mode(self) -> tuple[int, Mode | None]:
         """The schema's version (0 if never migrated) and its recorded mode."""
@@ -556,7 +397,7 @@ class PostgresDatabase:
         # A pool connection if the pool is open; otherwise a short-lived one (no pool for it).
         source = self.connection() if self._pool is not None else self._admin()
         with source as conn, self.guard("schema version"):
-            applied = self._applied(conn)
+            applied = schema_migrations.applied(conn, self.schema)
         if not applied:
             return 0, None
         return applied[-1][0], Mode(applied[-1][2])
@@ -586,55 +427,29 @@ class PostgresDatabase:
         self.check_open()
         out: dict[str, Any] = {"backend": "postgresql", **self.connection_info()}
         with self._admin() as conn, self.guard("status"):
-            out["server_version"] = _server_version(conn.info.server_version)
-            installed, available = timescale_presence(conn)
-            out["timescaledb"] = {"available": available, "installed": installed}
-            applied = self._applied(conn)
-            version = applied[-1][0] if applied else 0
-            mode = Mode(applied[-1][2]) if applied else None
-            out["mode"] = str(mode) if mode else None
-            out["schema_version"] = version
-            out["latest_version"] = latest_version()
-            out["pending_migrations"] = max(latest_version() - version, 0)
-            if self._requested_mode != "plain":
-                note = timescale.advice(
-                    conn, out["mode"], installed, available, self.timescale_note
+            out.update(
+                schema_status(
+                    conn,
+                    self.schema,
+                    advise_timescale=self._requested_mode != "plain",
+                    timescale_note=self.timescale_note,
                 )
-                if note:
-                    out["note"] = note
-            if mode is Mode.PLAIN and version >= 1:
-                out["partitions"] = _plain_partitions(conn)
-                out["default_partition_rows"] = _default_rows(conn)
-            elif mode is Mode.TIMESCALE:
-                out["partitions"] = timescale.chunks(conn, self.schema)
-            if version >= 6:
-                marks: dict[str, datetime | None] = (
-                    dict(conn.execute("SELECT name, watermark FROM aggregate_watermarks"))
-                    if mode is Mode.PLAIN
-                    else timescale.watermarks(conn)
-                )
-                out["aggregate_watermarks"] = {
-                    name: None if wm is None else wm.isoformat()
-                    for name, wm in sorted(marks.items())
-                }
-            if version >= 8:
-                from qts.data.postgres.writer_lock import live_holder
-
-                holder = live_holder(conn, self.schema)
-                out["writer"] = holder.describe() if holder else "none (no run holds the books)"
-        pool = self._pool
-        if pool is not None:
-            stats = pool.get_stats()
-            out["pool"] = {
-                "min_size": self._min_size,
-                "max_size": self._max_size,
-                "size": stats.get("pool_size", 0),
-                "available": stats.get("pool_available", 0),
-                "waiting": stats.get("requests_waiting", 0),
-            }
-        else:
-            out["pool"] = {"min_size": self._min_size, "max_size": self._max_size, "size": 0}
+            )
+        out["pool"] = self._pool_status()
         return out
+
+    def _pool_status(self) -> dict[str, Any]:
+        pool = self._pool
+        if pool is None:
+            return {"min_size": self._min_size, "max_size": self._max_size, "size": 0}
+        stats = pool.get_stats()
+        return {
+            "min_size": self._min_size,
+            "max_size": self._max_size,
+            "size": stats.get("pool_size", 0),
+            "available": stats.get("pool_available", 0),
+            "waiting": stats.get("requests_waiting", 0),
+        }
 
     # ------------------------------------------------------------------ maintenance
 
@@ -642,71 +457,18 @@ class PostgresDatabase:
         """Everything the scheduler runs periodically, as of ``now`` (never the wall clock):
         partitions created ahead and expired ones dropped (plain) or expired chunks dropped
         (TimescaleDB), then the aggregates refreshed. Returns what was done."""
-        with self.guard("run_maintenance"):
-            require_aware(now, "now")
-        mode = self.require_current()
-        created: list[str] = []
-        dropped: list[str] = []
-        deleted: dict[str, int] = {}
-        with self.connection() as conn, self.guard("run_maintenance"):
-            if mode is Mode.PLAIN:
-                rows = conn.execute(
-                    "SELECT action, parent_table, partition_name, row_count "
-                    "FROM qts_run_partition_maintenance(%s)",
-                    (now,),
-                ).fetchall()
-                for action, _parent, name, count in rows:
-                    if action == "created":
-                        created.append(name)
-                    elif action == "dropped":
-                        dropped.append(name)
-                    else:
-                        deleted[name] = int(count)
-            else:
-                for relation, keep in TIMESCALE_RETENTION.items():
-                    for (chunk,) in conn.execute(
-                        "SELECT drop_chunks(%s::regclass, older_than => %s)",
-                        (relation, now - keep),
-                    ).fetchall():
-                        dropped.append(str(chunk))
-        return {
-            "mode": str(mode),
-            "created": created,
-            "dropped": dropped,
-            "deleted": deleted,
-            "refreshed": self.refresh_aggregates(now),
-        }
+        return maintenance.run_maintenance(self, now)
 
     def refresh_aggregates(self, now: datetime, *, full: bool = False) -> list[dict[str, Any]]:
         """Materialize ohlcv_1m, hourly_execution_metrics and daily_pnl over their refresh
         windows as of ``now`` (or over everything the raw rows still hold, with ``full``)."""
-        with self.guard("refresh_aggregates"):
-            require_aware(now, "now")
-        mode = self.require_current()
-        out: list[dict[str, Any]] = []
-        with self.connection() as conn, self.guard("refresh_aggregates"):
-            if mode is Mode.PLAIN:
-                for name, start, end, count in conn.execute(
-                    "SELECT aggregate, window_start, window_end, row_count "
-                    "FROM qts_refresh_aggregates(%s, %s)",
-                    (now, full),
-                ).fetchall():
-                    out.append({"aggregate": name, "start": start, "end": end, "rows": count})
-            else:
-                # A procedure that commits by itself: never inside a transaction block.
-                if self.in_transaction:
-                    raise self.error("refresh_aggregates", "not inside a transaction")
-                out = timescale.refresh(conn, TIMESCALE_REFRESH, now, full)
-        return out
+        return maintenance.refresh_aggregates(self, now, full)
 
     def set_background_jobs(self, enabled: bool) -> int:
         """TimescaleDB mode: pause (or resume) the extension's policy jobs of this schema, so
         that only :meth:`run_maintenance` applies retention and refreshes, as of the ``now`` it
         is given (a backtest's or a test's clock). Returns the jobs changed; 0 in plain mode."""
-        if self.require_current() is not Mode.TIMESCALE:
-            return 0
-        with self.connection() as conn, self.guard("background jobs"):
-            return timescale.set_jobs_scheduled(conn, self.schema, enabled)
+        return maintenance.set_background_jobs(self, enabled)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -726,120 +488,3 @@ class PostgresDatabase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class Transaction:
-    """BEGIN ... COMMIT on the thread's pinned connection at the outermost level, SAVEPOINT ...
-    RELEASE inside it. A class rather than a generator: it runs around every write."""
-
-    __slots__ = ("_db", "_savepoint", "_what")
-
-    def __init__(self, db: PostgresDatabase, what: str = "") -> None:
-        self._db = db
-        self._what = what
-        self._savepoint: str | None = None
-
-    def _error(self, step: str, exc: BaseException | str) -> StorageError:
-        return self._db.error(f"{self._what}: {step}" if self._what else step, exc)
-
-    def __enter__(self) -> None:
-        db = self._db
-        db.check_open()
-        state = db._state
-        if state.depth == 0:
-            conn = db._getconn()
-            try:
-                conn.execute("BEGIN")
-            except psycopg.Error as exc:
-                db._putconn(conn)
-                raise self._error("begin", exc) from exc
-            state.conn = conn
-        else:
-            pinned = state.conn
-            assert pinned is not None
-            self._savepoint = f"qts_sp{state.depth}"
-            try:
-                pinned.execute(f"SAVEPOINT {self._savepoint}")
-            except psycopg.Error as exc:
-                raise self._error("savepoint", exc) from exc
-        state.depth += 1
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        db = self._db
-        state = db._state
-        conn = state.conn
-        if conn is None or state.depth == 0:  # closed (and rolled back) inside the block
-            return
-        state.depth -= 1
-        name = self._savepoint
-        if name is not None:
-            if conn.closed or conn.broken:
-                if exc_type is None:
-                    raise self._error("savepoint", "the connection was lost")
-                return  # the error on its way out already says so
-            try:
-                if exc_type is not None:
-                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                conn.execute(f"RELEASE SAVEPOINT {name}")
-            except psycopg.Error as exc:
-                raise self._error("savepoint", exc) from exc
-            return
-        state.conn = None
-        try:
-            if exc_type is not None:
-                db._quiet_rollback(conn)
-            else:
-                try:
-                    if db.before_commit is not None:
-                        db.before_commit()
-                except StorageError:
-                    db._quiet_rollback(conn)
-                    raise
-                try:
-                    conn.execute("COMMIT")
-                except psycopg.Error as exc:
-                    db._quiet_rollback(conn)
-                    raise self._error("commit", exc) from exc
-        finally:
-            db._putconn(conn)
-
-
-def hash_key(text: str) -> int:
-    """A stable signed 64-bit key for pg_advisory_lock (Python's hash() is salted)."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
-
-
-def timescale_presence(conn: Connection) -> tuple[str | None, bool]:
-    """(installed extension version or None, whether the server offers the extension)."""
-    row = conn.execute(
-        "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), "
-        "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
-    ).fetchone()
-    assert row is not None
-    return row[0], bool(row[1])
-
-
-def _server_version(number: int) -> str:
-    return f"{number // 10000}.{number % 10000}"
-
-
-def _plain_partitions(conn: Connection) -> dict[str, int]:
-    """Ranged partitions per partitioned table (the default partition not counted)."""
-    rows = conn.execute(
-        "SELECT p.parent, count(c.oid) FILTER (WHERE pg_get_expr(c.relpartbound, c.oid) "
-        "<> 'DEFAULT') FROM partition_policies p "
-        "LEFT JOIN pg_inherits i ON i.inhparent = to_regclass(p.parent) "
-        "LEFT JOIN pg_class c ON c.oid = i.inhrelid GROUP BY p.parent ORDER BY p.parent"
-    ).fetchall()
-    return {str(parent): int(count) for parent, count in rows}
-
-
-def _default_rows(conn: Connection) -> dict[str, int]:
-    """Rows that fell outside every ranged partition (maintenance moves them when it can)."""
-    parents = [r[0] for r in conn.execute("SELECT parent FROM partition_policies ORDER BY 1")]
-    out: dict[str, int] = {}
-    for parent in parents:
-        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(f"{parent}_default"))
-        row = conn.execute(query).fetchone()
-        out[f"{parent}_default"] = int(row[0]) if row else 0
-    return out

@@ -1,5 +1,6 @@
-"""What only TimescaleDB mode needs: creating the extension where it belongs, saying why it was
-not used, and the status, refresh and background jobs of the continuous aggregates.
+"""What only TimescaleDB mode needs: whether the server offers the extension, creating it where it
+belongs, saying why it was not used, and the status, refresh and background jobs of the
+continuous aggregates.
 
 The extension is database-wide: it is created in schema ``public`` (never in a QTS schema,
 whose ``DROP SCHEMA ... CASCADE`` would drop it for every schema of the database), on a
@@ -39,6 +40,16 @@ def extension_schema(conn: Connection) -> str | None:
         "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'timescaledb'"
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def timescale_presence(conn: Connection) -> tuple[str | None, bool]:
+    """(installed extension version or None, whether the server offers the extension)."""
+    row = conn.execute(
+        "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), "
+        "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
+    ).fetchone()
+    assert row is not None
+    return row[0], bool(row[1])
 
 
 def preloaded(conn: Connection) -> bool:
