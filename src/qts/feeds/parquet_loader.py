@@ -2,7 +2,7 @@
 
 Each column is turned into the text a CSV file would hold for it (dates as ``YYYY-MM-DD`` or
 KST wall-clock ``YYYY-MM-DD HH:MM:SS``, numbers in plain notation, nulls as empty cells) and
-handed, a slice of rows at a time, to :class:`qts.feeds.csv_loader.SeriesBuilder`. One code
+handed, a slice of rows at a time, to :class:`qts.feeds.series_builder.SeriesBuilder`. One code
 path validates every format, so the two can never drift apart; a row is named
 ``file.parquet:row N`` (N counts data rows from 1). Typed columns are accepted as Parquet
 writers make them: ``date32``, ``timestamp`` (naive = KST wall clock; with a zone = converted
@@ -17,7 +17,8 @@ from typing import Any, overload
 
 from qts.core.errors import DataError
 from qts.feeds.bars import BarSeries
-from qts.feeds.csv_loader import CHUNK_ROWS, REQUIRED, SeriesBuilder
+from qts.feeds.csv_loader import CHUNK_ROWS
+from qts.feeds.series_builder import REQUIRED, SeriesBuilder
 from qts.model.instrument import Market
 
 
