@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -51,9 +52,12 @@ def transfer_amount(profit: int, ratio: float) -> int:
 def _mdd(values: Sequence[float]) -> float:
     peak, worst = 0.0, 0.0
     for v in values:
-        peak = max(peak, v)
+        if v > peak:  # max(peak, v), without the call: a daily cost of every pool
+            peak = v
         if peak > 0:
-            worst = max(worst, 1 - v / peak)
+            dd = 1 - v / peak
+            if dd > worst:
+                worst = dd
     return worst
 
 
@@ -65,8 +69,18 @@ def _underwater_days(points: Sequence[tuple[date, float]]) -> float:
         elif since is None:
             since = d
         if since is not None:
-            longest = max(longest, float((d - since).days))
+            days = float((d - since).days)
+            if days > longest:
+                longest = days
     return longest
+
+
+def _day_of_point(point: tuple[date, float]) -> date:
+    return point[0]
+
+
+def _day_of_trade(trade: ClosedTrade) -> date:
+    return trade.day
 
 
 def pool_stats(
@@ -76,17 +90,20 @@ def pool_stats(
     loss_streak: int,
     today: date,
 ) -> PoolStats:
-    # (today - d).days <= n  <=>  d >= today - n days; comparing dates is the cheaper test
+    """One pool's statistics as of ``today``. ``history`` and ``trades`` are in date order (the
+    flow appends them so), which finds each window's start by bisection: this runs every day
+    for every pool, over up to 95 points and 500 trades."""
+    # (today - d).days <= n  <=>  d >= today - n days
     since30, since90 = today - timedelta(days=30), today - timedelta(days=90)
-    last30 = [v for d, v in history if d >= since30]
-    last90 = [(d, v) for d, v in history if d >= since90]
+    last90 = history[bisect_left(history, since90, key=_day_of_point) :]
+    last30 = [v for _, v in last90[bisect_left(last90, since30, key=_day_of_point) :]]
     rets = [b / a - 1 for a, b in itertools.pairwise(last30) if a > 0]
     sharpe = 0.0
     if len(rets) >= 2:
         mean = sum(rets) / len(rets)
         sd = math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
         sharpe = mean / sd * math.sqrt(252) if sd > 0 else 0.0
-    t30 = [t for t in trades if t.day >= since30]
+    t30 = trades[bisect_left(trades, since30, key=_day_of_trade) :]
     wins = len([t for t in t30 if t.pnl > 0])
     return PoolStats(
         drawdown=drawdown,
