@@ -20,6 +20,12 @@ shapes and error JSON (§3.2, §3.3), plus an OAuth token endpoint for the servi
 The event loop runs in a daemon thread; all state sits behind one lock, so tests can arrange
 and inspect it directly (:meth:`set_values`, :meth:`get_values`) without going through HTTP
 and without being counted.
+
+This module is the listener and its gate (token, auth, quota, faults). The API methods behind
+the gate are in :mod:`qts.data.sheets.fake.routes` (with :mod:`~qts.data.sheets.fake.values`,
+:mod:`~qts.data.sheets.fake.batch_update` and :mod:`~qts.data.sheets.fake.field_mask`), Google's
+error JSON in :mod:`~qts.data.sheets.fake.errors`, the knobs, fault switches and counters in
+:mod:`~qts.data.sheets.fake.options`; their public names are importable from here as before.
 """
 
 from __future__ import annotations
@@ -31,107 +37,38 @@ import secrets
 import socket
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 from google.auth import jwt
 
-from qts.data.sheets.fake.book import ApiError, Book, Bounds, bad_request
+from qts.data.sheets.fake.book import ApiError, Book
+from qts.data.sheets.fake.errors import MESSAGES, UNAUTHENTICATED, error_body
+from qts.data.sheets.fake.options import (
+    FakeSheetsOptions,
+    Fault,
+    RequestRecord,
+    Stats,
+    request_counts,
+)
+from qts.data.sheets.fake.routes import route
+
+__all__ = [
+    "GOOGLE_TOKEN_AUDIENCE",
+    "SHEETS_SCOPE",
+    "FakeSheetsOptions",
+    "FakeSheetsServer",
+    "Fault",
+    "RequestRecord",
+    "Stats",
+    "request_counts",
+]
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    502: "UNAVAILABLE",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-_MESSAGES = {
-    500: "Internal error encountered.",
-    502: "Bad Gateway",
-    503: "The service is currently unavailable.",
-    504: "The service is currently unavailable.",
-}
-_UNAUTHENTICATED = (
-    "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
-    "cookie or other valid authentication credential. See "
-    "https://developers.google.com/identity/sign-in/web/devconsole-project."
-)
-
-
-@dataclass
-class FakeSheetsOptions:
-    """Quota and auth switches. ``None`` quota: unlimited."""
-
-    read_quota: int | None = 60
-    write_quota: int | None = 60
-    quota_window_s: float = 60.0
-    retry_after_s: float | None = None  # Google's Sheets answers rarely carry one
-    token_lifetime_s: int = 3600
-    require_auth: bool = True
-
-
-@dataclass
-class Fault:
-    """Answer the next ``times`` matching requests with ``status``.
-
-    ``kind``: ``read``, ``write`` or ``any``. ``after_apply``: apply the request first, then
-    answer the error (the write took place; a client that retries must not duplicate it).
-    """
-
-    status: int = 503
-    times: int = 1
-    kind: str = "any"
-    after_apply: bool = False
-    retry_after_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    method: str
-    path: str  # decoded, without the query
-    kind: str  # read, write, token
-    status: int
-
-
-@dataclass
-class Stats:
-    reads: int = 0  # read requests answered 200
-    writes: int = 0  # write requests applied (including those answered with an after-apply fault)
-    throttled: int = 0  # 429 answers for quota
-    faults: int = 0  # answers from injected faults
-    log: list[RequestRecord] = field(default_factory=list)
-
-
-def _error_body(code: int, message: str, status: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "error": {"code": code, "message": message, "status": status or _STATUS.get(code, "")}
-    }
-    if code == 429:
-        body["error"]["details"] = [
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "RATE_LIMIT_EXCEEDED",
-                "domain": "googleapis.com",
-                "metadata": {
-                    "service": "sheets.googleapis.com",
-                    "consumer": "projects/123456789",
-                    "quota_limit": "WriteRequestsPerMinutePerUser",
-                    "quota_metric": "sheets.googleapis.com/write_requests",
-                },
-            }
-        ]
-    return body
 
 
 class FakeSheetsServer:
@@ -325,7 +262,7 @@ class FakeSheetsServer:
                 try:
                     body = json.loads(text)
                 except ValueError:
-                    return self._json(400, _error_body(400, "Invalid JSON payload received."))
+                    return self._json(400, error_body(400, "Invalid JSON payload received."))
         query = [(k, v) for k, v in request.rel_url.query.items()]
         auth = request.headers.get("Authorization", "")
         with self._lock:
@@ -398,7 +335,7 @@ class FakeSheetsServer:
             token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
             entry = self._tokens.get(token)
             if entry is None or entry[1] < time.monotonic():
-                return self._fail(method, path, kind, 401, _UNAUTHENTICATED)
+                return self._fail(method, path, kind, 401, UNAUTHENTICATED)
             caller = entry[0]
         # which spreadsheet
         rest = raw_path[len(prefix) :]
@@ -417,7 +354,7 @@ class FakeSheetsServer:
         if fault is not None and not fault.after_apply:
             return self._fault(method, path, kind, fault)
         try:
-            payload = self._route(book, method, rest[len(key) :], query, body)
+            payload = route(book, method, rest[len(key) :], query, body)
         except ApiError as exc:
             return self._fail(method, path, kind, exc.code, exc.message, exc.status)
         if kind == "write":
@@ -433,7 +370,7 @@ class FakeSheetsServer:
         self, method: str, path: str, kind: str, code: int, message: str, status: str | None = None
     ) -> tuple[int, Any, dict[str, str] | None]:
         self.stats.log.append(RequestRecord(method, path, kind, code))
-        return code, _error_body(code, message, status), None
+        return code, error_body(code, message, status), None
 
     def _throttled(
         self, method: str, path: str, kind: str, retry_after: float | None
@@ -445,7 +382,7 @@ class FakeSheetsServer:
         )
         self.stats.log.append(RequestRecord(method, path, kind, 429))
         headers = None if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-        return 429, _error_body(429, message), headers
+        return 429, error_body(429, message), headers
 
     def _fault(
         self, method: str, path: str, kind: str, fault: Fault
@@ -454,7 +391,7 @@ class FakeSheetsServer:
         if fault.status == 429:
             return self._throttled(method, path, kind, fault.retry_after_s)
         status, payload, _ = self._fail(
-            method, path, kind, fault.status, _MESSAGES.get(fault.status, "Fault")
+            method, path, kind, fault.status, MESSAGES.get(fault.status, "Fault")
         )
         headers = None
         if fault.retry_after_s is not None:
@@ -483,264 +420,3 @@ class FakeSheetsServer:
                     self._faults.remove(fault)
                 return fault
         return None
-
-    # ------------------------------------------------------------------ the API
-
-    def _route(
-        self, book: Book, method: str, tail: str, query: list[tuple[str, str]], body: Any
-    ) -> Any:
-        params: dict[str, list[str]] = {}
-        for k, v in query:
-            params.setdefault(k, []).append(v)
-
-        def one(name: str, default: str) -> str:
-            return params.get(name, [default])[-1]
-
-        if tail == "" and method == "GET":
-            meta = book.metadata()
-            fields = one("fields", "")
-            return _mask(meta, fields) if fields else meta
-        if tail == ":batchUpdate" and method == "POST":
-            return self._spreadsheet_batch_update(book, body)
-        if not tail.startswith("/values"):
-            raise ApiError(404, "NOT_FOUND", "Requested entity was not found.")
-        tail = tail[len("/values") :]
-        option = one("valueRenderOption", "FORMATTED_VALUE")
-        major = one("majorDimension", "ROWS")
-        if option not in ("FORMATTED_VALUE", "UNFORMATTED_VALUE", "FORMULA"):
-            raise bad_request(f"Invalid valueRenderOption: {option}")
-        if tail == ":batchGet" and method == "GET":
-            ranges = params.get("ranges", [])
-            return {
-                "spreadsheetId": book.spreadsheet_id,
-                "valueRanges": [book.read(r, option, major) for r in ranges],
-            }
-        if tail == ":batchUpdate" and method == "POST":
-            return self._values_batch_update(book, body)
-        if tail == ":batchClear" and method == "POST":
-            ranges = list((body or {}).get("ranges") or [])
-            for r in ranges:
-                book.resolve(r)  # all or nothing
-            return {
-                "spreadsheetId": book.spreadsheet_id,
-                "clearedRanges": [book.clear(r) for r in ranges],
-            }
-        if not tail.startswith("/"):
-            raise ApiError(404, "NOT_FOUND", "Requested entity was not found.")
-        encoded, _, action = tail[1:].partition(":")
-        range_ = unquote(encoded)
-        if action == "" and method == "GET":
-            return book.read(range_, option, major)
-        if action == "" and method == "PUT":
-            user = self._input_option(one("valueInputOption", ""))
-            data = body or {}
-            bounds, changes = book.plan_write(
-                range_, list(data.get("values") or []), data.get("majorDimension") or "ROWS", user
-            )
-            book.apply(changes, bounds.grid)
-            return {"spreadsheetId": book.spreadsheet_id, **_updated(bounds, changes)}
-        if action == "append" and method == "POST":
-            user = self._input_option(one("valueInputOption", ""))
-            return self._append(
-                book,
-                range_,
-                list((body or {}).get("values") or []),
-                user,
-                one("insertDataOption", "OVERWRITE"),
-            )
-        if action == "clear" and method == "POST":
-            return {"spreadsheetId": book.spreadsheet_id, "clearedRange": book.clear(range_)}
-        raise ApiError(404, "NOT_FOUND", "Requested entity was not found.")
-
-    @staticmethod
-    def _input_option(value: str) -> bool:
-        if value not in ("RAW", "USER_ENTERED"):
-            raise bad_request("'valueInputOption' is required but not specified")
-        return value == "USER_ENTERED"
-
-    def _values_batch_update(self, book: Book, body: Any) -> Any:
-        body = body or {}
-        user = self._input_option(str(body.get("valueInputOption") or ""))
-        plans = []
-        for item in body.get("data") or []:
-            plans.append(
-                book.plan_write(
-                    str(item.get("range", "")),
-                    list(item.get("values") or []),
-                    item.get("majorDimension") or "ROWS",
-                    user,
-                )
-            )
-        # every range checked first: one bad range applies nothing
-        for bounds, changes in plans:
-            book.apply(changes, bounds.grid)
-        responses = [{"spreadsheetId": book.spreadsheet_id, **_updated(b, c)} for b, c in plans]
-        return {
-            "spreadsheetId": book.spreadsheet_id,
-            "totalUpdatedRows": sum(r["updatedRows"] for r in responses),
-            "totalUpdatedColumns": sum(r["updatedColumns"] for r in responses),
-            "totalUpdatedCells": sum(r["updatedCells"] for r in responses),
-            "totalUpdatedSheets": len({b.grid.sheet_id for b, _ in plans}),
-            "responses": responses,
-        }
-
-    def _append(
-        self, book: Book, range_: str, values: list[list[Any]], user: bool, insert: str
-    ) -> Any:
-        if insert not in ("OVERWRITE", "INSERT_ROWS"):
-            raise bad_request(f"Invalid insertDataOption: {insert}")
-        table = book.resolve(range_)
-        end = book.table_end(table)
-        start = end + 1
-        grid = table.grid
-        height = len(values)
-        if insert == "INSERT_ROWS":
-            moved = {(r + height if r >= start else r, c): v for (r, c), v in grid.cells.items()}
-            grid.cells = moved
-            grid.rows += height
-        elif start + height - 1 > grid.rows:
-            grid.rows = start + height - 1  # append grows the sheet
-        width = max((len(r) for r in values), default=1)
-        grid.cols = max(grid.cols, table.c0 + width - 1)
-        target = Bounds(grid, start, table.c0, start + max(height, 1) - 1, table.c0 + width - 1)
-        bounds, changes = book.plan_write(target.a1(), values, "ROWS", user)
-        book.apply(changes, grid)
-        first = table.r0 if end >= table.r0 else start
-        table_range = Bounds(grid, first, table.c0, max(end, first), table.c1).a1()
-        return {
-            "spreadsheetId": book.spreadsheet_id,
-            "tableRange": table_range,
-            "updates": {"spreadsheetId": book.spreadsheet_id, **_updated(bounds, changes)},
-        }
-
-    def _spreadsheet_batch_update(self, book: Book, body: Any) -> Any:
-        requests = list((body or {}).get("requests") or [])
-        # Validate on a copy, then swap it in: one bad request applies nothing.
-        trial = copy.deepcopy(book)
-        replies: list[dict[str, Any]] = []
-        for i, req in enumerate(requests):
-            if not isinstance(req, dict) or len(req) != 1:
-                raise bad_request(f"Invalid requests[{i}]: exactly one kind of request expected")
-            ((name, spec),) = req.items()
-            spec = spec or {}
-            if name == "addSheet":
-                props = spec.get("properties") or {}
-                grid_props = props.get("gridProperties") or {}
-                g = trial.add_grid(
-                    str(props.get("title") or f"Sheet{len(trial.grids) + 1}"),
-                    int(grid_props.get("rowCount", 1000)),
-                    int(grid_props.get("columnCount", 26)),
-                    props.get("index"),
-                )
-                replies.append({"addSheet": {"properties": g.properties()}})
-            elif name == "deleteSheet":
-                trial.delete_grid(int(spec.get("sheetId", -1)))
-                replies.append({})
-            elif name == "updateSheetProperties":
-                props = spec.get("properties") or {}
-                g = trial.grid_by_id(int(props.get("sheetId", 0)))
-                fields = str(spec.get("fields") or "")
-                if not fields:
-                    raise bad_request(f"Invalid requests[{i}].updateSheetProperties: No 'fields'")
-                grid_props = props.get("gridProperties") or {}
-                if "title" in props and ("title" in fields or fields == "*"):
-                    g.title = str(props["title"])
-                if "rowCount" in grid_props:
-                    g.rows = int(grid_props["rowCount"])
-                if "columnCount" in grid_props:
-                    g.cols = int(grid_props["columnCount"])
-                if g.rows < 1 or g.cols < 1:
-                    raise bad_request(f"Invalid requests[{i}]: grid size must be positive")
-                for r, c in list(g.cells):
-                    if r > g.rows or c > g.cols:
-                        del g.cells[(r, c)]
-                replies.append({})
-            elif name == "appendDimension":
-                g = trial.grid_by_id(int(spec.get("sheetId", 0)))
-                length = int(spec.get("length", 0))
-                if length < 1:
-                    raise bad_request(f"Invalid requests[{i}].appendDimension: length must be > 0")
-                if spec.get("dimension") == "COLUMNS":
-                    g.cols += length
-                else:
-                    g.rows += length
-                replies.append({})
-            else:
-                raise bad_request(f"Invalid requests[{i}]: the fake does not serve '{name}'")
-        book.grids = trial.grids
-        book._next_id = trial._next_id
-        return {"spreadsheetId": book.spreadsheet_id, "replies": replies}
-
-
-def _updated(bounds: Bounds, changes: list[Any]) -> dict[str, Any]:
-    rows = bounds.r1 - bounds.r0 + 1
-    cols = bounds.c1 - bounds.c0 + 1
-    return {
-        "updatedRange": bounds.a1(),
-        "updatedRows": rows if changes else 0,
-        "updatedColumns": cols if changes else 0,
-        "updatedCells": len(changes),
-    }
-
-
-def _mask(value: Any, fields: str) -> Any:
-    """Apply a Google field mask such as ``sheets.properties,properties.title`` or
-    ``sheets(properties(sheetId,title))`` to a response."""
-    return _apply_mask(value, _parse_mask(fields))
-
-
-def _parse_mask(text: str) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    i = 0
-
-    def parse(level: dict[str, Any]) -> None:
-        nonlocal i
-        name = ""
-        path: list[str] = []
-        while i < len(text):
-            ch = text[i]
-            i += 1
-            if ch in ",)":
-                if name or path:
-                    _put(level, [*path, name] if name else path)
-                name, path = "", []
-                if ch == ")":
-                    return
-            elif ch == ".":
-                path.append(name)
-                name = ""
-            elif ch == "(":
-                node = level
-                for part in [*path, name]:
-                    node = node.setdefault(part, {})
-                parse(node)
-                name, path = "", []
-            elif not ch.isspace():
-                name += ch
-        if name or path:
-            _put(level, [*path, name] if name else path)
-
-    parse(tree)
-    return tree
-
-
-def _put(level: dict[str, Any], path: list[str]) -> None:
-    node = level
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-    node.setdefault(path[-1], {})
-
-
-def _apply_mask(value: Any, tree: dict[str, Any]) -> Any:
-    if not tree or "*" in tree:
-        return value
-    if isinstance(value, list):
-        return [_apply_mask(v, tree) for v in value]
-    if not isinstance(value, dict):
-        return value
-    return {k: _apply_mask(v, tree[k]) for k, v in value.items() if k in tree}
-
-
-def request_counts(stats: Stats) -> Counter[tuple[str, int]]:
-    """How many requests of each kind got each status (for assertions)."""
-    return Counter((r.kind, r.status) for r in stats.log)
