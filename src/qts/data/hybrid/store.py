@@ -51,19 +51,18 @@ background needs stores of its own, so :class:`RetryWorker` opens its own connec
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import date
-from types import TracebackType
 from typing import Any
 
 from qts.core.errors import StorageError
 from qts.data.hybrid.alerts import AlertSink, HybridAlert, TargetHealth, emit_alert, log_alert
+from qts.data.hybrid.hosting import HOSTED, REFUSED, try_host
 from qts.data.hybrid.modes import DB, SHEETS, DataSourceMode
-from qts.data.hybrid.outbox import MARKER_KEY, Outbox, apply_op, encode_op, marker
+from qts.data.hybrid.outbox import MARKER_KEY, Outbox, apply_op, encode_op
 from qts.data.hybrid.replay import RetryWorker, replay_pending
+from qts.data.hybrid.transaction import OpenTransaction, Transaction
 from qts.data.ports import (
     AccountState,
     DecisionRecord,
@@ -87,18 +86,6 @@ __all__ = [
     "RetryWorker",
     "replay_pending",
 ]
-
-_HOSTED, _DOWN, _REFUSED = "hosted", "down", "refused"
-
-
-@dataclass(slots=True)
-class _Tx:
-    """An open caller transaction: its host, the host's nested blocks and each block's ops."""
-
-    host: str
-    lock: threading.Lock
-    blocks: list[Any] = field(default_factory=list)
-    frames: list[list[tuple[str, str | None]]] = field(default_factory=list)
 
 
 class HybridStore:
@@ -132,7 +119,7 @@ class HybridStore:
         self._clock = clock
         self._replay_batch = replay_batch
         self._health = {n: TargetHealth(n, self._sink, base_delay, max_delay) for n in self._stores}
-        self._tx: _Tx | None = None
+        self._tx: OpenTransaction | None = None
         self._closed = False
         self._fallback_from: str | None = None
         outbox.register(self._stores)
@@ -303,11 +290,11 @@ class HybridStore:
         current = self._current()
         for name in self._choose():
             hosts.append(name)
-            outcome, value = self._try_host(name, method, args, outbox_entry, state_key)
-            if outcome == _HOSTED:
+            outcome, value = try_host(self, name, method, args, outbox_entry, state_key)
+            if outcome == HOSTED:
                 self._replicate(name, current)
                 return value
-            if outcome == _REFUSED:
+            if outcome == REFUSED:
                 refusals.append((name, value))
             errors.append(f"{name}: {value}")
         if refusals:
@@ -315,8 +302,8 @@ class HybridStore:
             if hosts == [name]:
                 # Nobody else could judge the write: one failure of a store that still answers
                 # may be a dropped connection its pool has replaced since. Once more.
-                outcome, value = self._try_host(name, method, args, outbox_entry, state_key)
-                if outcome == _HOSTED:
+                outcome, value = try_host(self, name, method, args, outbox_entry, state_key)
+                if outcome == HOSTED:
                     self._replicate(name, current)
                     return value
             raise error
@@ -325,56 +312,6 @@ class HybridStore:
             + ("; ".join(errors) or "no target is up to date")
             + ")"
         )
-
-    def _try_host(
-        self,
-        name: str,
-        method: str,
-        args: dict[str, Any],
-        outbox_entry: Callable[[Any], str | None],
-        state_key: str | None,
-    ) -> tuple[str, Any]:
-        """Let ``name`` host the write: (_HOSTED, result); (_DOWN, error) if it does not answer;
-        (_REFUSED, error) if it failed but still answers a read.
-
-        A refusal is final only if every other store refuses too (the caller decides): a store
-        that answers may still have failed for a passing reason (its pool handed out a
-        connection that had just been killed), and the other store, validating the same way,
-        is the referee. A failed attempt never reached the outbox, so nothing of it is
-        committed anywhere.
-        """
-        lock = self._outbox.lock(name)
-        if not lock.acquire(blocking=False):
-            return _DOWN, StorageError(f"{name} is being replayed")
-        try:
-            if not self._outbox.caught_up(name):
-                return _DOWN, StorageError(f"{name} lags")
-            store = self._stores[name]
-            last = 0
-            try:
-                with store.transaction():
-                    result = apply_op(store, method, args)
-                    text = outbox_entry(result)
-                    if text is None:
-                        return _HOSTED, result
-                    keys = (state_key,) if state_key is not None else ()
-                    _, last = self._outbox.append([text], self._mode.targets, state_keys=keys)
-                    store.save_state(MARKER_KEY, marker(self._outbox.id, last))
-            except StorageError as exc:
-                if last:
-                    # In the outbox already: durable. Whether the host committed is unknown;
-                    # its marker will tell the replay.
-                    self._failed(name, exc)
-                    return _HOSTED, result
-                if self._answers(name):
-                    return _REFUSED, exc
-                self._failed(name, exc)
-                return _DOWN, exc
-            self._outbox.advance(name, last)
-            self._health[name].ok()
-            return _HOSTED, result
-        finally:
-            lock.release()
 
     def init_run(self, meta: RunMeta) -> RunMeta:
         # The other target must store what the host stored, not a later start's meta.
@@ -522,99 +459,9 @@ class HybridStore:
 
     # ------------------------------------------------------------------ transactions
 
-    def transaction(self) -> _Transaction:
+    def transaction(self) -> Transaction:
         """One commit on the host, one outbox batch; nested blocks nest on the host."""
-        return _Transaction(self)
-
-    def _begin(self) -> None:
-        self._check_open()
-        tx = self._tx
-        if tx is not None:
-            block = self._stores[tx.host].transaction()
-            block.__enter__()
-            tx.blocks.append(block)
-            tx.frames.append([])
-            return
-        errors: list[str] = []
-        for name in self._choose():
-            lock = self._outbox.lock(name)
-            if not lock.acquire(blocking=False):
-                continue
-            if not self._outbox.caught_up(name):
-                lock.release()
-                continue
-            try:
-                block = self._enter_block(name)
-            except StorageError as exc:
-                lock.release()
-                self._failed(name, exc)
-                errors.append(f"{name}: {exc}")
-                continue
-            except BaseException:
-                lock.release()
-                raise
-            self._tx = _Tx(name, lock, [block], [[]])
-            return
-        raise StorageError(
-            "hybrid: transaction: no store can host it (" + ("; ".join(errors) or "none") + ")"
-        )
-
-    def _enter_block(self, name: str) -> Any:
-        """Open the outermost block on ``name``: StorageError if it is down; raises anything
-        else (e.g. a refusal on the second try, as for writes) as it came."""
-        for attempt in (1, 2):
-            block = self._stores[name].transaction()
-            try:
-                block.__enter__()
-            except StorageError:
-                if attempt == 2 or not self._answers(name):
-                    raise
-                continue
-            return block
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
-        tx = self._tx
-        if self._closed or tx is None:  # close() inside the block already ended it
-            return
-        block = tx.blocks.pop()
-        ops = tx.frames.pop()
-        if tx.blocks:  # an inner block: the host's savepoint decides; keep its ops if it held
-            block.__exit__(exc_type, exc, None)
-            if exc_type is None:
-                tx.frames[-1].extend(ops)
-            return
-        self._tx = None
-        host = tx.host
-        current = self._current()
-        try:
-            if exc_type is not None or not ops:
-                block.__exit__(exc_type, exc, None)
-                return
-            store = self._stores[host]
-            last = 0
-            try:
-                keys = [k for _, k in ops if k is not None]
-                _, last = self._outbox.append(
-                    [text for text, _ in ops], self._mode.targets, state_keys=keys
-                )
-                store.save_state(MARKER_KEY, marker(self._outbox.id, last))
-            except StorageError as error:
-                block.__exit__(type(error), error, None)
-                if not last:
-                    raise  # nothing is anywhere: the block failed as a whole
-                self._failed(host, error)  # durable in the outbox: the host replays it
-            else:
-                try:
-                    block.__exit__(None, None, None)
-                except StorageError as error:
-                    self._failed(host, error)  # durable in the outbox; the marker decides
-                else:
-                    self._outbox.advance(host, last)
-                    self._health[host].ok()
-        finally:
-            tx.lock.release()
-        self._replicate(host, current)
+        return Transaction(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -649,24 +496,6 @@ class HybridStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Transaction:
-    __slots__ = ("_store",)
-
-    def __init__(self, store: HybridStore) -> None:
-        self._store = store
-
-    def __enter__(self) -> None:
-        self._store._begin()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._store._end(exc_type, exc)
 
 
 def _implements_port(store: HybridStore) -> TradingStore:
