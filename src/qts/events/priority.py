@@ -75,6 +75,9 @@ class EventPriority(IntEnum):
         return DEFAULT_CLASS_CONFIG[self]
 
 
+P0, P1, P2, P3 = EventPriority.P0, EventPriority.P1, EventPriority.P2, EventPriority.P3
+
+
 # P0: 100, BLOCK, one dedicated thread. Depth alerts at 50 / 80 become fill ratios 0.5 / 0.8.
 # P1: 10,000, DROP_OLDEST, 2 workers, batches of ≤ 100, back-pressure at 70 % / 90 %.
 # P2: 1,000, COLLAPSE by (event_type, key), 4 workers, batches of ≤ 50, 80 % / 95 %.
