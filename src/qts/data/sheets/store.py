@@ -57,17 +57,11 @@ from qts.data.ports import (
     SafetyEventRecord,
     TradingStore,
 )
-from qts.data.sheets import cells
 from qts.data.sheets.a1 import a1
 from qts.data.sheets.bootstrap import GROW_ROWS, bootstrap_spreadsheet
 from qts.data.sheets.client import SheetInfo, SheetsClient, SheetsError
 from qts.data.sheets.diff import check_sizes, norm, pad, runs
-from qts.data.sheets.guard import (
-    SchemaMismatchError,
-    check,
-    guard,
-    recorded_version,
-)
+from qts.data.sheets.guard import SchemaMismatchError, check, guard, recorded_version
 from qts.data.sheets.model import (
     HISTORY,
     POSITION,
@@ -88,19 +82,9 @@ from qts.data.sheets.model import (
     Registry,
     SheetSpec,
 )
-from qts.data.sheets.rows import (
-    Parsed,
-    Rows,
-    decision_row,
-    equity_row,
-    fill_row,
-    ledger_row,
-    order_row,
-    position_row,
-    run_row,
-    safety_row,
-)
-from qts.data.sheets.views import history_view, ledger_view, position_view
+from qts.data.sheets.render import render
+from qts.data.sheets.rows import Parsed, Rows
+from qts.data.sheets.transaction import Transaction
 from qts.model.fill import Fill
 from qts.model.ledger import LedgerEntry
 from qts.model.order import Order
@@ -371,55 +355,7 @@ class SheetsStore:
     # ------------------------------------------------------------------ rendering
 
     def _render(self, name: str) -> Rows:
-        mem = self._mem
-        if name == QTS_RUN.name:
-            meta = mem.run_meta()
-            return [] if meta is None else [run_row(meta)]
-        if name == QTS_ORDERS.name:
-            return [order_row(o) for o in mem.load_orders()]
-        if name == QTS_FILLS.name:
-            return [fill_row(f) for f in mem.load_fills()]
-        if name == QTS_LEDGER.name:
-            return [ledger_row(e) for e in mem.load_ledger()]
-        if name == QTS_POSITIONS.name:
-            return [position_row(p) for p in mem.load_positions().values()]
-        if name == QTS_ACCOUNT.name:
-            account = mem.load_account()
-            if account is None:
-                return []
-            return [
-                ["cash", "", str(account.cash)],
-                *(["pending", d.isoformat(), str(v)] for d, v in account.pending.items()),
-            ]
-        if name == QTS_DECISIONS.name:
-            return [decision_row(d) for d in mem.load_decisions()]
-        if name == QTS_EQUITY.name:
-            return [equity_row(p) for p in mem.load_equity()]
-        if name == QTS_SAFETY.name:
-            return [safety_row(e) for e in mem.load_safety_events()]
-        if name == QTS_STATE.name:
-            rows = []
-            for key in sorted(self._state_keys):
-                doc = mem.load_state(key)
-                if doc is not None:
-                    rows.append([key, cells.json_text(doc)])
-            return rows
-        if name == QTS_SCHEMA.name:
-            return [
-                ["schema_version", self._registry.version],
-                ["schema_hash", self._registry.content_hash()],
-            ]
-        if name == POSITION.name:
-            markets = {e.symbol: e.market for e in mem.load_ledger()}
-            return [
-                position_view(p, markets.get(p.symbol, "")) for p in mem.load_positions().values()
-            ]
-        if name == T_LEDGER.name:
-            return [ledger_view(e, self._tz) for e in mem.load_ledger()]
-        if name == HISTORY.name:
-            meta = mem.run_meta()
-            return history_view(mem.load_equity(), meta.initial_cash if meta else None, self._tz)
-        raise KeyError(name)
+        return render(self._mem, name, self._state_keys, self._registry, self._tz)
 
     # ------------------------------------------------------------------ flushing
 
@@ -589,7 +525,7 @@ class SheetsStore:
     def transaction(self) -> AbstractContextManager[None]:
         """One request for the whole outermost block; a nested block that raises undoes only
         itself (in the mirror; nothing of it is ever sent)."""
-        return _Transaction(self)
+        return Transaction(self)
 
     def close(self) -> None:
         """Undo an open transaction (nothing of it was sent) and let go of the mirror."""
@@ -607,47 +543,6 @@ class SheetsStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Transaction:
-    __slots__ = ("_inner", "_store")
-
-    def __init__(self, store: SheetsStore) -> None:
-        self._store = store
-        self._inner: AbstractContextManager[None] | None = None
-
-    def __enter__(self) -> None:
-        store = self._store
-        store._check_open()
-        inner = store._mem.transaction()
-        with store._as_storage_error("transaction"):
-            inner.__enter__()
-        self._inner = inner
-        store._depth += 1
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
-        store = self._store
-        inner = self._inner
-        assert inner is not None
-        if store._closed:  # close() inside the block already undid everything
-            inner.__exit__(exc_type, exc, tb)
-            return
-        store._depth -= 1
-        if exc_type is not None or store._depth > 0:
-            inner.__exit__(exc_type, exc, tb)
-            if store._depth == 0:
-                store._dirty.clear()
-            return
-        dirty, store._dirty = store._dirty, set()
-        try:
-            with store._as_storage_error("commit"):
-                store._flush(dirty)
-        except BaseException as failure:
-            inner.__exit__(type(failure), failure, failure.__traceback__)
-            raise
-        inner.__exit__(None, None, None)
 
 
 def _implements_port(store: SheetsStore) -> TradingStore:
