@@ -20,18 +20,19 @@ Every rule the engine applies is listed in docs/simulator.md; the short version:
 
 The order records are in :mod:`~qts.brokers.sim.records`, the price checks of new and replaced
 orders in :mod:`~qts.brokers.sim.admission`, priority and fill prices in a bar in
-:mod:`~qts.brokers.sim.bar_matching`.
+:mod:`~qts.brokers.sim.bar_matching`; prices, limits and trading days in
+:mod:`~qts.brokers.sim.market_state`, the order views, journal support and restore in
+:mod:`~qts.brokers.sim.venue_state` (base classes of :class:`SimExchange`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime
 
 import numpy as np
 
-from qts.brokers.base import Ack, BrokerEvent, OrderRequest, OrderUpdate, VenueOrder
+from qts.brokers.base import Ack, BrokerEvent, OrderRequest, OrderUpdate
 from qts.brokers.sim.account import SimAccount
 from qts.brokers.sim.admission import (
     Refused,
@@ -46,17 +47,17 @@ from qts.brokers.sim.config import RejectCode, SimConfig
 from qts.brokers.sim.lob import BookMatcher
 from qts.brokers.sim.records import (
     Changes,
-    ExchangeState,
     SimOrder,
     fill_id,
     venue_order_id,
     with_code,
 )
-from qts.core.time import KST, require_aware
+from qts.brokers.sim.venue_state import VenueState
+from qts.core.time import require_aware
 from qts.market.krx.calendar import KrxCalendar
 from qts.market.krx.fees import FeeModel, KrxFees
 from qts.market.krx.price_limit import PriceLimits
-from qts.market.krx.rules import KrxRules, rules_for
+from qts.market.krx.rules import rules_for
 from qts.market.krx.sessions import accepts_regular_orders, phase_at
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
@@ -69,7 +70,7 @@ _LIMIT = OrderType.LIMIT
 _OPEN = (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
 
 
-class SimExchange:
+class SimExchange(VenueState):
     """A KRX-like venue fed by bar frames. Not thread-safe: the broker serialises calls."""
 
     def __init__(
@@ -356,14 +357,6 @@ class SimExchange:
         self._events.extend(events)
         return events
 
-    def note_price(self, symbol: str, price: int) -> None:
-        """The last traded price of a book-mode symbol (market-buy holds, tomorrow's base)."""
-        i = self._col.get(symbol)
-        if i is not None:
-            self._last_close[i] = price
-        else:
-            self._pre_close[symbol] = price
-
     def affordable(self, order: SimOrder, qty: int, price: int) -> int:
         assert self.account is not None
         return self._affordable(order, qty, price, self.instruments[order.symbol], self.account)
@@ -382,108 +375,6 @@ class SimExchange:
         self._expire_due(now, events)
         self._events.extend(events)
         return events
-
-    # ------------------------------------------------------------------ queries
-
-    def drain_events(self) -> list[BrokerEvent]:
-        events, self._events = self._events, []
-        return events
-
-    def open_orders(self) -> list[VenueOrder]:
-        return [o.view() for o in self._open.values()]
-
-    def order(self, client_order_id: str) -> VenueOrder | None:
-        o = self._orders.get(client_order_id)
-        return o.view() if o is not None else None
-
-    def sim_order(self, client_order_id: str) -> SimOrder | None:
-        """The venue's full record (timings, holds, priority), for tests and diagnostics."""
-        return self._orders.get(client_order_id)
-
-    def fills(self) -> list[Fill]:
-        return list(self._fills)
-
-    @property
-    def last_frame_start(self) -> datetime | None:
-        return self._last_start
-
-    def price_limits(self, symbol: str, day: date) -> PriceLimits | None:
-        """The daily limits the venue applies to ``symbol`` on ``day`` (None while unknown)."""
-        inst = self.instruments[symbol]
-        return self._limits_for(symbol, day, inst)
-
-    def last_close(self, symbol: str) -> int:
-        """The latest close seen for ``symbol`` (0 if none)."""
-        return self._close_of(symbol)
-
-    # ------------------------------------------------------------------ journal support
-
-    def take_changes(self) -> Changes:
-        changes, self._changes = self._changes, Changes()
-        return changes
-
-    def counters(self) -> dict[str, int]:
-        return {"venue": self._venue_seq, "fill": self._fill_seq, "arrival": self._arrival_seq}
-
-    def market_state(self) -> dict[str, Any]:
-        """The small, JSON-able part of the market state."""
-        return {
-            "last_start": self._last_start.isoformat() if self._last_start else None,
-            "day": self._day.isoformat() if self._day else None,
-            "universe": list(self._universe.symbols) if self._universe is not None else None,
-            "pre_close": self._pre_close,
-            "pre_base": self._pre_base,
-        }
-
-    def market_arrays(self) -> tuple[IntArray, IntArray]:
-        """(base, last close), indexed like the bound universe."""
-        return self._base, self._last_close
-
-    def restore(self, state: ExchangeState) -> None:
-        """Rebuild from a journal. Only valid on a fresh exchange."""
-        if self._orders or self._fills or self._last_start is not None:
-            raise RuntimeError("sim exchange: restore needs a fresh exchange")
-        unknown = sorted({o.symbol for o in state.orders if o.accepted} - set(self.instruments))
-        if unknown:
-            raise ValueError(
-                f"sim exchange: the journal has orders for symbols not given as instruments: "
-                f"{', '.join(unknown)}"
-            )
-        for order in state.orders:
-            self._orders[order.client_order_id] = order
-            if order.status in _OPEN:
-                self._open[order.client_order_id] = order
-                if order.active:
-                    self._book.setdefault(order.symbol, []).append(order)
-                else:
-                    self._waiting.append(order)
-                if self._next_expiry is None or order.expires_at < self._next_expiry:
-                    self._next_expiry = order.expires_at
-        self._fills = list(state.fills)
-        self._venue_seq = state.counters["venue"]
-        self._fill_seq = state.counters["fill"]
-        self._arrival_seq = state.counters["arrival"]
-        if self.account is not None:
-            acct = self.account
-            acct.initial_cash = state.initial_cash
-            acct.cash = state.cash
-            acct.holdings = {s: q for s, q in state.holdings.items() if q}
-            acct.held_cash = 0
-            acct.held_qty = {}
-            for order in self._open.values():
-                acct.change_hold(order.symbol, order.hold_cash, order.hold_qty)
-        self._pre_close = dict(state.pre_close)
-        self._pre_base = dict(state.pre_base)
-        if state.universe is not None and state.base is not None and state.last_close is not None:
-            self._universe = Universe(state.universe)
-            self._col = {s: i for i, s in enumerate(state.universe)}
-            self._base = np.array(state.base, dtype=np.int64)
-            self._last_close = np.array(state.last_close, dtype=np.int64)
-        self._last_start = state.last_start
-        self._day = state.day
-        if state.day is not None:
-            self._next_midnight = _midnight(state.day + timedelta(days=1))
-        self._limits.clear()
 
     # ------------------------------------------------------------------ internals
 
@@ -507,66 +398,6 @@ class SimExchange:
     def _touch(self, order: SimOrder) -> None:
         if self._record:
             self._changes.orders[order.client_order_id] = order
-
-    def _trading_day(self, eligible: datetime) -> tuple[date, datetime, datetime]:
-        """(trading day, first instant it may match, expiry) of an order at the venue then
-        (the orders of one cycle share their instant: the last answer is kept)."""
-        last = self._last_trading_day
-        if last is not None and last[0] == eligible and last[0].tzinfo is eligible.tzinfo:
-            return last[1]
-        got = self._find_trading_day(eligible)
-        self._last_trading_day = (eligible, got)
-        return got
-
-    def _find_trading_day(self, eligible: datetime) -> tuple[date, datetime, datetime]:
-        local = eligible.astimezone(KST)
-        d = local.date()
-        cal = self.calendar
-        if cal.is_trading_day(d):
-            close = cal.session(d).close
-            if local < close:
-                return d, eligible, close
-        d = cal.next_trading_day(d)
-        return d, max(eligible, _midnight(d)), cal.session(d).close
-
-    def _close_of(self, symbol: str) -> int:
-        i = self._col.get(symbol)
-        if i is not None:
-            value = int(self._last_close[i])
-            if value > 0:
-                return value
-        return self._pre_close.get(symbol, 0)
-
-    def _base_of(self, symbol: str) -> int:
-        i = self._col.get(symbol)
-        if i is not None:
-            value = int(self._base[i])
-            if value > 0:
-                return value
-        return self._pre_base.get(symbol, 0)
-
-    def _limits_for(
-        self, symbol: str, day: date, inst: Instrument, rules: KrxRules | None = None
-    ) -> PriceLimits | None:
-        """Limits of ``day``: today's base while that day trades, else the latest close
-        (``rules``: the caller's ``rules_for(inst, day)``, not looked up twice per order)."""
-        if not self.config.price_limits:
-            return None
-        if self._day is not None and day <= self._day:
-            return self._limits_today(symbol, inst)
-        base = self._close_of(symbol)
-        if base <= 0:
-            return None
-        return (rules if rules is not None else rules_for(inst, day)).limits(base)
-
-    def _limits_today(self, symbol: str, inst: Instrument) -> PriceLimits | None:
-        try:
-            return self._limits[symbol]
-        except KeyError:
-            base = self._base_of(symbol)
-            limits = rules_for(inst, self._day).limits(base) if base > 0 else None
-            self._limits[symbol] = limits
-            return limits
 
     def _buy_hold(self, price: int, qty: int, inst: Instrument) -> int:
         amount = price * qty
@@ -623,37 +454,6 @@ class SimExchange:
             elif nxt is None or order.expires_at < nxt:
                 nxt = order.expires_at
         self._next_expiry = nxt
-
-    def _bind(self, universe: Universe) -> None:
-        """Index the market arrays like ``universe`` (carrying values over by symbol)."""
-        old = self._universe
-        if old is not None and old == universe:
-            self._universe = universe
-            return
-        if old is not None:
-            for s, i in self._col.items():
-                if self._last_close[i] > 0:
-                    self._pre_close[s] = int(self._last_close[i])
-                if self._base[i] > 0:
-                    self._pre_base[s] = int(self._base[i])
-        n = len(universe)
-        self._last_close = np.zeros(n, dtype=np.int64)
-        self._base = np.zeros(n, dtype=np.int64)
-        self._col = {s: i for i, s in enumerate(universe.symbols)}
-        for s, i in self._col.items():
-            self._last_close[i] = self._pre_close.get(s, 0)
-            self._base[i] = self._pre_base.get(s, 0)
-        self._universe = universe
-        self._limits.clear()
-
-    def _new_day(self, start: datetime) -> None:
-        """A frame of a new calendar day: yesterday's last closes become today's base prices."""
-        d = start.astimezone(KST).date()
-        self._day = d
-        self._next_midnight = _midnight(d + timedelta(days=1))
-        self._base = self._last_close.copy()
-        self._pre_base = dict(self._pre_close)
-        self._limits.clear()
 
     def _activate(self, start: datetime, events: list[BrokerEvent]) -> None:
         """Move orders whose time has come into the book, rechecking their day's limits."""
@@ -778,15 +578,3 @@ class SimExchange:
             self._changes.orders[order.client_order_id] = order
             self._changes.fills.append(fill)
             self._changes.holdings.add(order.symbol)
-
-    def _settle_date(self, ts: datetime) -> date:
-        """T+2 on the KRX calendar: the date the sell tax is keyed by."""
-        trade_date = ts.astimezone(KST).date()
-        settle = self._settle.get(trade_date)
-        if settle is None:
-            settle = self._settle[trade_date] = self.calendar.add_trading_days(trade_date, 2)
-        return settle
-
-
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, time(0), tzinfo=KST)
