@@ -35,11 +35,7 @@ from qts.data.market_ports import (
     StrategyParam,
     Tick,
 )
-from qts.data.postgres import timescale
-from qts.data.postgres.client import SchemaClient
-from qts.data.postgres.database import Connection
-from qts.data.postgres.migration_files import Mode
-from qts.data.sqlite_market import (
+from qts.data.market_rows import (
     bar_row,
     check_range,
     check_time,
@@ -50,6 +46,10 @@ from qts.data.sqlite_market import (
     strategy_row,
     tick_rows,
 )
+from qts.data.postgres import timescale
+from qts.data.postgres.client import SchemaClient
+from qts.data.postgres.database import Connection
+from qts.data.postgres.migration_files import Mode
 
 log = logging.getLogger(__name__)
 
