@@ -301,7 +301,7 @@ class HotCache:
         out: dict[str, Hash | None] = {}
         for coid in ids:
             o = self.store.get_order(coid)
-            out[coid] = OrderStatusView.of(o).to_hash() if o else None
+            out[coid] = OrderStatusView.hash_of(o) if o else None
         return out
 
     def order(self, client_order_id: str) -> OrderStatusView | None:
