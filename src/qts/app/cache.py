@@ -214,10 +214,10 @@ class EngineCache:
             # a block of one over the cycle's column: the value is made when read, if ever
             # (the cycle's own block write replaces it before most reads)
             fields = position_fields(pos)
-            self.hot.write_position_block(
+            self.hot.write_position(
                 universe.symbols,
-                lambda _i: CachedPosition.of_fields(fields, equity),
                 universe.index(pos.symbol),
+                lambda: CachedPosition.of_fields(fields, equity),
             )
         else:
             self.hot.write_positions([CachedPosition.of(pos, equity)])
@@ -319,9 +319,11 @@ class EngineCache:
         return self.manager.breaker.state
 
     def report(self) -> dict[str, Any]:
+        self.hot.flush()
         return {"backend": self.backend, **self.manager.metrics.snapshot()}
 
     def close(self) -> None:
+        self.hot.flush()
         self.manager.close()
 
 

@@ -30,6 +30,8 @@ import numpy as np
 from qts.cache.errors import PriceDataUnavailableError
 from qts.cache.keys import RISK_ACCOUNT, Family
 from qts.cache.manager import CacheManager
+from qts.cache.memory import now_ms
+from qts.cache.pending import HeldWrites
 from qts.cache.port import Hash, Made
 from qts.cache.values import (
     CachedPosition,
@@ -42,6 +44,8 @@ from qts.cache.values import (
 from qts.core.arrays import unique_ints
 from qts.data.ports import TradingStore
 from qts.model.order import Order
+
+PositionMaker = Callable[[], CachedPosition]
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
@@ -108,6 +112,11 @@ class HotCache:
         self._board: dict[str, PriceQuote] = {}
         self._cols: _BoardColumns | None = None
         self._risk: RiskState | None = None
+        # an in-process backend holds a burst's position and order write-throughs back until
+        # the next read or write of their family (qts.cache.pending); others write each at once
+        self._held = getattr(manager.backend, "in_process", False)
+        self._held_positions: HeldWrites[int, PositionMaker] = HeldWrites()
+        self._held_orders: HeldWrites[str, Hash] = HeldWrites()
 
     # --- prices ------------------------------------------------------------------------------
 
@@ -235,7 +244,19 @@ class HotCache:
         """Write-through (the store already has them); flat symbols are written as qty 0."""
         values = {p.symbol: p.to_hash() for p in positions}
         if values:
-            self.manager.write_many(Family.POSITION, values)
+            with self._held_positions.flush_lock:
+                self._flush_positions()
+                self.manager.write_many(Family.POSITION, values)
+
+    def write_position(self, symbols: tuple[str, ...], i: int, make: PositionMaker) -> None:
+        """A fill's write-through of ``symbols[i]``'s position (``make()``: its value as of
+        now); an in-process cache holds it back until it could be read."""
+        if not self._held:
+            self.write_position_block(symbols, lambda _i: make(), i)
+            return
+        now = now_ms(self.manager.clock)
+        while not self._held_positions.add(i, make, now, symbols):
+            self.flush_positions()  # others are held: out with them first
 
     def write_position_block(
         self,
@@ -245,10 +266,44 @@ class HotCache:
     ) -> None:
         """Write-through of every symbol's position, or those in ``mask`` (an integer: that one
         index; ``make(i)`` for ``symbols[i]``; see :meth:`CacheManager.write_block` for when it
-        is called)."""
+        is called). Held position writes go first."""
+        with self._held_positions.flush_lock:
+            self._flush_positions()
+            self._put_positions(symbols, make, mask)
+
+    def _put_positions(
+        self,
+        symbols: tuple[str, ...],
+        make: Callable[[int], CachedPosition],
+        mask: np.ndarray | int | None,
+        stamp_ms: int | None = None,
+    ) -> None:
         self.manager.write_block(
-            Family.POSITION, symbols, mask, lambda i: make(i).to_hash(), lambda i: _as_read(make(i))
+            Family.POSITION,
+            symbols,
+            mask,
+            lambda i: make(i).to_hash(),
+            lambda i: _as_read(make(i)),
+            stamp_ms,
         )
+
+    def flush_positions(self) -> None:
+        """Write out the held position writes (before a read, a report or closing)."""
+        if self._held_positions.items:
+            with self._held_positions.flush_lock:
+                self._flush_positions()
+
+    def _flush_positions(self) -> None:
+        """(Under the held positions' ``flush_lock``.) One block write of them."""
+        symbols, stamp, makers = self._held_positions.take()
+        if not makers or symbols is None:
+            return
+        if len(makers) == 1:
+            mask: np.ndarray | int = next(iter(makers))
+        else:
+            mask = np.zeros(len(symbols), dtype=bool)
+            mask[list(makers)] = True
+        self._put_positions(symbols, lambda i: makers[i](), mask, stamp)
 
     def _store_positions(self, symbols: Sequence[str]) -> dict[str, Hash | None]:
         stored = self.store.load_positions()
@@ -261,6 +316,7 @@ class HotCache:
         return out
 
     def positions(self, symbols: Sequence[str]) -> dict[str, CachedPosition]:
+        self.flush_positions()
         raw = self.manager.read_values(Family.POSITION, symbols, self._store_positions)
         return self._decode(Family.POSITION, raw, CachedPosition.from_hash, self._store_positions)
 
@@ -295,7 +351,29 @@ class HotCache:
     # --- order status ------------------------------------------------------------------------
 
     def write_order(self, order: Order) -> None:
-        self.manager.write(Family.ORDER, order.client_order_id, OrderStatusView.hash_of(order))
+        """An order's write-through (its status as of now); an in-process cache holds it back
+        until it could be read."""
+        fields = OrderStatusView.hash_of(order)
+        if not self._held:
+            self.manager.write(Family.ORDER, order.client_order_id, fields)
+            return
+        now = now_ms(self.manager.clock)
+        while not self._held_orders.add(order.client_order_id, fields, now):
+            self.flush_orders()
+
+    def flush_orders(self) -> None:
+        """Write out the held order writes (before a read, a report or closing)."""
+        held = self._held_orders
+        if held.items:
+            with held.flush_lock:
+                _, stamp, orders = held.take()
+                if orders:
+                    self.manager.write_many(Family.ORDER, orders, stamp)
+
+    def flush(self) -> None:
+        """Write out every held write (before the cache is reported on or closed)."""
+        self.flush_positions()
+        self.flush_orders()
 
     def _store_orders(self, ids: Sequence[str]) -> dict[str, Hash | None]:
         out: dict[str, Hash | None] = {}
@@ -305,6 +383,7 @@ class HotCache:
         return out
 
     def order(self, client_order_id: str) -> OrderStatusView | None:
+        self.flush_orders()
         raw = self.manager.read_many(Family.ORDER, [client_order_id], self._store_orders)
         got = self._decode(Family.ORDER, raw, OrderStatusView.from_hash, self._store_orders)
         return got.get(client_order_id)

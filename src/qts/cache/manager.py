@@ -45,6 +45,7 @@ T = TypeVar("T")
 ManyLoader = Callable[[Sequence[str]], Mapping[str, Hash | None]]
 RETRY_ATTEMPTS = 3
 RETRY_WAIT_S = 0.010
+GENERATIONS_KEPT = 4096
 
 
 def check_fresh(name: str, family: Family, value: Hash | Made, now: int, ttl_ms: int) -> None:
@@ -86,7 +87,8 @@ class CacheManager:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._suspect: set[str] = set()
-        self._gen: dict[str, int] = {}
+        self._gen: dict[str, int] = {}  # write-throughs per key (see _count_write)
+        self._loading = 0  # source loads in flight
         self._block_gen: dict[Family, int] = {}
         self.alerts: list[str] = []
         self._unsent: list[str] = []
@@ -240,19 +242,39 @@ class CacheManager:
         with self._lock:
             gens = {i: self._gen.get(key(family, i), 0) for i in idents}
             block_gen = self._block_gen.get(family, 0)
-        t0 = time.perf_counter()
-        loaded = load(idents)
-        self.metrics.source(family, (time.perf_counter() - t0) * 1000.0)
-        found = {i: dict(v) for i, v in loaded.items() if v is not None and i in gens}
-        if found and write_back:
-            self._write(family, found, gens, block_gen)
+            self._loading += 1
+        try:
+            t0 = time.perf_counter()
+            loaded = load(idents)
+            self.metrics.source(family, (time.perf_counter() - t0) * 1000.0)
+            found = {i: dict(v) for i, v in loaded.items() if v is not None and i in gens}
+            if found and write_back:
+                self._write(family, found, gens, block_gen)
+        finally:
+            with self._lock:
+                self._loading -= 1
         return found
+
+    def _count_write(self, name: str) -> None:
+        """(Under ``_lock``.) A write-through of ``name``: its generation moves on. Generations
+        only matter to loads in flight, so with none in flight a long table (a run's every order
+        id) is dropped: a key not in it counts as generation 0 for the loads that follow."""
+        gen = self._gen
+        if len(gen) >= GENERATIONS_KEPT and not self._loading:
+            gen.clear()
+        gen[name] = gen.get(name, 0) + 1
 
     # --- writes ------------------------------------------------------------------------------
 
-    def write_many(self, family: Family, values: Mapping[str, Mapping[str, str]]) -> bool:
-        """Write-through (the store already has these values). True if the cache took them."""
-        done = self._write(family, {i: dict(v) for i, v in values.items()}, None)
+    def write_many(
+        self,
+        family: Family,
+        values: Mapping[str, Mapping[str, str]],
+        stamp_ms: int | None = None,
+    ) -> bool:
+        """Write-through (the store already has these values). True if the cache took them.
+        ``stamp_ms``: when the values were written, if earlier than now (held-back writes)."""
+        done = self._write(family, {i: dict(v) for i, v in values.items()}, None, 0, stamp_ms)
         self._send_alerts()
         return done
 
@@ -266,7 +288,7 @@ class CacheManager:
         with self._write_lock:
             now = str(now_ms(self.clock))
             with self._lock:
-                self._gen[name] = self._gen.get(name, 0) + 1
+                self._count_write(name)
             v[STAMP_FIELD[family]] = now
             if not self.breaker.allow():
                 self._mark_suspect([name])  # a skipped write-through: suspect until one succeeds
@@ -288,12 +310,12 @@ class CacheManager:
 
     def _name(self, family: Family, ident: str) -> str:
         """``key(family, ident)``, checked and spelled once per run for the first 100,000 idents
-        of a family (a run's symbols; not every order id ever written)."""
+        of a family (a run's symbols; not order ids, each written a few times at most)."""
         known = self._known[family]
         name = known.get(ident)
         if name is None:
             name = key(family, ident)
-            if len(known) < 100_000:
+            if len(known) < 100_000 and family is not Family.ORDER:
                 known[ident] = name
         return name
 
@@ -304,17 +326,19 @@ class CacheManager:
         mask: np.ndarray | int | None,
         make: Callable[[int], Mapping[str, str]],
         typed: Callable[[int], object] | None = None,
+        stamp_ms: int | None = None,
     ) -> bool:
         """Write-through of ``make(i)`` under ``idents[i]`` for every i in ``mask`` (all when
         None; an integer: that one index, as a fill's position is written). ``make`` must give
         the value as of this call whenever it is called: a backend that takes blocks makes a
         value only when it is read. ``typed(i)``, if given, is what ``make(i)`` decodes to, for
-        :meth:`read_values` (same rule)."""
+        :meth:`read_values` (same rule). ``stamp_ms`` as in :meth:`write_many`."""
         if mask is not None and not isinstance(mask, np.ndarray):
             mask = int(mask)  # one index (a numpy integer too)
         put = getattr(self.backend, "put_block", None)
         if put is None or self._suspect or self.breaker.state is not BreakerState.CLOSED:
-            return self.write_many(family, {idents[i]: make(i) for i in _picked(idents, mask)})
+            values = {idents[i]: make(i) for i in _picked(idents, mask)}
+            return self.write_many(family, values, stamp_ms)
         if mask is None:
             count = len(idents)
         else:
@@ -323,9 +347,14 @@ class CacheManager:
             return True
         ttl = self.ttl_ms[family]
         with self._write_lock:
-            stamp = str(now_ms(self.clock))
+            now = now_ms(self.clock)
+            stamp = str(now if stamp_ms is None else stamp_ms)
+            if stamp_ms is not None:
+                ttl -= now - stamp_ms  # what it has left: it expires TTL after its stamp
             with self._lock:
                 self._block_gen[family] = self._block_gen.get(family, 0) + 1
+            if ttl <= 0:
+                return True  # expired before anyone could read it, as if written then
             try:
                 self._call(
                     lambda: put(
@@ -352,7 +381,7 @@ class CacheManager:
         with self._write_lock:
             with self._lock:
                 for n in names:
-                    self._gen[n] = self._gen.get(n, 0) + 1
+                    self._count_write(n)
             if not self.breaker.allow():
                 self._mark_suspect(names)
                 return False
@@ -372,11 +401,15 @@ class CacheManager:
         values: dict[str, Hash],
         gens: Mapping[str, int] | None,
         block_gen: int = 0,
+        stamp_ms: int | None = None,
     ) -> bool:
         stamp_field = STAMP_FIELD[family]
         ttl = self.ttl_ms[family]
         with self._write_lock:
-            now = str(now_ms(self.clock))
+            clock_ms = now_ms(self.clock)
+            now = str(clock_ms if stamp_ms is None else stamp_ms)
+            if stamp_ms is not None:
+                ttl -= clock_ms - stamp_ms  # what it has left: it expires TTL after its stamp
             items: list[tuple[str, Hash, int]] = []
             with self._lock:
                 if gens is not None and self._block_gen.get(family, 0) != block_gen:
@@ -384,13 +417,13 @@ class CacheManager:
                 for i, v in values.items():
                     n = key(family, i)
                     if gens is None:
-                        self._gen[n] = self._gen.get(n, 0) + 1
+                        self._count_write(n)
                     elif self._gen.get(n, 0) != gens.get(i, 0):
                         continue  # a write-through came meanwhile: it is newer than this load
                     v[stamp_field] = now
                     items.append((n, v, ttl))
-            if not items:
-                return True
+            if not items or ttl <= 0:
+                return True  # (ttl: expired before anyone could read it, as if written then)
             names = [n for n, _, _ in items]
             # a skipped write-back of a loaded value leaves the cache no older than it was; a
             # skipped write-through does: its key is suspect until a write succeeds

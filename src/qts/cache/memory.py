@@ -14,6 +14,7 @@ value the writer gave. A single-key write or delete takes the key out of its col
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import cast
@@ -92,6 +93,7 @@ class _Column:
 
 class MemoryCache:
     name = "memory"
+    in_process = True  # no other process reads it (qts.cache.pending)
 
     def __init__(self, clock: Clock, prefix: str = "") -> None:
         self.clock = clock
@@ -100,6 +102,10 @@ class MemoryCache:
         self._hashes: dict[str, tuple[Hash, int]] = {}
         self._zsets: dict[str, tuple[dict[str, float], int]] = {}
         self._columns: dict[str, _Column] = {}  # by family ("price")
+        # the plain hashes' expiry times in write order, one queue per TTL (so each is in time
+        # order): expired hashes are removed as writes come, as Redis expires keys actively,
+        # so a run's every order id does not stay in memory until the run ends
+        self._expiring: dict[int, deque[tuple[int, str]]] = {}
         self._seq = 0
         self.closed = False
 
@@ -128,6 +134,9 @@ class MemoryCache:
                 if col is not None:
                     self._spill(family, col, now)
                 col = self._columns[family] = _Column(idents)
+                if self._hashes:  # keys written one by one before: the block replaces them
+                    names = (f"{self.prefix}{family}:{ident}" for ident in idents)
+                    col.plain = {i for i, n in enumerate(names) if n in self._hashes}
             self._seq += 1
             col.blocks[self._seq] = _Block(make, stamp_field, stamp, now + ttl_ms, typed)
             if col.plain:
@@ -244,11 +253,29 @@ class MemoryCache:
     def put_hashes(self, items: Sequence[tuple[str, Mapping[str, str], int]]) -> None:
         now = now_ms(self.clock)
         with self._lock:
+            expiring = self._expiring
             for k, fields, ttl in items:
                 _check_ttl(k, ttl)
                 if self._columns:
                     self._leave_column(k, plain=True)
-                self._hashes[self.prefix + k] = (dict(fields), now + ttl)
+                name = self.prefix + k
+                self._hashes[name] = (dict(fields), now + ttl)
+                queue = expiring.get(ttl)
+                if queue is None:
+                    queue = expiring[ttl] = deque()
+                queue.append((now + ttl, name))
+            self._expire(now)
+
+    def _expire(self, now: int) -> None:
+        """(Under the lock.) Remove the plain hashes whose time is up (a hash written again
+        since is kept: its stored expiry is the later one)."""
+        hashes = self._hashes
+        for queue in self._expiring.values():
+            while queue and queue[0][0] <= now:
+                expires, name = queue.popleft()
+                item = hashes.get(name)
+                if item is not None and item[1] == expires:
+                    del hashes[name]
 
     def put_zset(self, key: str, members: Mapping[str, float], ttl_ms: int) -> None:
         _check_ttl(key, ttl_ms)
@@ -299,6 +326,7 @@ class MemoryCache:
             self._columns.clear()
             self._hashes.clear()
             self._zsets.clear()
+            self._expiring.clear()
         return n
 
     def ping(self) -> None:
