@@ -211,8 +211,9 @@ class EngineCache:
         equity = risk.equity if risk else 0
         universe = self.oms.universe
         if pos.symbol in universe:
-            # a block of one over the cycle's column: the value is made when read, if ever
-            # (the cycle's own block write replaces it before most reads)
+            # held with the other fills' until positions are next read or written, then one
+            # block over the cycle's column; the value is made when read, if ever (the cycle's
+            # own block write replaces it before most reads)
             fields = position_fields(pos)
             self.hot.write_position(
                 universe.symbols,

@@ -13,8 +13,8 @@ value the writer gave. A single-key write or delete takes the key out of its col
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import cast
@@ -102,10 +102,10 @@ class MemoryCache:
         self._hashes: dict[str, tuple[Hash, int]] = {}
         self._zsets: dict[str, tuple[dict[str, float], int]] = {}
         self._columns: dict[str, _Column] = {}  # by family ("price")
-        # the plain hashes' expiry times in write order, one queue per TTL (so each is in time
-        # order): expired hashes are removed as writes come, as Redis expires keys actively,
-        # so a run's every order id does not stay in memory until the run ends
-        self._expiring: dict[int, deque[tuple[int, str]]] = {}
+        # the plain hashes' expiry times (a heap): expired hashes are removed as writes come,
+        # as Redis expires keys actively, so a run's every order id does not stay in memory
+        # until the run ends
+        self._expiring: list[tuple[int, str]] = []
         self._seq = 0
         self.closed = False
 
@@ -253,29 +253,24 @@ class MemoryCache:
     def put_hashes(self, items: Sequence[tuple[str, Mapping[str, str], int]]) -> None:
         now = now_ms(self.clock)
         with self._lock:
-            expiring = self._expiring
             for k, fields, ttl in items:
                 _check_ttl(k, ttl)
                 if self._columns:
                     self._leave_column(k, plain=True)
                 name = self.prefix + k
                 self._hashes[name] = (dict(fields), now + ttl)
-                queue = expiring.get(ttl)
-                if queue is None:
-                    queue = expiring[ttl] = deque()
-                queue.append((now + ttl, name))
+                heapq.heappush(self._expiring, (now + ttl, name))
             self._expire(now)
 
     def _expire(self, now: int) -> None:
         """(Under the lock.) Remove the plain hashes whose time is up (a hash written again
         since is kept: its stored expiry is the later one)."""
-        hashes = self._hashes
-        for queue in self._expiring.values():
-            while queue and queue[0][0] <= now:
-                expires, name = queue.popleft()
-                item = hashes.get(name)
-                if item is not None and item[1] == expires:
-                    del hashes[name]
+        hashes, expiring = self._hashes, self._expiring
+        while expiring and expiring[0][0] <= now:
+            expires, name = heapq.heappop(expiring)
+            item = hashes.get(name)
+            if item is not None and item[1] == expires:
+                del hashes[name]
 
     def put_zset(self, key: str, members: Mapping[str, float], ttl_ms: int) -> None:
         _check_ttl(key, ttl_ms)

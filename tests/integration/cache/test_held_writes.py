@@ -209,6 +209,17 @@ def test_expired_hashes_leave_memory_as_later_writes_come(clock: SimulatedClock)
     assert backend.purge() == 1  # only the live hash was still held
 
 
+def test_a_short_lived_hash_leaves_before_a_long_lived_one_written_earlier(
+    clock: SimulatedClock,
+) -> None:
+    backend = MemoryCache(clock)
+    backend.put_hashes([("ord:O1", {"status": "FILLED"}, 60_000)])
+    backend.put_hashes([("price:A", {"last": "100"}, 100), ("pos:A", {"qty": "1"}, 750)])
+    clock.advance(timedelta(milliseconds=200))
+    backend.put_hashes([("price:B", {"last": "200"}, 100)])
+    assert backend.purge() == 3  # ord:O1, pos:A and price:B; price:A is gone
+
+
 def test_a_hash_written_again_lives_to_its_new_expiry(clock: SimulatedClock) -> None:
     backend = MemoryCache(clock)
     backend.put_hashes([("ord:O1", {"status": "SUBMITTED"}, 60_000)])
