@@ -345,12 +345,8 @@ class CacheManager:
             count = 1 if isinstance(mask, int) else int(np.count_nonzero(mask))
         if not count:
             return True
-        ttl = self.ttl_ms[family]
         with self._write_lock:
-            now = now_ms(self.clock)
-            stamp = str(now if stamp_ms is None else stamp_ms)
-            if stamp_ms is not None:
-                ttl -= now - stamp_ms  # what it has left: it expires TTL after its stamp
+            stamp, ttl = self._stamp(family, stamp_ms)
             with self._lock:
                 self._block_gen[family] = self._block_gen.get(family, 0) + 1
             if ttl <= 0:
@@ -404,12 +400,8 @@ class CacheManager:
         stamp_ms: int | None = None,
     ) -> bool:
         stamp_field = STAMP_FIELD[family]
-        ttl = self.ttl_ms[family]
         with self._write_lock:
-            clock_ms = now_ms(self.clock)
-            now = str(clock_ms if stamp_ms is None else stamp_ms)
-            if stamp_ms is not None:
-                ttl -= clock_ms - stamp_ms  # what it has left: it expires TTL after its stamp
+            now, ttl = self._stamp(family, stamp_ms)
             items: list[tuple[str, Hash, int]] = []
             with self._lock:
                 if gens is not None and self._block_gen.get(family, 0) != block_gen:
@@ -446,6 +438,14 @@ class CacheManager:
                 return False
         self.metrics.wrote(family, len(items))
         return True
+
+    def _stamp(self, family: Family, stamp_ms: int | None) -> tuple[str, int]:
+        """A write's stamp and TTL: now and the family's TTL, or for values written earlier
+        (``stamp_ms``) their stamp and what is left of the TTL after it (0 or less: expired)."""
+        ttl = self.ttl_ms[family]
+        if stamp_ms is None:
+            return str(now_ms(self.clock)), ttl
+        return str(stamp_ms), ttl - (now_ms(self.clock) - stamp_ms)
 
     def _mark_suspect(self, names: Sequence[str]) -> None:
         with self._lock:
