@@ -232,12 +232,15 @@ def test_a_hash_written_again_lives_to_its_new_expiry(clock: SimulatedClock) -> 
 def test_a_slow_load_is_never_overwritten_however_many_keys_are_written_meanwhile(
     backend: CacheBackend, clock: SimulatedClock
 ) -> None:
-    m = CacheManager(backend, clock, retry_wait_s=0.0)
+    # a TTL that Redis's own (wall) clock cannot reach while the test runs
+    m = CacheManager(backend, clock, retry_wait_s=0.0, ttl_ms={Family.POSITION: 600_000})
 
     def slow_load(idents: Sequence[str]) -> dict[str, Hash | None]:
         m.write(Family.POSITION, "A", {"qty": "20"})  # the fill, while the store is read
-        for k in range(GENERATIONS_KEPT + 10):  # then enough order writes to fill the table
-            m.write(Family.ORDER, f"O{k}", {"status": "FILLED"})
+        # then enough order writes (one round trip) to fill the generation table
+        m.write_many(
+            Family.ORDER, {f"O{k}": {"status": "FILLED"} for k in range(GENERATIONS_KEPT + 10)}
+        )
         return {"A": {"qty": "10"}}
 
     assert m.read_many(Family.POSITION, ["A"], slow_load)["A"]["qty"] == "10"
