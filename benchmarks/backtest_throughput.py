@@ -8,6 +8,10 @@
    (SMA 10/30 crossover, next-open market fills, no fees) on the same files — trades checked equal.
 3. 1,000 symbols × 2,500 bars in a child process: symbol-bars/s and peak RSS.
 4. Peak RSS of 100 and 1,000 symbols, to show memory growing linearly with symbols × bars.
+5. The whole command's fixed cost: the same files trading only their last day (start-up, loading,
+   wiring, report). ``ceiling_cli_vs_backtrader`` is backtrader's time over that fixed cost plus
+   the plain loop's: the ratio ``qts backtest`` would reach if its engine were as fast as a
+   loop that only computes the signals and books nothing.
 
 The workload is backtrader's: the whole account sizes each entry, no capital pools
 (``--no-capital``; the pools cap entries, so their trades differ from backtrader's). The whole
@@ -145,6 +149,15 @@ def main() -> None:
         summary = json.loads((out / "summary.json").read_text())
         cli_s = min(cli_times)
         print(f"qts backtest (whole process): best {cli_s:.3f}s of {args.repeat}")
+        last_day = from_epoch(int(series[0].ts[-1])).date().isoformat()
+        fixed_times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            subprocess.run([*cli, "--no-capital", "--start", last_day, "--out",
+                            str(Path(tmp) / "fixed")], capture_output=True, check=True)  # fmt: skip
+            fixed_times.append(time.perf_counter() - t0)
+        fixed_s = min(fixed_times)
+        print(f"qts backtest trading only the last day (start-up, loading, report): {fixed_s:.3f}s")
         t0 = time.perf_counter()
         subprocess.run([*cli, "--out", str(Path(tmp) / "pools")], capture_output=True, check=True)
         cli_pools_s = time.perf_counter() - t0
@@ -189,6 +202,10 @@ def main() -> None:
                 "backtrader_seconds": round(bt["wall"], 3) if bt else None,
                 "cli_vs_backtrader": round(bt["wall"] / cli_s, 2) if bt else None,
                 "matches_backtrader": bt_same,
+                "cli_fixed_seconds": round(fixed_s, 3),
+                "ceiling_cli_vs_backtrader": (
+                    round(bt["wall"] / (fixed_s + base), 2) if bt else None
+                ),
                 "symbols_1000_symbol_bars_per_s": round(big_rate),
                 "symbols_1000_trades": big["trades"],
                 "peak_rss_mb": round(rss_big, 1),
