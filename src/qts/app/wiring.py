@@ -152,7 +152,8 @@ def build_engine(
     outside them emergency exits and scalp orders wait, since a broker refuses them; the
     simulated exchange reserves an order placed out of hours, so it needs none.
     ``capital`` turns on the pools and the operating state; they read the volatility index from
-    ``state_index`` (default: ``vol_index``)."""
+    ``state_index`` (default: ``vol_index``; in paper and live runs without either, the level the
+    venue pushes). A backtest without either has no index at all."""
     calendar = calendar or KrxCalendar()
     # threads share a store only where it takes a lock: MemoryStore belongs to one thread
     store: TradingStore
@@ -261,7 +262,8 @@ def build_engine(
     runner.controls = spine.controls
     if capital is not None and capital.enabled:
         # the volatility index: the backtest's --index, the synthetic feed, or a live push
-        level = state_index or vol_index or (lambda _frame: spine.last_index)
+        pushed = None if mode == "backtest" else (lambda _frame: spine.last_index)
+        level = state_index or vol_index or pushed
         runner.capital = CapitalStep(capital, store, oms, level, keep_rows=keep_capital_rows)
     spine.start()
     scalp_wiring = (

@@ -156,6 +156,7 @@ class CapitalStep:
             entries=entries,
             safety=safety,
             vol_index=self.level,
+            has_vol_index=self.vol_index is not None,
             day_start_equity=day_start_equity,
         )
 

@@ -39,6 +39,7 @@ class CycleInputs:
     vol_index: float | None = None
     day_start_equity: int = 0
     circuit_breaker: bool = False
+    has_vol_index: bool = True  # False: the run has no index at all (see StateInputs)
 
     @property
     def equity(self) -> int:

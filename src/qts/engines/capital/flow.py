@@ -332,6 +332,7 @@ class CapitalFlow:
             cagr=cagr,
             growth=growth,
             win_rate_30d=win,
+            has_vol_index=x.has_vol_index,
         )
 
     def _stats(self, today: date) -> dict[Track, PoolStats]:

@@ -58,7 +58,10 @@ class StateInputs:
     ``drawdown``: equity below its running peak, as a fraction. ``daily_loss``: the day's loss as a
     fraction of its starting equity (0 on a gain). ``profitable_days``: trading days in a row that
     ended without a loss. ``vol_index`` None means unknown: no rule fires on it and no rule that
-    needs it calm can hold. ``safety`` is the safety state's name.
+    needs it calm can hold — unless ``has_vol_index`` is False: the run has no volatility index at
+    all (a backtest without one), so the rules' index conditions are left out rather than never
+    met (one safety warning would otherwise keep it DEFENSIVE for good). ``safety`` is the safety
+    state's name.
     """
 
     ts: datetime
@@ -72,6 +75,16 @@ class StateInputs:
     cagr: float | None = None
     growth: float = 0.0
     win_rate_30d: float | None = None
+    has_vol_index: bool = True
+
+
+def _calm(x: StateInputs, below: float) -> bool:
+    """The volatility index is below ``below`` — or the run has none to look at."""
+    return x.vol_index < below if x.vol_index is not None else not x.has_vol_index
+
+
+def _index_text(x: StateInputs) -> str:
+    return f"vol index {x.vol_index:g}" if x.vol_index is not None else "no vol index"
 
 
 def to_balanced_from_aggressive(x: StateInputs, r: TransitionRules) -> list[str]:
@@ -108,8 +121,7 @@ def to_balanced_from_defensive(
     """DEFENSIVE → BALANCED when all hold; returns the reasons, or [] when any fails."""
     ok = (
         x.drawdown < r.recovery_drawdown
-        and x.vol_index is not None
-        and x.vol_index < r.recovery_vix
+        and _calm(x, r.recovery_vix)
         and x.profitable_days >= r.recovery_profitable_days
         and x.safety == "NORMAL"
         and days_in_state >= r.recovery_min_days
@@ -117,7 +129,7 @@ def to_balanced_from_defensive(
     if not ok:
         return []
     return [
-        f"RECOVERY drawdown {x.drawdown:.2%}, vol index {x.vol_index:g}, "
+        f"RECOVERY drawdown {x.drawdown:.2%}, {_index_text(x)}, "
         f"{x.profitable_days} days without loss, {days_in_state:.1f} d in DEFENSIVE"
     ]
 
@@ -129,8 +141,7 @@ def to_aggressive_from_balanced(
     ok = (
         x.cagr is not None
         and x.cagr > r.aggressive_target_cagr
-        and x.vol_index is not None
-        and x.vol_index < r.aggressive_vix
+        and _calm(x, r.aggressive_vix)
         and x.growth > r.aggressive_growth
         and x.win_rate_30d is not None
         and x.win_rate_30d > r.aggressive_win_rate
@@ -140,7 +151,7 @@ def to_aggressive_from_balanced(
         return []
     return [
         f"STRONG_PERFORMANCE CAGR {x.cagr:.1%}, growth {x.growth:.1%}, "
-        f"win rate {x.win_rate_30d:.0%}, vol index {x.vol_index:g}"
+        f"win rate {x.win_rate_30d:.0%}, {_index_text(x)}"
     ]
 
 

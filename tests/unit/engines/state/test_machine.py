@@ -70,6 +70,26 @@ def test_defensive_to_balanced_needs_all_conditions() -> None:
         assert not to_balanced_from_defensive(x(**bad), R, days)
 
 
+def test_a_run_without_any_index_recovers_on_the_other_conditions() -> None:
+    """Unknown (a feed that has no value yet) blocks recovery; no index at all does not."""
+    calm = dict(drawdown=0.04, vol_index=None, profitable_days=3)
+    assert not to_balanced_from_defensive(x(**calm), R, 5)
+    (why,) = to_balanced_from_defensive(x(**calm, has_vol_index=False), R, 5)
+    assert "no vol index" in why
+    for bad, days in (
+        (dict(drawdown=0.05, profitable_days=3), 5),
+        (dict(drawdown=0.04, profitable_days=2), 5),
+        (dict(drawdown=0.04, profitable_days=3, safety="WARNING"), 5),
+        (dict(drawdown=0.04, profitable_days=3), 4.9),
+    ):
+        assert not to_balanced_from_defensive(x(**bad, has_vol_index=False), R, days)
+    # a level that is there still counts, whatever the flag says
+    assert not to_balanced_from_defensive(x(**{**calm, "vol_index": 20}, has_vol_index=False), R, 5)
+    good = dict(cagr=0.2, growth=0.11, win_rate_30d=0.61)
+    assert not to_aggressive_from_balanced(x(**good), R, 10)
+    assert to_aggressive_from_balanced(x(**good, has_vol_index=False), R, 10)
+
+
 def test_balanced_to_aggressive_needs_all_conditions() -> None:
     good = dict(cagr=0.2, vol_index=14, growth=0.11, win_rate_30d=0.61)
     assert to_aggressive_from_balanced(x(**good), R, 10)
