@@ -35,13 +35,26 @@ from qts.ui.view import ViewBuilder
 DAY_END_SLACK = timedelta(minutes=1)  # the last bar of a session ends a minute before its close
 
 
-def validate(config: QtsConfig) -> None:
-    """Refuse what must not start (raises ConfigError)."""
-    if config.dashboard.enabled:
-        check_binding(config.dashboard.host, os.environ.get(TOKEN_ENV) or config.dashboard.token)
+def start_problems(config: QtsConfig) -> list[ConfigError]:
+    """What must not start, the environment's secrets included (``qts config check`` lists them)."""
+    out: list[ConfigError] = []
+    section = config.dashboard
+    if section.enabled:
+        try:
+            check_binding(section.host, os.environ.get(TOKEN_ENV) or section.token)
+        except ConfigError as e:
+            out.append(e)
     _, problems = channels_from_config(config.alerts)
     if problems:
-        raise ConfigError("Config_Local", "alerts", "; ".join(problems))
+        out.append(ConfigError("Config_Local", "alerts", "; ".join(problems)))
+    return out
+
+
+def validate(config: QtsConfig) -> None:
+    """Refuse what must not start (raises the first ConfigError)."""
+    problems = start_problems(config)
+    if problems:
+        raise problems[0]
 
 
 @dataclass(slots=True)

@@ -36,10 +36,16 @@ def check(
 ) -> None:
     """Validate every scope; exit 1 and list each problem (source, key, reason) if any."""
     loaded = load_with_sheets(config, list(sheet or []), config_sheets)
-    if loaded.problems:
-        for p in loaded.problems:
-            typer.echo(f"{p.source}: {p.key}: {p.reason}", err=True)
-        typer.echo(f"{len(loaded.problems)} problem(s) found.", err=True)
+    problems = [f"{p.source}: {p.key}: {p.reason}" for p in loaded.problems]
+    if not problems:
+        # what ``qts run`` refuses at start (the environment included) is a problem here too
+        from qts.app.operator import start_problems
+
+        problems = [str(e) for e in start_problems(loaded.config)]
+    if problems:
+        for line in problems:
+            typer.echo(line, err=True)
+        typer.echo(f"{len(problems)} problem(s) found.", err=True)
         raise typer.Exit(1)
     typer.echo(f"configuration OK ({', '.join(loaded.sources)}); mode {loaded.config.mode.value}")
     symbols = loaded.config.universe.symbols

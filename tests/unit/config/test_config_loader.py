@@ -363,3 +363,26 @@ def test_cli_config_check_accepts_a_good_config(tmp_path: Path) -> None:
     assert out.stdout.startswith("configuration OK (defaults, ")
     assert str(good) in out.stdout and str(swing) in out.stdout
     assert "mode backtest" in out.stdout
+
+
+def test_cli_config_check_refuses_what_qts_run_refuses_at_start(tmp_path: Path) -> None:
+    """The dashboard on an open address without a token, an alert channel without its secret:
+    ``qts run`` refuses them at start, so the check must not call them OK."""
+    cfg = write(
+        tmp_path / "qts.yaml",
+        "dashboard:\n  host: 0.0.0.0\nalerts:\n  telegram_chat_id: '42'\n  slack: true\n",
+    )
+    clean = {"QTS_DASHBOARD_TOKEN": "", "QTS_TELEGRAM_TOKEN": "", "QTS_SLACK_WEBHOOK_URL": ""}
+    out = qts("config", "check", "--config", str(cfg), env=clean)
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    assert any(x.startswith("Config_Local: dashboard.host: 0.0.0.0 is reachable") for x in lines)
+    assert any(x.startswith("Config_Local: alerts: alerts.telegram_chat_id is set") for x in lines)
+    assert "2 problem(s) found." in lines
+    ok = qts(
+        "config", "check", "--config", str(cfg),
+        env={"QTS_DASHBOARD_TOKEN": "t0ken", "QTS_TELEGRAM_TOKEN": "1:x",
+             "QTS_SLACK_WEBHOOK_URL": "https://hooks.example/x"},
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "t0ken" not in ok.stdout + ok.stderr
