@@ -10,6 +10,9 @@ from pathlib import Path
 
 from cli_run import run_qts
 
+from qts.data.ports import CHECKPOINT_KEY
+from qts.data.sqlite import SqliteStore
+
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
@@ -25,11 +28,19 @@ def test_override_is_applied_by_the_running_process(tmp_path: Path) -> None:
     pools = qts("capital", "status", "--db", str(db))
     assert pools.returncode == 0, pools.stderr
     assert "SCALP" in pools.stdout and "PORTFOLIO" in pools.stdout and "total" in pools.stdout
-    until = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-    too_far = (datetime.now(UTC) + timedelta(days=8)).strftime("%Y-%m-%dT%H:%M")
+    # the paper run lives on its simulated clock: --until is measured against its last cycle
+    store = SqliteStore(str(db))
+    clock = datetime.fromisoformat(store.load_state(CHECKPOINT_KEY)["ts"])
+    store.close()
+    assert abs(clock - datetime.now(UTC)) > timedelta(days=8)  # else this test proves nothing
+    at = partial(_at, clock)
+    until, too_far, past = at(days=2), at(days=8), at(hours=-1)
     refused = qts("state", "set", "DEFENSIVE", "--db", str(db), "--until", too_far,
                   "--reason", "x")  # fmt: skip
     assert refused.returncode != 0 and "7 days" in refused.stderr
+    assert f"the run's clock: its last cycle was at {clock.isoformat()}" in refused.stderr
+    refused = qts("state", "set", "DEFENSIVE", "--db", str(db), "--until", past, "--reason", "x")
+    assert refused.returncode != 0 and "not in the future" in refused.stderr
     ok = qts("state", "set", "DEFENSIVE", "--db", str(db), "--until", until,
              "--reason", "earnings week", "--operator", "kim")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
@@ -45,3 +56,7 @@ def test_override_is_applied_by_the_running_process(tmp_path: Path) -> None:
     # entering DEFENSIVE set new targets: the rebalancer moved money toward PORTFOLIO
     moves = qts("capital", "history", "--db", str(db)).stdout
     assert "REBALANCE" in moves and "->PORTFOLIO" in moves
+
+
+def _at(clock: datetime, **delta: float) -> str:
+    return (clock + timedelta(**delta)).strftime("%Y-%m-%dT%H:%M%z")

@@ -19,6 +19,7 @@ from qts.data.capital_journal import (
     CapitalEventRecord,
     journal_for,
 )
+from qts.data.ports import CHECKPOINT_KEY
 from qts.data.sqlite import SqliteStore
 from qts.engines.state.machine import StateStatus
 from qts.engines.state.profile import PROFILES, OperatingState
@@ -97,7 +98,14 @@ def set_state(
     until: Annotated[
         datetime,
         typer.Option(
-            formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+            formats=[
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d",
+                "%Y-%m-%dT%H:%M%z",
+                "%Y-%m-%dT%H:%M:%S%z",
+            ],
             help="When the override ends (KST unless an offset is given); at most 7 days ahead.",
         ),
     ],
@@ -107,18 +115,24 @@ def set_state(
     ] = None,
 ) -> None:
     """Override the operating state until a time. Recorded; the run applies it at its next cycle."""
+    if not reason.strip():
+        raise InputError("--reason", reason, "an override needs a reason")
     now = WallClock().now()
     end = until if until.tzinfo else until.replace(tzinfo=KST)
     limit = TransitionRules().max_override_days
-    if end <= now:
-        raise InputError("--until", until.isoformat(), "is not in the future")
-    if end > now + timedelta(days=limit):
-        raise InputError("--until", until.isoformat(), f"is more than {limit:g} days ahead")
-    if not reason.strip():
-        raise InputError("--reason", reason, "an override needs a reason")
     who = operator or getpass.getuser()
     store = open_db(db)
     try:
+        # a paper run on a simulated clock lives on its own time: measure against its last cycle
+        checkpoint = store.load_state(CHECKPOINT_KEY)
+        ref = datetime.fromisoformat(checkpoint["ts"]) if checkpoint else now
+        clock = f" (the run's clock: its last cycle was at {ref.isoformat()})" if checkpoint else ""
+        if end <= ref:
+            raise InputError("--until", until.isoformat(), "is not in the future" + clock)
+        if end > ref + timedelta(days=limit):
+            raise InputError(
+                "--until", until.isoformat(), f"is more than {limit:g} days ahead" + clock
+            )
         request_id = uuid.uuid4().hex
         doc = {
             "id": request_id,

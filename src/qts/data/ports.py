@@ -23,6 +23,8 @@ from qts.model.order import Order
 from qts.model.position import Position
 
 JsonDict = dict[str, Any]
+# the state document of the last committed cycle: its time on the run's own clock, its day
+CHECKPOINT_KEY = "cycle_checkpoint"
 
 
 @dataclass(frozen=True, slots=True)

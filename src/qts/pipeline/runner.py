@@ -17,7 +17,13 @@ import numpy as np
 
 from qts.core.errors import StorageError
 from qts.core.heap import SETTLE_CYCLES, settle_heap
-from qts.data.ports import AccountState, DecisionRecord, EquityPoint, TradingStore
+from qts.data.ports import (
+    CHECKPOINT_KEY,
+    AccountState,
+    DecisionRecord,
+    EquityPoint,
+    TradingStore,
+)
 from qts.engines.capital.gates import scaled_limits
 from qts.engines.contracts import CalcData, CycleReport, Decisions
 from qts.engines.indicators import IndicatorBank
@@ -45,7 +51,6 @@ from qts.safety.guard import (
 from qts.safety.supervisor import SafetySupervisor
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "cycle_checkpoint"
 STAGE_FAIL_SAFE = {
     Stage.EXTRACT: "FS010",
     Stage.TRANSFORM: "FS020",
@@ -112,7 +117,7 @@ class EtedaRunner:
     # --- bookkeeping -------------------------------------------------------------------------
 
     def _restore_checkpoint(self) -> None:
-        state = self.store.load_state(CHECKPOINT)
+        state = self.store.load_state(CHECKPOINT_KEY)
         if state:
             self.day_start_equity = int(state["day_start_equity"])
             self.day = date.fromisoformat(state["day"])
@@ -120,7 +125,7 @@ class EtedaRunner:
 
     @property
     def checkpoint_ts(self) -> str | None:
-        state = self.store.load_state(CHECKPOINT)
+        state = self.store.load_state(CHECKPOINT_KEY)
         return str(state["ts"]) if state else None
 
     def _roll_bar_day(self, frame: BarFrame) -> None:
@@ -309,7 +314,7 @@ class EtedaRunner:
             if self.capital is not None:
                 self.capital.persist()
             self.store.save_state(
-                CHECKPOINT,
+                CHECKPOINT_KEY,
                 {
                     "ts": report.ts.isoformat(),
                     "day": (self.day or report.ts.date()).isoformat(),
