@@ -60,3 +60,19 @@ def test_override_is_applied_by_the_running_process(tmp_path: Path) -> None:
 
 def _at(clock: datetime, **delta: float) -> str:
     return (clock + timedelta(**delta)).strftime("%Y-%m-%dT%H:%M%z")
+
+
+def test_pool_days_survive_a_restart(tmp_path: Path) -> None:
+    """A day's pool row is journaled when the next day starts; a restart in between used to lose
+    it (the row was held by the process only), so ``--days`` showed no history at all."""
+    db = tmp_path / "day.sqlite"
+    for days in ("1d", "2d"):
+        run = qts("run", "--seed", "7", "--speed", "max", "--for", days, "--db", str(db))
+        assert run.returncode == 0, run.stderr
+    rows = qts("capital", "history", "--days", "--db", str(db)).stdout.splitlines()
+    assert len(rows) == 2, rows
+    first, last = rows
+    assert not first.endswith("(last cycle)") and last.endswith("(last cycle)")
+    assert first[:10] < last[:10]  # ISO dates, one row a trading day
+    for row in rows:
+        assert " equity " in row and ("BALANCED" in row or "DEFENSIVE" in row)

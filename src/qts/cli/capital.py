@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from qts.cli.state import open_db
-from qts.data.capital_journal import journal_for, read_capital
+from qts.data.capital_journal import (
+    CAPITAL_DAY_ROW,
+    CAPITAL_KEY,
+    CapitalEventRecord,
+    journal_for,
+    read_capital,
+)
 
 app = typer.Typer(help="Capital pools: status and history.", no_args_is_help=True)
 DbOpt = Annotated[Path, typer.Option(help="The run's SQLite database.")]
@@ -64,10 +71,17 @@ def history(
 ) -> None:
     """Transfers and pool locks (or, with --days, the pools at each day's close), oldest first."""
     store = open_db(db)
+    last_day = None  # the day shown from the capital document, not the journal
     try:
         journal = journal_for(store)
         if days:
             rows = journal.load_capital_events("pools", limit)
+            # the day in progress (or the last day of a run that stopped) is journaled when the
+            # next day starts; its row so far is in the capital document
+            latest = (store.load_state(CAPITAL_KEY) or {}).get(CAPITAL_DAY_ROW)
+            if latest and (not rows or rows[-1].payload["date"] < latest["date"]):
+                last_day = latest["date"]
+                rows = [*rows, CapitalEventRecord(datetime.now(UTC), "pools", latest)][-limit:]
         else:
             rows = [
                 e
@@ -84,6 +98,7 @@ def history(
             typer.echo(
                 f"{p['date']}  {p['state']:<10} scalp {p['scalp']:>15,}  swing {p['swing']:>15,}"
                 f"  portfolio {p['portfolio']:>15,}  equity {p['equity']:>15,}"
+                + ("  (last cycle)" if p["date"] == last_day else "")
             )
         elif e.kind == "transfer":
             typer.echo(

@@ -19,6 +19,7 @@ from qts.data.ports import JsonDict
 
 STATE_KEY = "operating_state"
 CAPITAL_KEY = "capital"
+CAPITAL_DAY_ROW = "day_row"  # in the capital document: the pools of the day in progress
 # the closed-trade and pool-history windows of the capital document, written when they change
 CAPITAL_WINDOWS_KEY = "capital.windows"
 # the window rows appended since that document was last written (ADR 0021): with daily bars a

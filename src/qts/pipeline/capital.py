@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from qts.data.capital_journal import (
+    CAPITAL_DAY_ROW,
     CAPITAL_KEY,
     CAPITAL_WINDOWS_KEY,
     CAPITAL_WINDOWS_TAIL_KEY,
@@ -69,9 +70,8 @@ class CapitalStep:
         appended = any(tail.get(k) for k in ("trades", "history"))
         if windows is not None and appended:
             windows = with_tail(windows, tail)
-        self.flow = CapitalFlow.restore(
-            config, store.load_state(STATE_KEY), store.load_state(CAPITAL_KEY), windows
-        )
+        stored_doc = store.load_state(CAPITAL_KEY)
+        self.flow = CapitalFlow.restore(config, store.load_state(STATE_KEY), stored_doc, windows)
         # the windows version last written (-1: not stored apart yet, or a stored tail this
         # flow does not hold as its own: write the whole windows document first)
         stored = windows is not None and not appended and self.flow is not None
@@ -83,7 +83,9 @@ class CapitalStep:
         self.transitions: list[dict[str, Any]] = []
         self.transfers: list[dict[str, Any]] = []
         self._pending: list[CapitalEventRecord] = []
-        self._last_row: dict[str, Any] | None = None
+        # the pools' row of the day in progress, journaled when the next day starts: kept in
+        # the capital document so a day a restart cuts in two still gets its row
+        self._last_row: dict[str, Any] | None = (stored_doc or {}).get(CAPITAL_DAY_ROW)
         self.level: float | None = None
 
     # --- the cycle ---------------------------------------------------------------------------
@@ -253,6 +255,8 @@ class CapitalStep:
             doc["state"] = view.state.value
             doc["vol_index"] = self.level
             doc["rebalance_pending"] = view.rebalance_pending
+        if self._last_row is not None:
+            doc[CAPITAL_DAY_ROW] = self._last_row
         self.store.save_state(CAPITAL_KEY, doc)
         if self._pending:
             self.journal.record_capital_events(self._pending)
