@@ -124,6 +124,13 @@ def backup_size(db: Path) -> int:
     return 2 * sum(f.stat().st_size for f in files if f.is_file())
 
 
+def _companions(db: Path) -> list[tuple[str, Path]]:
+    """The SQLite files that belong with the books, by their name in a backup: the simulated
+    venue's journal, and a live adapter's map of client ids to the broker's order numbers
+    (books restored without it could not match the broker's orders to their own)."""
+    return [("venue.sqlite", Path(f"{db}.venue")), ("orders.sqlite", Path(f"{db}.orders"))]
+
+
 def backup_sqlite(
     db: Path, dest_dir: Path, now: datetime | None = None, progress: Progress | None = None
 ) -> Backup:
@@ -132,14 +139,11 @@ def backup_sqlite(
     now = now or datetime.now(UTC)
     tmp, final = _new_dir(dest_dir, db.stem, now)
     try:
-        _sqlite_copy(db, tmp / "books.sqlite")
-        if progress is not None:
-            progress((tmp / "books.sqlite").stat().st_size)
-        venue = Path(f"{db}.venue")
-        if venue.exists():
-            _sqlite_copy(venue, tmp / "venue.sqlite")
-            if progress is not None:
-                progress((tmp / "venue.sqlite").stat().st_size)
+        for name, source in [("books.sqlite", db), *_companions(db)]:
+            if source is db or source.exists():
+                _sqlite_copy(source, tmp / name)
+                if progress is not None:
+                    progress((tmp / name).stat().st_size)
         manifest = {
             "kind": "sqlite",
             "source": str(db.resolve()),
@@ -231,15 +235,15 @@ def verify(backup: Backup) -> None:
 
 
 def restore_sqlite(backup: Backup, db: Path) -> None:
-    """Put the backup's books (and venue journal) back at ``db``; refused while a run writes."""
+    """Put the backup's books (and the files that belong with them) back at ``db``; refused while
+    a run writes. A companion the backup does not hold is left as it is."""
     if backup.kind != "sqlite":
         raise InputError(str(backup.path), "kind", f"a {backup.kind} backup, not SQLite")
     verify(backup)
     db.parent.mkdir(parents=True, exist_ok=True)
     with WriterLock(db):
-        targets = [("books.sqlite", db)]
-        if "venue.sqlite" in backup.manifest["files"]:
-            targets.append(("venue.sqlite", Path(f"{db}.venue")))
+        files = backup.manifest["files"]
+        targets = [("books.sqlite", db), *((n, p) for n, p in _companions(db) if n in files)]
         for name, target in targets:
             tmp = target.with_name(f".{target.name}.restoring")
             shutil.copyfile(backup.path / name, tmp)

@@ -9,7 +9,8 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -17,11 +18,14 @@ import pytest
 from psycopg import sql
 
 from qts.app.paper import run_paper
+from qts.brokers.kis.orderstore import OrderRecord, OrderStore
 from qts.config.loader import load_config
 from qts.config.ops import DashboardSection
 from qts.core.errors import StorageError
+from qts.core.time import KST
 from qts.data.postgres import PostgresStore
 from qts.data.writer_lock import WriterLock
+from qts.model.enums import OrderSide, OrderType
 from qts.ops.backup import backup_postgres, backup_sqlite, list_backups, prune, restore_postgres
 
 DSN = os.environ.get("QTS_TEST_PG_DSN") or "postgresql://postgres@127.0.0.1:5432/test"
@@ -73,6 +77,31 @@ def test_backup_corrupt_restore_gives_the_same_ledger(tmp_path: Path, day_db: Pa
     assert after.returncode == 0, after.stderr
     assert after.stdout == before.stdout
     assert dump(Path(f"{db}.venue")) == venue_before  # the venue's orders came back too
+
+
+def test_a_live_adapters_order_map_is_backed_up_and_restored(tmp_path: Path, day_db: Path) -> None:
+    """Books restored without the adapter's map (client ids <-> the broker's order numbers) could
+    not match the broker's orders to their own: the map travels with them."""
+    db = tmp_path / "live.sqlite"
+    db.write_bytes(day_db.read_bytes())
+    orders = OrderStore(Path(f"{db}.orders"))
+    sent = datetime(2026, 12, 7, 9, 1, tzinfo=KST)
+    record = OrderRecord("c-1", "005930", OrderSide.BUY, OrderType.LIMIT, 10, 70_000, sent,
+                         sent.date(), "06010", "0000117057")  # fmt: skip
+    orders.save(record)
+    orders.close()
+    made = qts("backup", "create", "--db", str(db), "--dir", str(tmp_path / "b"))
+    assert made.returncode == 0, made.stderr
+    later = OrderStore(Path(f"{db}.orders"))
+    later.save(replace(record, client_order_id="c-2", odno="0000117058"))
+    later.close()
+    restored = qts("backup", "restore", "--db", str(db), "--dir", str(tmp_path / "b"))
+    assert restored.returncode == 0, restored.stderr
+    again = OrderStore(Path(f"{db}.orders"))
+    try:
+        assert set(again.orders) == {"c-1"} and again.orders["c-1"].odno == "0000117057"
+    finally:
+        again.close()
 
 
 def test_a_tampered_backup_or_a_running_writer_refuses_restore(
