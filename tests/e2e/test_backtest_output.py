@@ -18,10 +18,10 @@ ARGS = ["--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30", "
 ENV = {**os.environ, "COLUMNS": "400"}
 
 
-def backtest(out: Path) -> subprocess.CompletedProcess[str]:
+def backtest(out: Path, *more: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "qts", "backtest", "--data", str(DATA), "--price-scale", "100",
-         *ARGS, "--out", str(out)],
+         *ARGS, "--out", str(out), *more],
         capture_output=True, text=True, env=ENV, check=False,
     )  # fmt: skip
 
@@ -79,7 +79,21 @@ def test_summary_and_page_record_what_produced_them(tmp_path: Path) -> None:
         10,
     )
     assert (p["cash"], p["fees"], p["price_scale"]) == (100_000_000, "krx", 100.0)
+    assert (p["start"], p["end"], p["index"], p["capital"]) == (None, None, None, True)
     assert p["qts_version"]
     page = (out / "report.html").read_text()
     assert p["data"][0]["sha256"] in page
     assert not list(out.glob("*.tmp"))
+
+
+def test_the_period_the_index_and_the_pools_are_recorded(tmp_path: Path) -> None:
+    """A run cut to a period, with a volatility index or without pools is repeatable from its
+    summary alone."""
+    vix = DATA.with_name("vix_daily_2014_2019.csv")
+    out = tmp_path / "out"
+    proc = backtest(out, "--start", "2015-01-02", "--end", "2016-12-30", "--index", str(vix),
+                    "--no-capital")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    p = json.loads((out / "summary.json").read_text())["provenance"]
+    assert (p["start"], p["end"], p["capital"]) == ("2015-01-02", "2016-12-30", False)
+    assert p["index"] == {"path": str(vix), "sha256": hashlib.sha256(vix.read_bytes()).hexdigest()}

@@ -31,5 +31,12 @@ def test_defensive_after_a_warning_recovers_without_an_index(tmp_path: Path) -> 
     back = [m for m in moves[down[0] :] if m[:2] == ("DEFENSIVE", "BALANCED")]
     assert back and all("no vol index" in m[2] for m in back)
     assert summary["trades"]  # entries are taken again once BALANCED
+    # the console names the codes, then the kinds without one, and says where the counts are
+    text = " ".join(proc.stderr.split())  # the console wraps at its width
+    line = text[text.index("safety events: ") :]
+    assert (
+        "AN001 ×" in line and "clean cycle ×" in line and line.index("AN001") < line.index("clean")
+    )
+    assert "(counts in summary.json's safety_events)" in line
     days = [r["state"] for r in summary["capital"]]
     assert days.count("BALANCED") > days.count("DEFENSIVE")

@@ -1,11 +1,13 @@
 """What produced a backtest report, so the run can be repeated from its output alone: the data
-files with their SHA-256, the strategy and its parameters, qty, cash, fees, price scale and the
-QTS version. It goes into ``summary.json`` and, through the summary, onto the report page."""
+files with their SHA-256, the strategy and its parameters, qty, cash, fees, price scale, the
+period, the volatility index file, whether the pools were on, and the QTS version. It goes into
+``summary.json`` and, through the summary, onto the report page."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,13 @@ def provenance(
     cash: int,
     fees: str,
     price_scale: float | None,
+    start: date | None = None,
+    end: date | None = None,
+    index: Path | None = None,
+    capital: bool = True,
 ) -> dict[str, Any]:
+    """``start``/``end``: the period traded (None: the data's own); ``index``: the volatility
+    index file; ``capital``: the pools on (``--no-capital`` turns them off)."""
     return {
         "qts_version": qts.__version__,
         "data": [{"path": str(p), "sha256": sha256(p)} for p in data_files(list(paths))],
@@ -46,4 +54,8 @@ def provenance(
         "cash": cash,
         "fees": fees,
         "price_scale": price_scale,
+        "start": start.isoformat() if start else None,
+        "end": end.isoformat() if end else None,
+        "index": {"path": str(index), "sha256": sha256(index)} if index is not None else None,
+        "capital": capital,
     }

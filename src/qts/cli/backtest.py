@@ -132,6 +132,10 @@ def backtest(
         cash=cash,
         fees=fees.value,
         price_scale=specs.default.price_scale,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        index=index,
+        capital=not no_capital,
     ) | files_record(paths, series, specs)
     try:
         summary_path, html = write_report(
@@ -151,8 +155,14 @@ def backtest(
         f"max drawdown {perf.max_drawdown:.2%}, Sharpe {perf.sharpe:.2f}) in {elapsed:.2f}s"
     )
     if summary["safety_events"]:
-        listed = ", ".join(f"{code} ×{n}" for code, n in summary["safety_events"].items())
-        console.print(f"safety events: {listed} (listed in summary.json)", highlight=False)
+        # codes (FS/GR/AN…) first, then the kinds without one (clean_cycle: back to NORMAL)
+        events = sorted(summary["safety_events"].items(), key=lambda kv: not kv[0].isupper())
+        listed = ", ".join(f"{name.replace('_', ' ')} ×{n}" for name, n in events)
+        where = f"; each one: qts safety history --db {db}" if db is not None else ""
+        console.print(
+            f"safety events: {listed} (counts in summary.json's safety_events{where})",
+            highlight=False,
+        )
     typer.echo(f"{summary_path}\n{html}")
 
 
