@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 from enum import StrEnum
@@ -13,6 +14,7 @@ import typer
 
 from qts.core.errors import InputError
 from qts.data.sqlite import SqliteStore
+from qts.model.ledger import LedgerEntry
 
 
 class Format(StrEnum):
@@ -36,7 +38,7 @@ def ledger(
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
         return
-    fields = list(rows[0]) if rows else ["seq", "ts", "symbol", "side", "qty", "price"]
+    fields = [f.name for f in dataclasses.fields(LedgerEntry)]  # the same header when empty
     writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
