@@ -62,11 +62,10 @@ class RunPreCheckInputs:
         self.pipeline: ScalpPipeline | None = None
 
     def has_live_execution(self, symbol: str, strategy: str, side: OrderSide) -> bool:
+        # one that can no longer make progress (nothing open at the broker, nothing to send)
+        # does not count: the pipeline settles it from the books when the order comes again
         p = self.pipeline
-        return p is not None and any(
-            e.symbol == symbol and e.strategy == strategy and e.side is side
-            for e in p.live.values()
-        )
+        return p is not None and p.running(symbol, strategy, side)
 
     def position_qty(self, symbol: str) -> int:
         return self.oms.account.held_qty(symbol)

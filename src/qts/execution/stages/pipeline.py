@@ -125,6 +125,9 @@ class ScalpPipeline:
                 return ExecutionResult(
                     eid, decision.symbol, decision.action, decision.qty, "duplicate", "known"
                 )
+            # an execution of the same order that can no longer make progress (nothing open
+            # at the venue, nothing left to send) is settled from the books: it never blocks
+            self._settle_stalled(decision.symbol, decision.strategy, decision.action, self.now())
             ex = Execution(
                 eid,
                 decision.symbol,
@@ -279,6 +282,18 @@ class ScalpPipeline:
         with self.lock:
             for ex in list(self.live.values()):
                 self._tick(ex, now)
+
+    def running(self, symbol: str, strategy: str, side: OrderSide) -> bool:
+        """PreCheck's duplicate guard: an execution of this order is live and can still make
+        progress (a slice open at the venue or still to send, or a stage with its watchdog)."""
+        with self.lock:
+            return any(
+                e.symbol == symbol
+                and e.strategy == strategy
+                and e.side is side
+                and self._can_progress(e)
+                for e in self.live.values()
+            )
 
     def escape(self, reason: str, symbol: str | None = None) -> int:
         """EmergencyEscape for every live execution (of ``symbol``); returns how many."""
@@ -454,8 +469,90 @@ class ScalpPipeline:
                 s.failed = True
 
     def _arm_monitor(self, ex: Execution, window: timedelta, now: datetime | None = None) -> None:
-        last_scheduled = max(s.spec.scheduled_time for s in ex.slices)
-        ex.monitor_until = max(now or self.now(), last_scheduled) + window
+        """The deadline on the pipeline's own clock: the slices' schedule is on the decision's
+        (the venue's) time, which may run ahead of it (a replayed feed at ``--speed``), so only
+        its length counts, never its clock."""
+        ex.monitor_until = (now or self.now()) + self._schedule_left(ex) + window
+
+    @staticmethod
+    def _schedule_left(ex: Execution) -> timedelta:
+        """At most how long the slices still unsent take to go out (the schedule's length)."""
+        if not any(not s.sent and not s.failed for s in ex.slices):
+            return timedelta(0)
+        times = [s.spec.scheduled_time for s in ex.slices]
+        return max(times) - min(times)
+
+    def _open_at_venue(self, s: Slice) -> bool:
+        """The slice is sent and not ended, by its record and by the books."""
+        if not s.open:
+            return False
+        order = self.venue.orders.get(s.client_order_id)
+        return order is None or not order.status.is_terminal
+
+    def _can_progress(self, ex: Execution) -> bool:
+        """Something may still happen to a live execution: a stage other than the fill monitor
+        (its watchdog ends it), a slice open at the venue, or a slice that can still be sent."""
+        if ex.state is not ExecState.MONITORING:
+            return True
+        for k, s in enumerate(ex.slices):
+            if s.failed:
+                continue
+            if not s.sent:
+                prev = ex.slices[k - 1] if k > 0 else None
+                blocked = (
+                    s.spec.after_previous
+                    and prev is not None
+                    and (prev.failed or (prev.closed and prev.filled < prev.spec.qty))
+                )
+                if not blocked:
+                    return True
+            elif self._open_at_venue(s):
+                return True
+        return False
+
+    def _books_filled(self, ex: Execution) -> int:
+        """What the books say the execution's orders filled (every id a slice had)."""
+        total = 0
+        for s in ex.slices:
+            for cid in (*s.replaced, s.client_order_id):
+                order = self.venue.orders.get(cid)
+                if order is not None:
+                    total += order.filled_qty
+        return total
+
+    def _settle(self, ex: Execution, now: datetime, why: str) -> None:
+        """End a monitored execution that can no longer make progress, from the books: fills
+        the pipeline missed are counted, and the outcome says what it got."""
+        missed = self._books_filled(ex) - ex.filled
+        if missed > 0:
+            amount = sum(
+                o.filled_amount
+                for s in ex.slices
+                for cid in (*s.replaced, s.client_order_id)
+                if (o := self.venue.orders.get(cid)) is not None
+            )
+            price = amount // max(self._books_filled(ex), 1)
+            ex.fills.append((missed, price, now))
+        for s in ex.slices:
+            if not s.sent:
+                s.failed = True
+            s.closed = True
+        if ex.filled >= ex.qty:
+            outcome = "filled"
+        elif ex.filled > 0:
+            outcome = f"partial: {ex.filled}/{ex.qty} ({why})"
+        else:
+            outcome = f"nothing filled ({why})"
+        log.warning(
+            "scalp %s %s x%d settled from the books: %s", ex.side, ex.symbol, ex.qty, outcome
+        )
+        self._complete(ex, outcome, now)
+
+    def _settle_stalled(self, symbol: str, strategy: str, side: OrderSide, now: datetime) -> None:
+        for ex in list(self.live.values()):
+            same = ex.symbol == symbol and ex.strategy == strategy and ex.side is side
+            if same and not self._can_progress(ex):
+                self._settle(ex, now, "no order left at the venue")
 
     def _finish(self, ex: Execution, status: str, outcome: str) -> ExecutionResult:
         ex.outcome = outcome
@@ -566,12 +663,49 @@ class ScalpPipeline:
                 for s in ex.slices:
                     for cid in (s.client_order_id, *s.replaced):
                         self.by_slice[cid] = ex
-                # NEW slices (stored, never acknowledged) go out with the next timer tick or
-                # the re-run cycle, once the venue has its market data again; the monitor keeps
-                # the deadline it had
-                if ex.monitor_until is None:
-                    self._arm_monitor(ex, self.config.monitor_timeout, now)
-                if ex.filled >= ex.qty:
-                    self._complete(ex, "filled", now)
+                self._resume(ex, now)
             self._persist()
             return len(plans)
+
+    def _resume(self, ex: Execution, now: datetime) -> None:
+        """A restored execution, its slices in step with the books (which start-up
+        reconciliation brought in line with the broker), goes on where it can:
+
+        - everything filled: complete;
+        - its monitoring window still running: NEW slices (stored, never acknowledged) go out
+          with the next timer tick or the re-run cycle; the monitor keeps its deadline, but
+          never one further away than a fresh window (a deadline from another clock);
+        - the window passed while the process was down: nothing new is sent for a stale plan
+          (unsent slices are dropped, NEW orders closed in the books); a slice still open at the
+          broker is handled as the deadline would have: cancelled with the execution complete
+          when something filled (FS093), else adopted with a fresh window (adjust, escape);
+          with nothing open it is settled from what the books say it filled.
+        """
+        fresh = self._schedule_left(ex) + self.config.monitor_timeout
+        if ex.monitor_until is None or ex.monitor_until > now + fresh:
+            ex.monitor_until = now + fresh
+        if ex.filled >= ex.qty:
+            self._complete(ex, "filled", now)
+            return
+        if ex.monitor_until > now:
+            return
+        for s in ex.slices:
+            if s.sent or s.failed:
+                continue
+            s.failed = s.closed = True
+            order = self.venue.orders.get(s.client_order_id)
+            if order is not None and order.status is OrderStatus.NEW:
+                self._venue(
+                    functools.partial(
+                        self.venue.cancel_order,
+                        s.client_order_id,
+                        now,
+                        "scalp plan expired while the process was down",
+                    )
+                )
+        if not any(self._open_at_venue(s) for s in ex.slices):
+            self._settle(ex, now, "monitoring window passed while the process was down")
+        elif ex.filled > 0:
+            self._monitor_timeout(ex, now)
+        else:
+            self._arm_monitor(ex, self.config.monitor_timeout, now)
