@@ -370,6 +370,8 @@ def run_broker(
         config.execution.trading_enabled and not config.execution.kill_switch
     )
     feed.on_print, feed.on_index = engine.spine.on_print, engine.spine.on_index
+    # a stop does not wait behind an emergency exit the broker refused for good
+    engine.spine.emergency.stopping = stop.is_set
     if on_cycle is not None:
         engine.spine.ui.append(on_cycle)
     echo(describe_books(engine, books, config.data.backend))

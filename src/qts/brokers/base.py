@@ -24,6 +24,13 @@ class OrderRequest:
     limit_price: int | None = None
 
 
+# A sell refused because the venue holds fewer sellable shares than asked (``Ack.code``): the
+# books and the broker disagree (shares sold outside QTS) or the shares are tied up, and
+# sending the same order again will not change the answer. The simulator's and Kiwoom's mapped
+# code, and KIS's own (APBK9002 주문가능수량을 초과 했습니다, ``qts.brokers.kis.errors``).
+HOLDINGS_REFUSALS = frozenset({"INSUFFICIENT_HOLDINGS", "APBK9002"})
+
+
 @dataclass(frozen=True, slots=True)
 class Ack:
     """The venue's immediate answer to submit/cancel/replace."""

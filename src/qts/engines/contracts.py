@@ -8,6 +8,7 @@ aligned with the run's :class:`Universe` and frozen (not writeable) once built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from qts.engines.capital.view import CapitalView
 from qts.engines.indicators import IndicatorValues
-from qts.model.enums import OrderSide, OrderType, Signal, Track
+from qts.model.enums import OrderSide, OrderType, Signal, Track, Urgency
 from qts.model.frame import BarFrame, Universe
 
 IntArray = npt.NDArray[np.int64]
@@ -42,6 +43,17 @@ class HoldingView:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingSell:
+    """A sell still open at the venue: what an exit must not sell a second time."""
+
+    client_order_id: str
+    remaining: int
+    order_type: OrderType
+    emergency: bool  # the micro risk loop's own exit
+    limit_price: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     cash: int
     buying_power: int
@@ -53,6 +65,8 @@ class AccountSnapshot:
     high_since_open: IntArray
     holdings: dict[str, HoldingView]
     entries_today: int
+    # the open sells of each symbol counted in ``pending_qty`` (a forced exit may replace them)
+    pending_sells: Mapping[str, tuple[PendingSell, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +117,7 @@ class StrategyDecision:
     recommended_qty: int = 0
     target_weight: float = 0.0
     confidence: float = 1.0
+    urgency: Urgency = Urgency.NORMAL  # of a SELL: may it wait behind a resting sell?
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +160,21 @@ class OrderDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelDecision:
+    """A resting sell a forced exit replaces: cancelled now, the exit sent once the venue
+    confirms (the sell's quantity stays counted as pending until then)."""
+
+    symbol: str
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decisions:
     evaluation: Evaluation
     orders: tuple[OrderDecision, ...]
     blocked: tuple[OrderDecision, ...] = ()
+    cancels: tuple[CancelDecision, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +187,7 @@ class ExecutionResult:
     qty: int
     status: str
     message: str = ""
+    code: str = ""  # the venue's refusal code of a rejected order (its Ack.code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,29 +6,26 @@ fight the orders already working:
 
 * **room** = held − pending sells. The exit sends ``min(qty, room)``; never more.
 * What the room cannot cover is *stood aside* when the pending sells already do the exit's job
-  (a halving while ETEDA's sell of everything is working: the position is going anyway).
-* A **full** exit (stop, kill switch, time) cannot wait on a limit sell that may never fill:
-  the pending non-emergency LIMIT sells are cancelled (cancel-replace); their quantity comes
-  free when the venue confirms the cancel, and the loop's next attempt sells it at market.
-  Pending MARKET sells are left to fill.
+  (a halving while ETEDA's sell of everything is working at the market: the position is going
+  anyway).
+* An exit that must happen cannot wait on a limit sell that may never fill. By its
+  :class:`~qts.model.enums.Urgency`: ``FORCED`` (a stop, time in trade, an emergency halving)
+  cancels the pending non-emergency LIMIT sells whose limit is above the market (not filling);
+  ``FLATTEN`` (before the close, an emergency full exit) cancels every one of them. Their
+  quantity comes free when the venue confirms the cancel (the order state machine closes the
+  order), and the next attempt sells it: nothing is ever sold twice, since a sell being
+  cancelled still counts as working until then. Pending MARKET sells are left to fill.
 
 Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from qts.model.enums import OrderSide, OrderType
-
-
-@dataclass(frozen=True, slots=True)
-class PendingSell:
-    client_order_id: str
-    remaining: int
-    order_type: OrderType
-    emergency: bool
+from qts.engines.contracts import PendingSell
+from qts.model.enums import OrderSide, OrderType, Urgency
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +36,36 @@ class ExitPlan:
 
 
 def pending_sells(
-    orders: Iterable[tuple[str, str, OrderSide, int, OrderType, bool]], symbol: str
+    orders: Iterable[tuple[str, str, OrderSide, int, OrderType, bool, int | None]], symbol: str
 ) -> list[PendingSell]:
-    """The open sells of ``symbol`` from (coid, symbol, side, remaining, type, emergency)."""
+    """The open sells of ``symbol`` from (coid, symbol, side, remaining, type, emergency,
+    limit price)."""
     return [
-        PendingSell(coid, rem, kind, emergency)
-        for coid, sym, side, rem, kind, emergency in orders
+        PendingSell(coid, rem, kind, emergency, limit)
+        for coid, sym, side, rem, kind, emergency, limit in orders
         if sym == symbol and side is OrderSide.SELL and rem > 0
     ]
 
 
-def plan_exit(held: int, pending: list[PendingSell], qty: int, *, full: bool) -> ExitPlan:
-    """What to do for an exit of ``qty`` shares of a position of ``held``."""
+def replaceable(p: PendingSell, urgency: Urgency, market: int) -> bool:
+    """May an exit of ``urgency`` cancel ``p``? Only a non-emergency LIMIT sell; a FORCED exit
+    only one resting above ``market`` (the last price; 0 when unknown: none)."""
+    if p.order_type is not OrderType.LIMIT or p.emergency or urgency is Urgency.NORMAL:
+        return False
+    if urgency is Urgency.FLATTEN:
+        return True
+    return market > 0 and p.limit_price is not None and p.limit_price > market
+
+
+def plan_exit(
+    held: int,
+    pending: Sequence[PendingSell],
+    qty: int,
+    urgency: Urgency,
+    market: int = 0,
+) -> ExitPlan:
+    """What to do for an exit of ``qty`` shares of a position of ``held``, ``market`` being
+    the last price (0: unknown)."""
     want = min(qty, held)
     if want <= 0:
         return ExitPlan(0, (), "nothing held")
@@ -60,20 +75,22 @@ def plan_exit(held: int, pending: list[PendingSell], qty: int, *, full: bool) ->
     if send == want:
         return ExitPlan(send, (), "")
     short = want - send
-    if full:
-        limits = [p for p in pending if p.order_type is OrderType.LIMIT and not p.emergency]
-        if limits:
-            ids = tuple(p.client_order_id for p in limits)
-            freed = sum(p.remaining for p in limits)
-            return ExitPlan(
-                send,
-                ids,
-                f"{short} shares held by {len(ids)} pending limit sell(s) ({freed} shares): "
-                "cancelled; the rest is sold once the venue confirms",
-            )
+    limits = [p for p in pending if replaceable(p, urgency, market)]
+    if limits:
+        ids = tuple(p.client_order_id for p in limits)
+        freed = sum(p.remaining for p in limits)
+        prices = ", ".join(f"{p.limit_price:,}" for p in limits if p.limit_price is not None)
+        return ExitPlan(
+            send,
+            ids,
+            f"{short} shares held by {len(ids)} pending limit sell(s) ({freed} shares"
+            + (f" at {prices}" if prices else "")
+            + (f", market {market:,}" if market > 0 else "")
+            + "): cancelled; the rest is sold once the venue confirms",
+        )
     return ExitPlan(
         send, (), f"{short} shares already being sold by pending sells ({working} working)"
     )
 
 
-__all__ = ["ExitPlan", "PendingSell", "pending_sells", "plan_exit"]
+__all__ = ["ExitPlan", "PendingSell", "pending_sells", "plan_exit", "replaceable"]

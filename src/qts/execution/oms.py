@@ -22,7 +22,7 @@ from qts.core.errors import StorageError
 from qts.core.ids import client_order_id
 from qts.core.locks import ORDER_MANAGER, OrderedLock
 from qts.data.ports import TradingStore
-from qts.engines.contracts import ExecutionResult, HoldingView, OrderDecision
+from qts.engines.contracts import ExecutionResult, HoldingView, OrderDecision, PendingSell
 from qts.model.account import Account
 from qts.model.enums import OrderSide, OrderStatus, OrderType
 from qts.model.fill import Fill
@@ -133,6 +133,21 @@ class OrderManager:
             if early and o.symbol in self.universe:
                 out[self.universe.index(o.symbol)] += o.side.sign * o.remaining
         return out
+
+    @_locked
+    def pending_sells(self, before: datetime) -> dict[str, tuple[PendingSell, ...]]:
+        """The open sells counted by :meth:`pending_qty` (same filter), by symbol."""
+        out: dict[str, list[PendingSell]] = {}
+        for o in self._open.values():
+            emergency = o.strategy == EMERGENCY_STRATEGY
+            early = o.created_at < before or emergency
+            if o.side is OrderSide.SELL and o.remaining > 0 and early:
+                out.setdefault(o.symbol, []).append(
+                    PendingSell(
+                        o.client_order_id, o.remaining, o.order_type, emergency, o.limit_price
+                    )
+                )
+        return {s: tuple(v) for s, v in out.items()}
 
     @_locked
     def holdings(self) -> dict[str, HoldingView]:
@@ -251,7 +266,13 @@ class OrderManager:
                 order.reason,
             )
         return ExecutionResult(
-            order.client_order_id, order.symbol, order.side, order.qty, status, order.reason
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.qty,
+            status,
+            order.reason,
+            "" if ack.accepted else ack.code,
         )
 
     @_locked

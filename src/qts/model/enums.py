@@ -54,3 +54,18 @@ class Signal(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
     HOLD = "HOLD"
+
+
+class Urgency(StrEnum):
+    """How much an exit may wait behind a sell already resting at the venue.
+
+    * ``NORMAL``: it waits (an order for the symbol is pending).
+    * ``FORCED`` (stop-loss, time in trade): it replaces a resting limit sell that is not
+      filling (its limit above the market); one at or under the market is left to fill.
+    * ``FLATTEN`` (before the close, an emergency full exit): it replaces every resting limit
+      sell, whatever its price: the position must be gone.
+    """
+
+    NORMAL = "NORMAL"
+    FORCED = "FORCED"
+    FLATTEN = "FLATTEN"

@@ -3,16 +3,23 @@
 Scalp orders go through the scalp execution micro-pipeline when the run has one (PreCheck →
 OrderSplit → AsyncSend here; the fill monitor, adjustments and escape on the event spine):
 Act waits only for the acknowledgement of their first slices.
+
+The resting sells a forced exit replaces (``Decisions.cancels``) are cancelled first; their
+quantity comes free when the venue's CANCELED notice closes them (the order state machine), so
+the exit's remainder goes in a later cycle and nothing is sold twice.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Protocol
 
 from qts.engines.contracts import Decisions, ExecutionResult, OrderDecision
 from qts.execution.oms import OrderManager
 from qts.model.enums import Track
+
+log = logging.getLogger(__name__)
 
 
 class ScalpRoute(Protocol):
@@ -27,6 +34,14 @@ def act(
     scalp: ScalpRoute | None = None,
 ) -> tuple[ExecutionResult, ...]:
     """The intents are stored before sending; the answers go with the cycle's own commit."""
+    for c in decisions.cancels:
+        ack = oms.cancel_order(c.client_order_id, ts, c.reason)
+        if ack.accepted:
+            log.info("cancel %s %s sent: %s", c.symbol, c.client_order_id, c.reason)
+        else:
+            log.warning(
+                "cancel %s %s (%s) refused: %s", c.symbol, c.client_order_id, c.reason, ack.reason
+            )
     if scalp is None or not any(d.track is Track.SCALP for d in decisions.orders):
         return oms.submit_all(decisions.orders, cycle_id, ts, save_answers=False)
     plain = [d for d in decisions.orders if d.track is not Track.SCALP]

@@ -3,6 +3,13 @@
 Forced NONE when trading is disabled or the safety state forbids it; no order when risk refused,
 the quantity is zero, an order for the symbol is still open, or the daily limit of entries
 (buys) is reached; exits are never limited.
+
+An exit that must happen (a strategy's ``Urgency.FORCED`` stop-loss or time in trade,
+``Urgency.FLATTEN`` before the close) does not wait behind a resting limit sell that may never
+fill: Decide asks Act to cancel it (``Decisions.cancels``, see ``qts.execution.exit_room``) and
+sends what the room next to the still-working sells allows; the rest goes once the venue has
+confirmed the cancel (the next cycle no longer sees the order pending). Such an exit is sent at
+MARKET even under a LIMIT policy: it must not rest in turn.
 With capital flow on, the operating state's limits apply to buys (``engines.capital.gates``).
 Limit prices are put on the tick grid (buy rounds down, sell rounds up) and inside the daily limits.
 """
@@ -13,9 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from qts.engines.capital.gates import entry_block
-from qts.engines.contracts import Decisions, Evaluation, OrderDecision
+from qts.engines.contracts import (
+    CancelDecision,
+    Decisions,
+    Evaluation,
+    EvaluationResult,
+    OrderDecision,
+    RawData,
+)
+from qts.execution.exit_room import ExitPlan, plan_exit
 from qts.market.krx.rules import KrxRules, rules_on
-from qts.model.enums import OrderSide, OrderType, Signal
+from qts.model.enums import OrderSide, OrderType, Signal, Urgency
 from qts.model.instrument import Market
 
 TRADING_STATES = frozenset({"NORMAL", "WARNING"})
@@ -38,6 +53,7 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
     state = raw.safety_state if safety_state is None else safety_state
     orders: list[OrderDecision] = []
     blocked: list[OrderDecision] = []
+    cancels: list[CancelDecision] = []
     entries = raw.account.entries_today
     capital = raw.capital
     positions = sum(1 for q in raw.account.qty.tolist() if q > 0)
@@ -45,6 +61,9 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
         d = r.decision
         side = OrderSide.BUY if d.signal is Signal.BUY else OrderSide.SELL
         reason = ""
+        qty = r.final_qty
+        forced = side is OrderSide.SELL and d.urgency is not Urgency.NORMAL
+        order_type = OrderType.MARKET if forced else policy.order_type
         i = raw.universe.index(d.symbol) if d.symbol in raw.universe else -1
         if not raw.trading_enabled:
             reason = "TRADING_DISABLED"
@@ -59,7 +78,15 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
         elif r.final_qty <= 0:
             reason = "QTY_ZERO"
         elif i >= 0 and raw.account.pending_qty[i] != 0:
-            reason = "ORDER_PENDING"
+            plan = _replace_plan(raw, i, r) if forced else None
+            if plan is None or (plan.send <= 0 and not plan.cancel):
+                reason = "ORDER_PENDING"
+            else:
+                why = f"replaced by {d.strategy}'s exit: {d.reason}"
+                cancels.extend(CancelDecision(d.symbol, c, why) for c in plan.cancel)
+                if plan.send <= 0:
+                    reason = f"ORDER_PENDING (replacing: {plan.note})"
+                qty = plan.send
         elif (
             side is OrderSide.BUY
             and policy.max_trades_per_day is not None
@@ -67,7 +94,7 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
         ):
             reason = "DAILY_TRADE_LIMIT"
         limit = None
-        if not reason and policy.order_type is OrderType.LIMIT:
+        if not reason and order_type is OrderType.LIMIT:
             rules = rules_on(
                 raw.ts.date(),
                 policy.markets.get(d.symbol, Market.KOSPI),
@@ -77,8 +104,8 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
         decision = OrderDecision(
             symbol=d.symbol,
             action=None if reason else side,
-            qty=r.final_qty,
-            order_type=policy.order_type,
+            qty=qty if not reason else r.final_qty,
+            order_type=order_type,
             limit_price=limit,
             reason=reason or f"{d.reason}; risk {r.risk.reason}; {r.portfolio_reason}",
             strategy=d.strategy,
@@ -92,7 +119,17 @@ def decide(ev: Evaluation, policy: DecidePolicy, safety_state: str | None = None
             if side is OrderSide.BUY:
                 entries += 1
                 positions += not (i >= 0 and raw.account.qty[i] > 0)
-    return Decisions(ev, tuple(orders), tuple(blocked))
+    return Decisions(ev, tuple(orders), tuple(blocked), tuple(cancels))
+
+
+def _replace_plan(raw: RawData, i: int, r: EvaluationResult) -> ExitPlan | None:
+    """The plan of a forced exit next to the symbol's pending sells; None when a pending buy
+    is among the pending orders (the exit waits for it)."""
+    sells = raw.account.pending_sells.get(r.decision.symbol, ())
+    if int(raw.account.pending_qty[i]) + sum(p.remaining for p in sells) != 0:
+        return None
+    market = int(raw.frame.close[i]) if raw.frame.active[i] else r.price
+    return plan_exit(int(raw.account.qty[i]), sells, r.final_qty, r.decision.urgency, market)
 
 
 def _limit_price(

@@ -71,6 +71,7 @@ def _extract(
         qty=frozen(qty),
         cost_basis=frozen(oms.cost.copy()),
         pending_qty=frozen(oms.pending_qty(ts)),
+        pending_sells=oms.pending_sells(ts),
         high_since_open=frozen(oms.high.copy()),
         holdings=oms.holdings(),
         entries_today=entries_today,

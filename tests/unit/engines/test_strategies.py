@@ -17,7 +17,7 @@ from qts.engines.strategy.registry import params_model
 from qts.engines.strategy.scalp_reversion import ScalpParams, ScalpReversion
 from qts.engines.strategy.sma_cross import SmaCross, SmaCrossParams
 from qts.engines.strategy.swing_breakout import SwingBreakout, SwingParams
-from qts.model.enums import Signal, Track
+from qts.model.enums import Signal, Track, Urgency
 
 
 def signals(decisions: list[StrategyDecision]) -> list[tuple[str, Signal]]:
@@ -276,6 +276,7 @@ def test_scalp_exit_take_profit_at_the_threshold() -> None:
     out = scalp_exit([1000, 1000, 1010])  # +1.00 %
     assert signals(out) == [("A", Signal.SELL)]
     assert out[0].reason.startswith("take profit") and out[0].recommended_qty == 10
+    assert out[0].urgency is Urgency.NORMAL  # may wait behind a resting sell
     assert scalp_exit([1000, 1000, 1009]) == []  # +0.9 %, RSI not ready
 
 
@@ -283,6 +284,7 @@ def test_scalp_exit_stop_loss_at_the_threshold() -> None:
     out = scalp_exit([1000, 1000, 995])  # −0.50 %
     assert signals(out) == [("A", Signal.SELL)]
     assert out[0].reason.startswith("stop loss")
+    assert out[0].urgency is Urgency.FORCED  # replaces a resting sell above the market
     assert scalp_exit([1000, 1000, 996]) == []
 
 
@@ -291,6 +293,7 @@ def test_scalp_exit_on_rsi_recovery() -> None:
     out = scalp_exit([1000, 996, 998, 1003])
     assert signals(out) == [("A", Signal.SELL)]
     assert out[0].reason.startswith("RSI recovered")
+    assert out[0].urgency is Urgency.NORMAL
     # 1004, 998, 996, 1003: gains 7, losses 6 + 2 → RSI 46.7 < 55; +0.3 % → hold
     assert scalp_exit([1004, 998, 996, 1003]) == []
 
@@ -299,6 +302,7 @@ def test_scalp_exit_on_time_in_trade() -> None:
     out = scalp_exit([1000, 1000, 1000], opened_minutes_ago=30)
     assert signals(out) == [("A", Signal.SELL)]
     assert out[0].reason.startswith("time in trade")
+    assert out[0].urgency is Urgency.FORCED
     assert scalp_exit([1000, 1000, 1000], opened_minutes_ago=29) == []
     assert scalp_exit([1000, 1000, 1000], opened_minutes_ago=None) == []
 
@@ -307,6 +311,7 @@ def test_scalp_flattens_before_the_close_whatever_the_pnl() -> None:
     out = scalp_exit([1000, 1000, 1003], minutes_to_close=10)
     assert signals(out) == [("A", Signal.SELL)]
     assert out[0].reason == "flatten before the close"
+    assert out[0].urgency is Urgency.FLATTEN  # replaces any resting limit sell: never overnight
     assert scalp_exit([1000, 1000, 1003], minutes_to_close=10.5) == []
 
 

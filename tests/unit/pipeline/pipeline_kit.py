@@ -16,12 +16,13 @@ from qts.engines.contracts import (
     Evaluation,
     EvaluationResult,
     HoldingView,
+    PendingSell,
     RawData,
     RiskDecision,
     StrategyDecision,
 )
 from qts.engines.indicators import IndicatorSpec
-from qts.model.enums import Signal, Track
+from qts.model.enums import Signal, Track, Urgency
 from qts.model.frame import BarFrame, Universe
 
 T0 = kst(2026, 3, 4, 10, 0)
@@ -36,6 +37,7 @@ class Market:
     cash: int = 10_000_000
     held: Mapping[str, int] = field(default_factory=dict)
     pending: Mapping[str, int] = field(default_factory=dict)
+    sells: Mapping[str, tuple[PendingSell, ...]] = field(default_factory=dict)  # in ``pending``
     base_price: Mapping[str, int] = field(default_factory=dict)
     entries_today: int = 0
     safety_state: str = "NORMAL"
@@ -83,6 +85,7 @@ class Market:
                 for s, q in self.held.items()
             },
             entries_today=self.entries_today,
+            pending_sells=dict(self.sells),
         )
         raw = RawData(
             cycle_id=self.ts.isoformat(),
@@ -113,8 +116,11 @@ def decision(
     qty: int = 0,
     weight: float = 0.0,
     strategy: str = "fixed",
+    urgency: Urgency = Urgency.NORMAL,
 ) -> StrategyDecision:
-    return StrategyDecision(symbol, strategy, Track.SWING, signal, f"{strategy} says", qty, weight)
+    return StrategyDecision(
+        symbol, strategy, Track.SWING, signal, f"{strategy} says", qty, weight, urgency=urgency
+    )
 
 
 def result(
@@ -124,10 +130,11 @@ def result(
     price: int = 10_000,
     approved: bool = True,
     risk_reason: str = "OK",
+    urgency: Urgency = Urgency.NORMAL,
 ) -> EvaluationResult:
     """An evaluation result as Evaluate would leave it (final qty 0 when risk refused)."""
     return EvaluationResult(
-        decision(symbol, signal, qty),
+        decision(symbol, signal, qty, urgency=urgency),
         price,
         qty if approved else 0,
         RiskDecision(approved, qty if approved else 0, risk_reason),

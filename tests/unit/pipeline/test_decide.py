@@ -8,10 +8,16 @@ from hypothesis import strategies as st
 from pipeline_kit import Market, evaluation, result
 
 from qts.core.time import kst
-from qts.engines.contracts import Decisions, EvaluationResult, OrderDecision
+from qts.engines.contracts import (
+    CancelDecision,
+    Decisions,
+    EvaluationResult,
+    OrderDecision,
+    PendingSell,
+)
 from qts.market.krx.price_limit import daily_limits
 from qts.market.krx.tick_size import is_on_tick, round_down, round_up, tick_size, ticks_between
-from qts.model.enums import OrderSide, OrderType, Signal
+from qts.model.enums import OrderSide, OrderType, Signal, Urgency
 from qts.model.instrument import Market as KrxMarket
 from qts.pipeline.decide import DecidePolicy, decide
 
@@ -94,6 +100,60 @@ def test_an_open_order_for_the_symbol_blocks_a_new_one(signal: Signal) -> None:
     d = run(m, result("A", signal, 30), result("B", signal, 10))
     assert [o.symbol for o in d.orders] == ["B"]
     assert [(o.symbol, o.reason) for o in d.blocked] == [("A", "ORDER_PENDING")]
+
+
+def stale(qty: int, limit: int | None, kind: OrderType = OrderType.LIMIT) -> PendingSell:
+    return PendingSell("rest-1", qty, kind, emergency=False, limit_price=limit)
+
+
+@pytest.mark.parametrize("urgency", [Urgency.FORCED, Urgency.FLATTEN])
+def test_a_forced_exit_replaces_a_resting_sell_above_the_market(urgency: Urgency) -> None:
+    """The field case: a limit sell at 10,500 resting above the market (10,000) blocked every
+    later exit as ORDER_PENDING, the stop-loss and the flatten before the close included."""
+    m = Market(CLOSES, held={"A": 30}, pending={"A": -30}, sells={"A": (stale(30, 10_500),)})
+    d = run(m, result("A", SELL, 30, urgency=urgency), policy=LIMIT)
+    assert d.orders == ()  # nothing sold twice: the resting sell holds all 30 until cancelled
+    assert only(d).reason.startswith("ORDER_PENDING (replacing")
+    assert d.cancels == (CancelDecision("A", "rest-1", "replaced by fixed's exit: fixed says"),)
+    # once the venue confirmed the cancel, the next cycle sells at market, even under LIMIT
+    after = run(
+        Market(CLOSES, held={"A": 30}), result("A", SELL, 30, urgency=urgency), policy=LIMIT
+    )
+    o = only(after)
+    assert (o.action, o.qty, o.order_type, o.limit_price) == (
+        OrderSide.SELL, 30, OrderType.MARKET, None,
+    )  # fmt: skip
+    assert after.cancels == ()
+
+
+def test_a_forced_exit_sells_the_room_beside_a_partial_resting_sell() -> None:
+    m = Market(CLOSES, held={"A": 30}, pending={"A": -10}, sells={"A": (stale(10, 10_500),)})
+    d = run(m, result("A", SELL, 30, urgency=Urgency.FORCED))
+    assert [(o.symbol, o.qty) for o in d.orders] == [("A", 20)]  # 20 + 10 resting = 30 held
+    assert [c.client_order_id for c in d.cancels] == ["rest-1"]
+
+
+@pytest.mark.parametrize(
+    ("urgency", "resting"),
+    [
+        (Urgency.NORMAL, stale(30, 10_500)),  # a take-profit waits, as before
+        (Urgency.FORCED, stale(30, 10_000)),  # at the market: it is filling
+        (Urgency.FORCED, stale(30, 9_900)),
+        (Urgency.FLATTEN, stale(30, None, OrderType.MARKET)),  # a market sell fills anyway
+    ],
+)
+def test_an_exit_waits_behind_a_sell_that_is_filling(
+    urgency: Urgency, resting: PendingSell
+) -> None:
+    m = Market(CLOSES, held={"A": 30}, pending={"A": -30}, sells={"A": (resting,)})
+    d = run(m, result("A", SELL, 30, urgency=urgency))
+    assert (only(d).reason, d.cancels) == ("ORDER_PENDING", ())
+
+
+def test_a_forced_exit_waits_for_a_pending_buy() -> None:
+    m = Market(CLOSES, held={"A": 30}, pending={"A": 20}, sells={"A": (stale(10, 10_500),)})
+    d = run(m, result("A", SELL, 30, urgency=Urgency.FLATTEN))
+    assert (only(d).reason, d.cancels) == ("ORDER_PENDING", ())
 
 
 def test_daily_entry_limit_counts_todays_entries_and_this_cycles_buys() -> None:

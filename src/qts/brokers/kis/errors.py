@@ -11,6 +11,10 @@ from qts.core.errors import QtsError
 MARKET_CLOSED = "APBK0918"
 """장운영시간이 아닙니다: outside the session KIS takes no order, revise or cancel."""
 
+ORDERABLE_QTY_EXCEEDED = "APBK9002"
+"""주문가능수량을 초과 했습니다: a sell above the sellable quantity (holdings minus open sells);
+retrying does not change it (``qts.brokers.base.HOLDINGS_REFUSALS``)."""
+
 
 class KisError(QtsError):
     """Base of every KIS adapter error."""

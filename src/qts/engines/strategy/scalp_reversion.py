@@ -2,7 +2,9 @@
 
 Entry: RSI below ``rsi_oversold`` and the close under the lower Bollinger band. Exit on the first
 of take-profit, stop-loss, RSI recovery, time in trade, or the approach of the close: a scalp
-never holds overnight.
+never holds overnight. The stop-loss and time in trade are ``Urgency.FORCED`` exits and the
+approach of the close ``Urgency.FLATTEN``: they replace a resting sell that is not filling
+(``qts.pipeline.decide``) instead of waiting behind it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import Field, PositiveInt
 from qts.engines.contracts import CalcData, StrategyDecision
 from qts.engines.indicators import IndicatorSpec
 from qts.engines.strategy.base import StrategyParams, change_pct, pct
-from qts.model.enums import Signal, Track
+from qts.model.enums import Signal, Track, Urgency
 
 
 class ScalpParams(StrategyParams):
@@ -61,10 +63,12 @@ class ScalpReversion:
             i = raw.universe.index(symbol)
             if not raw.frame.active[i]:
                 continue
-            reason = self._exit_reason(calc, i, h.qty, h.cost_basis, h.opened_at, closing)
+            reason, urgency = self._exit_reason(calc, i, h.qty, h.cost_basis, h.opened_at, closing)
             if reason:
                 out.append(
-                    StrategyDecision(symbol, self.name, self.track, Signal.SELL, reason, h.qty)
+                    StrategyDecision(
+                        symbol, self.name, self.track, Signal.SELL, reason, h.qty, urgency=urgency
+                    )
                 )
         if closing or not raw.session_open:
             return out
@@ -96,20 +100,20 @@ class ScalpReversion:
         cost: int,
         opened_at: datetime | None,
         closing: bool,
-    ) -> str:
+    ) -> tuple[str, Urgency]:
         p, raw = self.params, calc.raw
         change = change_pct(int(raw.frame.close[i]), qty, cost)
         if closing:
-            return "flatten before the close"
+            return "flatten before the close", Urgency.FLATTEN
         if change >= pct(p.take_profit_pct):
-            return f"take profit {float(change):+.2f}%"
+            return f"take profit {float(change):+.2f}%", Urgency.NORMAL
         if change <= -pct(p.max_loss_pct):
-            return f"stop loss {float(change):+.2f}%"
+            return f"stop loss {float(change):+.2f}%", Urgency.FORCED
         rsi = calc.ind(self._rsi.key)
         if rsi.ready[i] and rsi.value[i] >= p.rsi_exit:
-            return f"RSI recovered to {rsi.value[i]:.1f}"
+            return f"RSI recovered to {rsi.value[i]:.1f}", Urgency.NORMAL
         if opened_at is not None:
             held = (raw.ts - opened_at).total_seconds() / 60.0
             if held >= p.max_hold_minutes:
-                return f"time in trade {held:.0f} min"
-        return ""
+                return f"time in trade {held:.0f} min", Urgency.FORCED
+        return "", Urgency.NORMAL
