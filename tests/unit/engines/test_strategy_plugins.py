@@ -203,8 +203,18 @@ def test_indicators_that_cannot_be_computed_are_refused_before_a_run(tmp_path: P
         text = GOOD.format(name=f"every_ind{n}").replace("return []", body, 1)
         path = write(tmp_path, f"ind{n}.py", text)
         with pytest.raises(ConfigError) as info:
-            create(f"{path}:Every", {})
+            create(f"{path}:Every", {}, source="--param")
         assert reason in info.value.reason, info.value.reason
+        assert info.value.source == "--strategy"  # the strategy's code, not the user's --param
+
+
+def test_a_check_of_the_whole_parameter_set_reads_as_one_plain_reason() -> None:
+    with pytest.raises(ConfigError) as info:
+        create("sma_cross", {"fast": 40, "slow": 30}, source="--param")
+    assert str(info.value) == "--param: sma_cross: fast (40) must be shorter than slow (30)"
+    with pytest.raises(ConfigError) as info:
+        create("sma_cross", {"fast": "x"}, source="--param")
+    assert str(info.value).startswith("--param: sma_cross: fast: ")
 
 
 def test_an_exception_in_evaluate_names_the_strategy_and_the_users_line(tmp_path: Path) -> None:

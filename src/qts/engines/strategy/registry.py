@@ -144,13 +144,12 @@ def params_model(spec: str, source: str = "--strategy") -> type[StrategyParams]:
 
 def create(spec: str, params: Mapping[str, Any], source: str = "strategy") -> Strategy:
     """Build a strategy from raw parameters; every bad key is named in the error."""
-    kind = resolve(spec, "--strategy" if source == "--param" else source)
+    code_source = "--strategy" if source == "--param" else source  # the strategy's own fault
+    kind = resolve(spec, code_source)
     try:
         parsed = kind.params.model_validate(dict(params))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or kind.name}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise ConfigError(source, kind.name, problems) from None
     try:
         strategy: Strategy = kind.cls(parsed)
@@ -161,10 +160,20 @@ def create(spec: str, params: Mapping[str, Any], source: str = "strategy") -> St
         wanted = list(strategy.indicators())
     except Exception as exc:
         reason = describe(exc, source_roots(kind.cls))
-        raise ConfigError(source, spec, f"{kind.name}.indicators() failed: {reason}") from None
+        raise ConfigError(code_source, spec, f"{kind.name}.indicators() failed: {reason}") from None
     odd = [w for w in wanted if not isinstance(w, IndicatorSpec)]
     if odd:
         raise ConfigError(
-            source, spec, f"{kind.name}.indicators() must return IndicatorSpecs, not {odd[0]!r}"
+            code_source,
+            spec,
+            f"{kind.name}.indicators() must return IndicatorSpecs, not {odd[0]!r}",
         )
     return strategy
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as ``key: reason``; a check of the whole model (``fast`` against
+    ``slow``) has no key, and its message carries no "Value error, " prefix."""
+    where = ".".join(str(p) for p in error["loc"])
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
