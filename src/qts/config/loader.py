@@ -238,7 +238,7 @@ def load_config(
     except ValidationError as exc:
         for e in exc.errors():
             key = _key(e["loc"])
-            problems.append(Problem(_source_of(key, origin), key, e["msg"]))
+            problems.append(Problem(_source_of(key, origin), key, _msg(e)))
     # checked on the raw data, so that one bad key elsewhere hides none of these problems
     strategies = data.get("strategies")
     for name, section in strategies.items() if isinstance(strategies, dict) else []:
@@ -254,7 +254,9 @@ def load_config(
         except ValidationError as exc:
             for e in exc.errors():
                 key = _key((f"strategies.{name}.params", *e["loc"]))
-                problems.append(Problem(_source_of(key, origin), key, e["msg"]))
+                # a check of the whole set (fast against slow) blames whoever set its values
+                where = _source_of(key, origin) if e["loc"] else _sources_below(key, origin)
+                problems.append(Problem(where, key, _msg(e)))
     execution = data.get("execution")
     live_enabled = isinstance(execution, dict) and execution.get("live_enabled") is True
     problems += live_gate_problems(str(data.get("mode", "")), live_enabled, env)
@@ -268,6 +270,16 @@ def _source_of(key: str, origin: Mapping[str, str]) -> str:
         if src:
             return src
     return "defaults"
+
+
+def _sources_below(key: str, origin: Mapping[str, str]) -> str:
+    """The sources of ``key`` and of every key under it, in merge order ("defaults" if none)."""
+    found = [s for k, s in origin.items() if k == key or k.startswith(key + ".")]
+    return " + ".join(dict.fromkeys(found)) or _source_of(key, origin)
+
+
+def _msg(error: Any) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _key(loc: tuple[Any, ...]) -> str:

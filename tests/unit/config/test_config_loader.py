@@ -151,6 +151,25 @@ def test_wrong_values_are_named(tmp_path: Path, yaml_text: str, key: str) -> Non
     assert keys(loaded.problems) == [(str(local), key)]
 
 
+def test_a_check_across_parameters_blames_the_file_that_set_them(tmp_path: Path) -> None:
+    """fast against slow has no key of its own: it used to be blamed on the defaults, with
+    pydantic's "Value error, " in front."""
+    local = write(
+        tmp_path / "qts.yaml",
+        "strategies:\n  swing_breakout:\n    params:\n      trend_fast: 100\n",
+    )
+    (p,) = load(local).problems
+    assert (p.source, p.key) == (str(local), "strategies.swing_breakout.params")
+    assert p.reason.startswith("trend_fast (100) must be shorter than trend_slow")
+    swing = sheet(tmp_path, "Config_Swing", ["trend,,trend_fast,100,,"])
+    (p,) = load(None, [swing]).problems
+    assert p.source == str(swing) and not p.reason.startswith("Value error")
+    # the values in force are blamed: Config_Local's trend_fast overrides the sheet's
+    assert [x.source for x in load(local, [swing]).problems] == [str(local)]
+    slow = sheet(tmp_path, "Config_Swing", ["trend,,trend_slow,50,,"])
+    assert [x.source for x in load(local, [slow]).problems] == [f"{slow} + {local}"]
+
+
 def test_an_unknown_strategy_is_named(tmp_path: Path) -> None:
     local = write(tmp_path / "qts.yaml", "strategies:\n  moon_shot:\n    enabled: true\n")
     (p,) = load(local).problems
