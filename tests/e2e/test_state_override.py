@@ -76,3 +76,7 @@ def test_pool_days_survive_a_restart(tmp_path: Path) -> None:
     assert first[:10] < last[:10]  # ISO dates, one row a trading day
     for row in rows:
         assert " equity " in row and ("BALANCED" in row or "DEFENSIVE" in row)
+    again = qts("run", "--seed", "7", "--speed", "max", "--for", "2d", "--db", str(db))
+    assert again.returncode == 0, again.stderr
+    said = " ".join(again.stdout.split())
+    assert "0 cycles" in said and "give a longer --for to go on" in said, again.stdout

@@ -183,6 +183,13 @@ def run(
             f"stopped: {result.loop.stopped}; {result.loop.cycles} cycles, "
             f"{len(engine.oms.account.ledger)} ledger rows; `qts ledger --db {db}` prints them"
         )
+        if engine.resumed and result.loop.cycles == 0 and result.until is not None:
+            # --for counts from the run's start, so the same command again has nothing left
+            console.print(
+                f"--for ends at {result.until.isoformat()} (from the run's start, "
+                f"{result.start.isoformat()}), which these books had reached: give a longer "
+                "--for to go on"
+            )
         if engine.scalp is not None:
             engine.scalp.feedback.flush(engine.clock.now())
             console.print(engine.scalp.day_report())
