@@ -36,6 +36,13 @@ def test_scalp_morning_shows_slippage_and_quality(tmp_path: Path) -> None:
         panel.print(status.panel())
         text = panel.file.getvalue()  # type: ignore[attr-defined]
         assert "scalp execution:" in text and "mean slippage" in text and "quality" in text
+        assert "trading on " in text
+        # the head says what `qts safety status` says: a FAIL stops trading, the switch aside
+        engine.runner.safety.report("FS040", "broker execution error")
+        panel = Console(file=io.StringIO(), width=200)
+        panel.print(status.panel())
+        text = panel.file.getvalue()  # type: ignore[attr-defined]
+        assert "safety FAIL  trading OFF (FAIL)" in text
         report = scalp.day_report()
         assert "mean slippage" in report and "quality" in report
         summary = scalp.feedback.overall()

@@ -90,9 +90,16 @@ class StatusConsole:
             equity = account.cash + int(engine.oms.qty @ runner.last_close)
             day_pnl = equity - runner.day_start_equity
         realized = sum(p.realized_pnl for p in account.positions.values())
+        # what ``qts safety status`` calls "trading allowed": the switch and the safety state
+        if not runner.trading_enabled:
+            trading = "OFF (switched off)"
+        elif not runner.safety.trading_allowed:
+            trading = f"OFF ({runner.safety.state})"
+        else:
+            trading = "on"
         head = Text(
             f"{self._ts or engine.clock.now():%Y-%m-%d %H:%M} KST  safety {runner.safety.state}  "
-            f"trading {'on' if runner.trading_enabled else 'OFF'}  equity {equity:,}  "
+            f"trading {trading}  equity {equity:,}  "
             f"day PnL {day_pnl:+,}  cash {account.cash:,}  "
             f"realized {realized:+,}  fees {account.ledger.total_fees():,}  fills {self.fills}  "
             f"cache {engine.cache.backend} ({engine.cache.breaker.value.lower()})"
