@@ -117,6 +117,8 @@ def test_a_whole_day_with_kills_lockdown_and_token_expiry_ends_with_books_equal_
         lock_down(store)  # while no process runs
     proc, lines = start()  # the last start: it runs through the close
     try:
+        account = lines.wait_match(r"^account: ", READY)
+        assert "the books' own positions are kept" in account and "adopted" not in account
         resumed = lines.wait_match(r"^books: ", READY)
         assert "(resumed)" in resumed and "safety LOCKDOWN" in resumed
         lines.wait_match(r"^venue time ", READY)

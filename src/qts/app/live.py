@@ -294,9 +294,15 @@ def run_broker(
         if isinstance(fee_table, dict):  # the adapter's fee estimates need each market
             fee_table.update(instruments)
         echo(f"{venue.describe()}; {venue.subscribe(universe.symbols)}")
+        # only a run without books adopts the broker's holdings; a restart keeps its own
+        fresh = store.run_meta() is None
         echo(
             f"account: cash {snapshot.cash:,} KRW, {len(snapshot.holdings)} holding(s) "
-            f"adopted at the broker's average price"
+            + (
+                "adopted at the broker's average price"
+                if fresh
+                else "at the broker (the books' own positions are kept, then reconciled)"
+            )
         )
         vol = config.risk_loop
         echo(f"volatility: {venue.watch_index(vol.vol_index, vol.vol_index_poll_s)}")
