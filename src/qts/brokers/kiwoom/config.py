@@ -82,6 +82,12 @@ class KiwoomConfig(BaseModel):
 
     timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(4, ge=0, description="extra attempts of an idempotent query")
+    order_rate_retries: int = Field(
+        3,
+        ge=0,
+        description="extra attempts of an order Kiwoom refused for its rate limit (it did "
+        "nothing): a restarted process's pacer does not know the requests of the one before",
+    )
     backoff_s: float = Field(0.2, ge=0)
     backoff_max_s: float = Field(3.0, ge=0)
     rate_limits: RateLimits = Field(default_factory=RateLimits)

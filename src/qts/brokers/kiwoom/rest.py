@@ -6,9 +6,10 @@ Per call it paces (:mod:`ratelimit`), attaches the token (:mod:`auth`), and read
   ``next-key`` and go back as request headers (:meth:`KiwoomRestClient.call_all`).
 * token invalid (detail 8005 and friends, HTTP 401) → the token is re-issued **once** and the
   request resent — safe even for orders, since Kiwoom refused it before acting.
-* rate limit (HTTP 429, return code 5 / detail 1700), 5xx, timeouts, dropped connections →
-  retried with exponential backoff **only when the call is idempotent** (queries). An order
-  call raises instead; the broker then looks the order up, it never resends it blindly.
+* rate limit (HTTP 429, return code 5 / detail 1700) → retried with exponential backoff, orders
+  too (``order_rate_retries``, fewer): Kiwoom refused the request before acting, as with a token.
+* 5xx, timeouts, dropped connections → retried **only when the call is idempotent** (queries).
+  An order call raises instead; the broker then looks the order up, it never resends it blindly.
 * any other ``return_code`` → :class:`KiwoomApiError` (not retried).
 """
 
@@ -113,7 +114,13 @@ class KiwoomRestClient:
                 log.warning("kiwoom %s: token refused; issuing a new one", api_id)
                 continue
             except (KiwoomRateLimited, KiwoomTransportError) as exc:
-                if not idempotent or attempt >= self.config.retries:
+                if idempotent:
+                    limit = self.config.retries
+                elif isinstance(exc, KiwoomRateLimited):
+                    limit = self.config.order_rate_retries
+                else:
+                    raise
+                if attempt >= limit:
                     raise
                 attempt += 1
                 self.retried += 1

@@ -219,18 +219,37 @@ def test_query_burst_over_the_limit_is_retried() -> None:
         h.close()
 
 
-def test_order_refused_for_rate_limit_is_not_retried_and_not_doubled() -> None:
+def test_order_refused_for_rate_limit_is_retried_and_not_doubled() -> None:
+    """Kiwoom refuses an order over its rate limit before acting on it, so the client sends it
+    again after a backoff (a restarted process's pacer cannot know the requests of the process
+    before it); once accepted, it is at the venue once."""
+    h = start_harness(fast_fake(limits={"kt10000": Limit(4.0, 1)}))
+    try:
+        broker = h.broker(backoff_s=0.1, backoff_max_s=0.4)
+        first = broker.submit(buy("r1", 1, 70_000))
+        second = broker.submit(buy("r2", 1, 70_000))  # 0.25 s before the next slot
+        assert first.accepted and second.accepted, second
+        sent = h.fake.requests["kt10000"]
+        assert 3 <= sent <= 4 and h.fake.limited["kt10000"] == sent - 2
+        assert broker.rest.retried == sent - 2
+        assert venue_order_count(h) == 2
+        assert_books(h, broker)
+    finally:
+        h.close()
+
+
+def test_order_still_rate_limited_after_its_retries_is_refused_not_doubled() -> None:
     h = start_harness(fast_fake(limits={"kt10000": Limit(0.5, 1)}))
     try:
-        broker = h.broker()
+        broker = h.broker(backoff_s=0.02, backoff_max_s=0.05, order_rate_retries=2)
         first = broker.submit(buy("r1", 1, 70_000))
         second = broker.submit(buy("r2", 1, 70_000))
         assert first.accepted
         assert not second.accepted and second.code == "RATE_LIMITED"
-        assert h.fake.requests["kt10000"] == 2  # the refused order was not sent again
+        assert h.fake.requests["kt10000"] == 1 + 3  # the refused order: sent, then twice again
         again = broker.submit(buy("r2", 1, 70_000))
         assert again.duplicate and again.code == "RATE_LIMITED"
-        assert h.fake.requests["kt10000"] == 2
+        assert h.fake.requests["kt10000"] == 4
         assert venue_order_count(h) == 1
         r2 = broker.order("r2")
         assert r2 is not None and r2.status is OrderStatus.REJECTED
