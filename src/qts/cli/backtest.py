@@ -191,6 +191,7 @@ def _tick_backtest(
     params = parse_params(list(param or []))
     if qty is not None:
         params["qty"] = qty
+    check_out_dir(out)  # before the run: a report that cannot be written wastes it
     started = timer.perf_counter()
     rows = load_ticks(ticks)
     with ProgressReporter(f"{kind.name} on {ticks.name}", unit="ticks", console=console) as bar:

@@ -29,6 +29,7 @@ from qts.backtest.optimize.walk_forward import (
     parse_spec,
     run_walk_forward,
 )
+from qts.backtest.output import check_out_dir
 from qts.cli.backtest import Fees, load_with_progress
 from qts.cli.data_options import MarketOpt, PriceScaleOpt, SymbolsOpt, files_record
 from qts.cli.progress import ProgressReporter
@@ -125,8 +126,6 @@ def optimize(
         raise InputError("--objective", objective, f"expected one of {', '.join(OBJECTIVES)}")
     specs = data_specs(list(market or []), list(price_scale or []), symbols)
     kind = resolve(strategy)  # worker processes and Ray tasks get its absolute form
-    if out.exists() and not out.is_dir():
-        raise InputError("--out", str(out), "exists and is not a folder")
     settings = None
     if config is not None:
         loaded = load_config(config)
@@ -155,6 +154,7 @@ def optimize(
             )
         base["qty"] = qty
     windows = None
+    check_out_dir(out)  # before the sweep: results that cannot be written waste it
     series = load_with_progress(console, data, specs)
     if walk_forward is not None:
         windows = make_windows(series, *parse_spec(walk_forward))

@@ -1,0 +1,80 @@
+"""`qts backtest` / `qts optimize` refuse unusable input before any work, in one line naming the
+option or file, never a traceback, and write nothing.
+
+Every case runs ``python -m qts`` in a subprocess on real files in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import partial
+from pathlib import Path
+
+import pytest
+from cli_run import run_qts
+
+DATA = Path(__file__).parents[1] / "data"
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"}
+qts = partial(run_qts, env=ENV, timeout=120)
+TICK_HEADER = "time,symbol,price,volume,bid,ask,bid_qty,ask_qty"
+
+
+def assert_refused(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Non-zero exit, no traceback, nothing ran (no progress line), every needle on stderr."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    message = " ".join(proc.stderr.split())  # rich may wrap long lines
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in: {proc.stderr}"
+    for ran in ("loading data", "sweep:", "trials (", "ticks (", "one-minute cycles"):
+        assert ran not in message, f"work started before the refusal: {proc.stderr}"
+    return message
+
+
+@pytest.fixture(scope="module")
+def bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 days of the S&P 500 series: enough for a small sweep."""
+    lines = (DATA / "sp500_daily_1999_2018.csv").read_text().splitlines(keepends=True)
+    path = tmp_path_factory.mktemp("data") / "SPX.csv"
+    path.write_text("".join(lines[:201]))
+    return path
+
+
+def write_ticks(path: Path, symbol: str = "005930") -> Path:
+    rows = [f"2026-03-04T10:0{m}:00+09:00,{symbol},70000,5,70000,70100,100,100" for m in range(3)]
+    path.write_text("\n".join([TICK_HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def optimize_args(data: Path, out: Path, *more: str) -> list[str]:
+    return ["optimize", "--data", str(data), "--price-scale", "100", "--strategy", "sma_cross",
+            "--space", "fast=4:6:2", "--space", "slow=10:20:10", "--workers", "1",
+            *more, "--out", str(out)]  # fmt: skip
+
+
+# --- 1. --out is checked before the run ---------------------------------------------------------
+
+
+def unusable_outs(tmp: Path) -> list[tuple[Path, str]]:
+    (tmp / "afile").write_text("x")
+    return [
+        (tmp / "afile", "is not a folder"),
+        (tmp / "afile" / "sub", "is a file, not a folder"),
+        (Path("/proc/qts-no-such-dir"), "cannot write there"),
+    ]
+
+
+def test_optimize_refuses_an_unusable_out_before_the_sweep(bars: Path, tmp_path: Path) -> None:
+    for out, reason in unusable_outs(tmp_path):
+        done = qts(*optimize_args(bars, out))
+        assert_refused(done, f"--out: {out}", reason)
+        assert not (out / "trials.csv").exists()
+
+
+def test_backtest_ticks_refuses_an_unusable_out_before_the_run(tmp_path: Path) -> None:
+    ticks = write_ticks(tmp_path / "t.csv")
+    for out, reason in unusable_outs(tmp_path):
+        done = qts("backtest", "--ticks", ticks, "--strategy", "scalp_reversion", "--out", out)
+        assert_refused(done, f"--out: {out}", reason)
+        assert not (out / "summary.json").exists()
