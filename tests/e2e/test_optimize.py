@@ -109,6 +109,8 @@ def test_cli_sweep_writes_results_and_its_best_trial_equals_qts_backtest(
     assert len(rows) == SPACE.grid_size
     assert any(r["error"] for r in rows)
     assert best["value"] == max(float(r["value"]) for r in rows if not r["error"])
+    top = max((r for r in rows if not r["error"]), key=lambda r: float(r["value"]))
+    assert {"fast": int(top["param_fast"]), "slow": int(top["param_slow"])} == best["params"]
     assert "<svg" in (out / "report.html").read_text() and "http" not in (
         out / "report.html"
     ).read_text().replace("http://www.w3.org/2000/svg", "")

@@ -6,6 +6,7 @@ Every case runs ``python -m qts`` in a subprocess on real files in a temporary f
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 from functools import partial
@@ -17,6 +18,7 @@ from cli_run import run_qts
 DATA = Path(__file__).parents[1] / "data"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"}
 qts = partial(run_qts, env=ENV, timeout=120)
+RSI = f"{Path(__file__).parent / 'strategies' / 'rsi_reversion.py'}:RsiReversion"
 TICK_HEADER = "time,symbol,price,volume,bid,ask,bid_qty,ask_qty"
 
 
@@ -78,3 +80,31 @@ def test_backtest_ticks_refuses_an_unusable_out_before_the_run(tmp_path: Path) -
         done = qts("backtest", "--ticks", ticks, "--strategy", "scalp_reversion", "--out", out)
         assert_refused(done, f"--out: {out}", reason)
         assert not (out / "summary.json").exists()
+
+
+# --- 2. trials.csv: a parameter called `window` does not shadow the walk-forward window --------
+
+
+def test_trials_csv_keeps_the_walk_forward_window_apart_from_a_window_parameter(
+    tmp_path: Path,
+) -> None:
+    lines = (DATA / "msft_daily_1986_2017.csv").read_text().splitlines(keepends=True)
+    data = tmp_path / "MSFT.csv"
+    data.write_text("".join(lines[:401]))
+    out = tmp_path / "wf"
+    done = qts("optimize", "--data", data, "--price-scale", "100", "--strategy", RSI,
+               "--space", "window=7,14", "--space", "oversold=25,30",
+               "--walk-forward", "200:100", "--workers", "1", "--out", out)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with (out / "trials.csv").open(newline="") as f:
+        header = next(csv.reader(f))
+        f.seek(0)
+        rows = list(csv.DictReader(f))
+    assert len(header) == len(set(header)), header
+    assert header[:5] == ["trial", "window", "phase", "param_window", "param_oversold"]
+    assert {r["window"] for r in rows} == {"0", "1"}  # the walk-forward windows
+    assert {r["phase"] for r in rows} == {"train", "test"}
+    train = [r for r in rows if r["phase"] == "train"]
+    assert len(train) == 2 * 4
+    assert {int(r["param_window"]) for r in train} == {7, 14}
+    assert {float(r["param_oversold"]) for r in train} == {25.0, 30.0}

@@ -20,6 +20,9 @@ from qts.backtest.optimize.walk_forward import WalkForward
 from qts.backtest.report import PAGE_CSS, downsample_last, format_won, svg_chart, write_atomic
 
 FIGURES = ("value", "final_equity", "total_return", "sharpe", "cagr", "max_drawdown", "trades")
+# A parameter's column is ``param_<name>``: a strategy may well have a parameter called ``window``
+# (an RSI's) or ``value``, which must not shadow the walk-forward window or the objective's value.
+PARAM_PREFIX = "param_"
 
 
 def _cell(v: Any) -> Any:
@@ -31,7 +34,8 @@ def _cell(v: Any) -> Any:
 def trials_csv(space: SearchSpace, rows: Sequence[tuple[str, TrialOutcome]]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["trial", "window", "phase", *space.names, *FIGURES, "seconds", "error"])
+    params = [PARAM_PREFIX + n for n in space.names]
+    w.writerow(["trial", "window", "phase", *params, *FIGURES, "seconds", "error"])
     for phase, o in rows:
         w.writerow(
             [o.number, _cell(o.window), phase, *(o.params.get(n) for n in space.names)]
