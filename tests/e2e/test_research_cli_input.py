@@ -108,3 +108,16 @@ def test_trials_csv_keeps_the_walk_forward_window_apart_from_a_window_parameter(
     assert len(train) == 2 * 4
     assert {int(r["param_window"]) for r in train} == {7, 14}
     assert {float(r["param_oversold"]) for r in train} == {25.0, 30.0}
+
+
+# --- 3. --qty and a qty space are refused together, as --param and --space are -----------------
+
+
+def test_optimize_refuses_qty_given_both_as_an_option_and_as_a_space(
+    bars: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "sweep"
+    done = qts("optimize", "--data", bars, "--price-scale", "100", "--strategy", "sma_cross",
+               "--space", "qty=1,2", "--qty", "5", "--workers", "1", "--out", out)  # fmt: skip
+    assert_refused(done, "--qty: 5", "also given as --space")
+    assert not (out / "trials.csv").exists()

@@ -146,6 +146,8 @@ def optimize(
     clash = [n for n in search.names if n in base]
     if clash:
         raise InputError("--param", ", ".join(clash), "also given as --space")
+    if qty is not None and "qty" in search.names:
+        raise InputError("--qty", str(qty), "qty is also given as --space; use one of them")
     check_values(strategy, base, search)
     if qty is not None:
         if "qty" not in fields:
