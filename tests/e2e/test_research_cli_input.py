@@ -7,6 +7,7 @@ Every case runs ``python -m qts`` in a subprocess on real files in a temporary f
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 from functools import partial
@@ -121,3 +122,59 @@ def test_optimize_refuses_qty_given_both_as_an_option_and_as_a_space(
                "--space", "qty=1,2", "--qty", "5", "--workers", "1", "--out", out)  # fmt: skip
     assert_refused(done, "--qty: 5", "also given as --space")
     assert not (out / "trials.csv").exists()
+
+
+# --- 4. a data file whose name is not a symbol: one line naming it, before loading ---------------
+
+BAD_NAMES = ["삼성전자", "sym with space"]
+
+
+def bad_bars(folder: Path, stem: str, good: Path) -> Path:
+    """A file named ``stem`` with good bars and one malformed row at the end: refusing its name
+    before the load must win over the row (which only the load would find)."""
+    path = folder / f"{stem}.csv"
+    path.write_text(good.read_text() + "2000-13-45,x,y,z,w,v\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("stem", BAD_NAMES)
+def test_backtest_and_optimize_refuse_a_file_name_that_is_not_a_symbol(
+    stem: str, bars: Path, tmp_path: Path
+) -> None:
+    data = bad_bars(tmp_path, stem, bars)
+    needles = (f"{data}:", f"{stem!r} is not one", "letters, digits", "--symbols symbols.csv",
+               f"{stem}.csv,005930,KOSPI")  # fmt: skip
+    done = qts("backtest", "--data", data, "--strategy", "sma_cross", "--out", tmp_path / "b")
+    assert_refused(done, *needles)
+    assert not (tmp_path / "b" / "summary.json").exists()
+    done = qts(*optimize_args(data, tmp_path / "o"))
+    assert_refused(done, *needles)
+    assert not (tmp_path / "o" / "trials.csv").exists()
+
+
+def test_a_symbols_file_maps_such_a_file_to_a_symbol_and_its_symbol_is_checked(
+    bars: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "삼성전자.csv"
+    data.write_text(bars.read_text(), encoding="utf-8")
+    good = tmp_path / "symbols.csv"
+    good.write_text("file,symbol,market\n삼성전자.csv,005930,KOSPI\n", encoding="utf-8")
+    done = qts("backtest", "--data", data, "--symbols", good, "--price-scale", "100",
+               "--strategy", "sma_cross", "--out", tmp_path / "b")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert "005930" in json.dumps(summary["provenance"])
+    bad = tmp_path / "bad_symbols.csv"
+    bad.write_text("file,symbol,market\n삼성전자.csv,삼성,KOSPI\n", encoding="utf-8")
+    done = qts("backtest", "--data", data, "--symbols", bad, "--price-scale", "100",
+               "--strategy", "sma_cross", "--out", tmp_path / "c")  # fmt: skip
+    assert_refused(done, f"{bad}:2: symbol: '삼성'", "letters, digits")
+
+
+@pytest.mark.parametrize("symbol", BAD_NAMES)
+def test_backtest_ticks_refuses_a_symbol_that_is_not_one(symbol: str, tmp_path: Path) -> None:
+    ticks = write_ticks(tmp_path / "t.csv", symbol)
+    out = tmp_path / "out"
+    done = qts("backtest", "--ticks", ticks, "--strategy", "scalp_reversion", "--out", out)
+    assert_refused(done, f"{ticks}:2: symbol: {symbol!r}", "letters, digits")
+    assert not (out / "summary.json").exists()

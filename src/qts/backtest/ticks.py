@@ -26,7 +26,7 @@ from qts.engines.strategy import create
 from qts.feeds.ticks_to_bars import MinuteBars, Print
 from qts.market.krx.calendar import KrxCalendar
 from qts.model.frame import BarFrame, Universe
-from qts.model.instrument import Instrument
+from qts.model.instrument import SYMBOL_RULE, Instrument, is_symbol
 
 COLUMNS = ("time", "symbol", "price", "volume", "bid", "ask", "bid_qty", "ask_qty")
 
@@ -51,6 +51,7 @@ def load_ticks(path: Path) -> list[TickRow]:
     except OSError as exc:
         raise InputError(src, "file", f"cannot read: {exc.strerror}") from exc
     rows: list[TickRow] = []
+    symbols: set[str] = set()
     with handle:
         reader = csv.DictReader(handle)
         missing = [c for c in ("time", "symbol") if c not in (reader.fieldnames or [])]
@@ -73,6 +74,10 @@ def load_ticks(path: Path) -> list[TickRow]:
             symbol = (raw.get("symbol") or "").strip()
             if not symbol:
                 raise InputError(where, "symbol", "empty")
+            if symbol not in symbols:
+                if not is_symbol(symbol):
+                    raise InputError(where, "symbol", f"{symbol!r}: use {SYMBOL_RULE}")
+                symbols.add(symbol)
             values = {c: _int(where, c, raw.get(c)) for c in COLUMNS[2:]}
             row = TickRow(ts, symbol, **values)
             if (row.price > 0) != (row.volume > 0):

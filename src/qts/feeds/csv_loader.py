@@ -41,7 +41,7 @@ from qts.feeds.series_builder import REQUIRED as REQUIRED
 from qts.feeds.series_builder import SeriesBuilder as SeriesBuilder
 from qts.feeds.series_builder import series_from_cells as series_from_cells
 from qts.feeds.symbols import DataSpecs, FileSpec
-from qts.model.instrument import Market
+from qts.model.instrument import SYMBOL_RULE, Market, is_symbol
 
 CHUNK_BYTES = 1 << 20
 """Bytes of a plain file converted at a time (about 23,000 minute bars)."""
@@ -301,6 +301,8 @@ def load_paths(
             FileSpec(price_scale=price_scale), markets=dict.fromkeys(etfs, (Market.KOSPI, True))
         )
     specs.check_keys(files)
+    for f in files:  # before any file is read: a bad name must not cost the load
+        check_symbol(f, specs.for_file(f))
     sizes = [_size(f) for f in files]
     total = sum(sizes)
     seen: dict[str, Path] = {}
@@ -319,6 +321,23 @@ def load_paths(
         if progress is not None:
             progress(before, total)
     return out
+
+
+def check_symbol(f: Path, spec: FileSpec) -> None:
+    """The file's symbol (its stem, or the symbols file's ``symbol``) must be a valid symbol."""
+    if spec.symbol is not None:
+        if not is_symbol(spec.symbol):  # load_symbols refuses these; a hand-made spec may not
+            raise DataError(str(f), "symbol", f"{spec.symbol!r}: use {SYMBOL_RULE}")
+        return
+    if is_symbol(f.stem):
+        return
+    raise DataError(
+        str(f),
+        None,
+        f"the file name is the symbol, and {f.stem!r} is not one: a symbol uses {SYMBOL_RULE}. "
+        f"Rename the file (e.g. 005930{f.suffix}), or give --symbols symbols.csv with the "
+        f"columns file,symbol,market and a row {f.name},005930,KOSPI",
+    )
 
 
 def _offset(progress: Callable[[int, int], None], before: int, total: int) -> Progress:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qts.core.errors import DataError, InputError
-from qts.model.instrument import Market
+from qts.model.instrument import SYMBOL_RULE, Market, is_symbol
 
 MARKETS = ("KOSPI", "KOSDAQ", "KONEX", "ETF")
 COLUMNS = ("file", "symbol", "market", "price_scale", "name")
@@ -126,6 +126,8 @@ def load_symbols(path: Path) -> SymbolsFile:
             except ValueError as exc:
                 raise DataError(where, "price_scale", str(exc)) from None
         symbol = cell("symbol") if key == "file" and cell("symbol") else None
+        if symbol is not None and not is_symbol(symbol):
+            raise DataError(where, "symbol", f"{symbol!r}: use {SYMBOL_RULE}")
         rows[k] = FileSpec(market, etf, scale, cell("name"), symbol)
         lines[k] = line
     if not rows:

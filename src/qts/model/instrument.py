@@ -22,6 +22,12 @@ class SecurityType(StrEnum):
 _KRX_CODE = re.compile(r"[0-9A-Z]{6}")
 # The first character may not be "." or "-", so "." and ".." (path parts) are not symbols.
 _ANY_SYMBOL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
+SYMBOL_RULE = "ASCII letters, digits, '_', '.' or '-' (at most 64, not starting with '.' or '-')"
+
+
+def is_symbol(text: str) -> bool:
+    """Whether ``text`` may name a custom instrument (a data file's symbol, a tick row's)."""
+    return _ANY_SYMBOL.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +65,8 @@ class Instrument:
         security_type: SecurityType = SecurityType.STOCK,
         name: str = "",
     ) -> Instrument:
-        if not _ANY_SYMBOL.fullmatch(symbol):
-            raise ValueError(
-                f"symbol {symbol!r}: use letters, digits, '_', '.' or '-' (at most 64, "
-                "not starting with '.' or '-')"
-            )
+        if not is_symbol(symbol):
+            raise ValueError(f"symbol {symbol!r}: use {SYMBOL_RULE}")
         return cls(symbol, market, security_type, name)
 
     @property
