@@ -9,7 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
+import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -178,3 +181,60 @@ def test_backtest_ticks_refuses_a_symbol_that_is_not_one(symbol: str, tmp_path: 
     done = qts("backtest", "--ticks", ticks, "--strategy", "scalp_reversion", "--out", out)
     assert_refused(done, f"{ticks}:2: symbol: {symbol!r}", "letters, digits")
     assert not (out / "summary.json").exists()
+
+
+# --- 5. --ray: an address nothing answers at is refused at once, and joining is bounded ---------
+
+
+def test_optimize_refuses_a_ray_address_nothing_listens_at_within_seconds(
+    bars: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:  # bound, never listening: a connect is refused
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+        config = tmp_path / "local.yaml"
+        config.write_text(f'optimize:\n  ray_address: "{address}"\n')
+        for how, needle in (
+            (["--ray", address], f"--ray: {address}: cannot connect"),
+            (["--config", str(config)], f"{config}: optimize.ray_address {address}: cannot"),
+        ):
+            out = tmp_path / how[0].strip("-")
+            started = time.monotonic()
+            done = qts(*optimize_args(bars, out, *how), timeout=30)  # the old code hung here
+            assert time.monotonic() - started < 20
+            assert_refused(done, needle, "refused")
+            assert not (out / "trials.csv").exists()
+
+
+JOIN = """
+import sys, time
+from qts.backtest.optimize.executors import RayExecutor
+from qts.backtest.optimize.trial import BacktestSetup
+from qts.core.errors import InputError
+setup = BacktestSetup("sma_cross", {}, 100_000_000, "krx", "sharpe")
+started = time.monotonic()
+try:
+    RayExecutor(sys.argv[1], [], setup, None, init_timeout=2)
+except InputError as exc:
+    print(f"{exc} after {time.monotonic() - started:.1f}s")
+"""
+
+
+def test_joining_an_address_that_answers_but_is_no_ray_cluster_gives_up_in_time() -> None:
+    """A port that accepts connections but speaks no Ray passes the connect check; ``ray.init``
+    would then retry forever. The executor's bounded wait turns it into one line."""
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(16)  # the kernel completes the handshakes; nothing ever answers
+        address = f"127.0.0.1:{mute.getsockname()[1]}"
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", JOIN, address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert time.monotonic() - started < 45, done.stderr
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"--ray: {address}: cannot" in done.stdout, done.stdout + done.stderr

@@ -16,6 +16,7 @@ from qts import __version__
 from qts.backtest.optimize.executors import (
     RayExecutor,
     TrialExecutor,
+    check_ray_reachable,
     default_workers,
     local_executor,
 )
@@ -157,6 +158,14 @@ def optimize(
         base["qty"] = qty
     windows = None
     check_out_dir(out)  # before the sweep: results that cannot be written waste it
+    if ray_address:
+        try:
+            check_ray_reachable(ray_address)
+        except ValueError as exc:
+            if ray:
+                raise InputError("--ray", ray_address, str(exc)) from None
+            where = f"optimize.ray_address {ray_address}"
+            raise InputError(str(config), where, str(exc)) from None
     series = load_with_progress(console, data, specs)
     if walk_forward is not None:
         windows = make_windows(series, *parse_spec(walk_forward))

@@ -7,9 +7,12 @@ each result arrives.
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
+import socket
+import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -120,11 +123,87 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+# A Ray head answers a TCP connect at once; a firewall dropping packets is waited for this long.
+RAY_CONNECT_TIMEOUT_S = 3.0
+# Joining a reachable cluster takes a second or two; Ray gives up on some failures after ~20 s.
+RAY_INIT_TIMEOUT_S = 30.0
+
+
+def ray_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``HOST:PORT``, ``ray://HOST:PORT`` or ``[IPv6]:PORT``; None for ``auto``
+    (Ray finds the local cluster itself). ValueError for anything else."""
+    if address == "auto":
+        return None
+    rest = address.removeprefix("ray://")
+    host, sep, port_text = rest.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError("expected HOST:PORT of a Ray cluster (or auto)")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is not in 1-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+def check_ray_reachable(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Refuse, within ``timeout`` seconds, a Ray address nothing answers at: ``ray.init`` would
+    retry it forever, deaf to SIGINT and SIGTERM. ValueError with the reason."""
+    endpoint = ray_endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        with socket.create_connection(endpoint, timeout=timeout):
+            pass
+    except TimeoutError:
+        raise ValueError(f"cannot connect (no answer within {timeout:g} s)") from None
+    except socket.gaierror as exc:
+        raise ValueError(f"cannot connect (unknown host: {exc.strerror})") from None
+    except OSError as exc:
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+        raise ValueError(f"cannot connect ({reason})") from None
+
+
+def _bounded_ray_init(ray: Any, address: str, timeout: float) -> None:
+    """``ray.init`` in a daemon thread, waited for at most ``timeout`` seconds: when the address
+    answers but no GCS is reachable behind it (Ray also swaps 127.0.0.1 for the node's address),
+    ``ray.init`` retries forever inside C++, where SIGINT and SIGTERM cannot reach it. The main
+    thread's wait stays interruptible; on a timeout the thread is abandoned to the process exit."""
+    failure: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+        except BaseException as exc:  # handed to the waiting thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=init, name="ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise InputError(
+            "--ray",
+            address,
+            f"cannot connect (no Ray cluster answered within {timeout:g} s; is it the head's "
+            "GCS port, and reachable at the address the head advertises?)",
+        )
+    if failure:
+        exc = failure[0]
+        if isinstance(exc, ConnectionError | RuntimeError | ValueError):
+            raise InputError("--ray", address, f"cannot join the Ray cluster ({exc})") from None
+        raise exc
+
+
 class RayExecutor:
     """Trials as Ray tasks on an existing cluster (``ray start --head``); data put once."""
 
     def __init__(
-        self, address: str, series: Sequence[BarSeries], setup: BacktestSetup, workers: int | None
+        self,
+        address: str,
+        series: Sequence[BarSeries],
+        setup: BacktestSetup,
+        workers: int | None,
+        init_timeout: float = RAY_INIT_TIMEOUT_S,
     ) -> None:
         try:
             import ray
@@ -133,10 +212,7 @@ class RayExecutor:
                 "--ray", address, "Ray is not installed (pip install 'qts[ray]')"
             ) from None
         self._ray = ray
-        try:
-            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise InputError("--ray", address, f"cannot join the Ray cluster ({exc})") from None
+        _bounded_ray_init(ray, address, init_timeout)
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self.capacity = max(1, workers or cpus)
         self._data = ray.put((list(series), setup))
