@@ -214,7 +214,12 @@ def test_refused_backtest_keeps_an_earlier_run(tmp_path: Path) -> None:
     assert before.returncode == 0 and len(before.stdout.splitlines()) > 1
 
     bad = write_csv(tmp_path / "bad.csv", with_row(4, "2024-01-05,10000,10050,9950,10005,1000"))
-    assert_refused(backtest(bad, out, *args), "bad.csv:6", "close", "tick")
+    # the books already hold a run: refused before the data is read
+    assert_refused(backtest(bad, out, *args), str(db), "holds a backtest run", "differs in data")
+    # on new books, the bad row is what is refused, and the new file is not left behind
+    other = tmp_path / "other.sqlite"
+    assert_refused(backtest(bad, out, *args[:-1], str(other)), "bad.csv:6", "close", "tick")
+    assert not other.exists()
     assert (out / "summary.json").read_bytes() == summary
     after = qts("ledger", "--db", db)
     assert after.returncode == 0

@@ -18,6 +18,7 @@ from qts.backtest.calendar import BarCalendar
 from qts.backtest.index import DailyIndex
 from qts.core.clock import Pacer
 from qts.core.heap import batched_collection
+from qts.data.ports import TradingStore
 from qts.engines.capital.config import CapitalConfig
 from qts.engines.contracts import CycleReport
 from qts.engines.performance import PerformanceReport, Trade, compute, round_trips
@@ -49,6 +50,7 @@ class BacktestSpec:
     cache: CacheSection | None = None  # None: the in-process cache
     capital: CapitalConfig | None = field(default_factory=CapitalConfig)
     index: DailyIndex | None = None
+    record: Mapping[str, Any] | None = None  # with db: the run's identity (qts.backtest.books)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +113,33 @@ def instruments_of(series: Sequence[BarSeries]) -> dict[str, Instrument]:
     }
 
 
+def open_books(db: Path | None) -> TradingStore | None:
+    """A backtest's SQLite books (its one writer), or None to keep them in memory."""
+    if db is None:
+        return None
+    from qts.data.sqlite import SqliteStore  # not imported by a backtest kept in memory
+
+    return SqliteStore(str(db), durable=False, writer=True)
+
+
+def build_with_books(db: Path | None, **kwargs: Any) -> Engine:
+    """``build_engine`` on ``db``'s books; they are closed (the writer lock released) if building
+    fails."""
+    store = open_books(db)
+    try:
+        return build_engine(db=db, store_override=store, **kwargs)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+
+
 def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> BacktestResult:
     table = FrameTable(spec.series)
     instruments = instruments_of(spec.series)
     strategy = create(spec.strategy, spec.params, source="--param")
-    engine = build_engine(
+    engine = build_with_books(
+        spec.db,
         run_id=f"backtest-{strategy.name}",
         mode="backtest",
         universe=table.universe,
@@ -125,7 +149,6 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
         fees=spec.fees,
         limits=spec.limits,
         start=table.start(0),
-        db=spec.db,
         durable=False,
         participation=1.0,
         latency_ms=0,
@@ -136,7 +159,18 @@ def run_backtest(spec: BacktestSpec, progress: ProgressFn | None = None) -> Back
         capital=spec.capital,
         state_index=spec.index,
         keep_capital_rows=True,
+        config={"backtest": dict(spec.record)} if spec.record is not None else None,
     )
+    try:
+        return _run(spec, table, engine, progress)
+    except BaseException:
+        engine.close()  # the books' writer lock goes with it
+        raise
+
+
+def _run(
+    spec: BacktestSpec, table: FrameTable, engine: Engine, progress: ProgressFn | None
+) -> BacktestResult:
     total = len(table)
     done = 0
 

@@ -11,14 +11,15 @@ order. Scalp orders go through the execution micro-pipeline, which sees every ti
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from qts.app.paper import session_view
-from qts.app.wiring import Engine, build_engine
+from qts.app.wiring import Engine
+from qts.backtest.engine import build_with_books
 from qts.core.errors import InputError
 from qts.engines.performance import PerformanceReport, Trade, compute, round_trips
 from qts.engines.risk import RiskLimits
@@ -158,6 +159,7 @@ def run_tick_backtest(
     limits: RiskLimits | None = None,
     db: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> TickBacktestResult:
     symbols = tuple(dict.fromkeys(t.symbol for t in ticks))
     universe = Universe(symbols)
@@ -168,7 +170,8 @@ def run_tick_backtest(
             reference[t.symbol] = t.price or t.bid
     calendar = KrxCalendar()
     chosen = create(strategy, params, source="--param")
-    engine = build_engine(
+    engine = build_with_books(
+        db,
         run_id=f"ticks-{chosen.name}",
         mode="backtest",
         universe=universe,
@@ -178,46 +181,50 @@ def run_tick_backtest(
         fees=fees,
         limits=limits or RiskLimits(),
         start=ticks[0].time - timedelta(seconds=1),
-        db=db,
         durable=False,
         participation=1.0,
         latency_ms=0,
         calendar=calendar,
         reference_prices=reference,
         scalp=True,
+        config={"backtest": dict(record)} if record is not None else None,
     )
-    venue = engine.venue
-    assert venue is not None
-    clock, spine, runner = engine.sim_clock, engine.spine, engine.runner
-    session = session_view(calendar)
-    bars = MinuteBars(universe)
-    cycles = 0
+    try:
+        venue = engine.venue
+        assert venue is not None
+        clock, spine, runner = engine.sim_clock, engine.spine, engine.runner
+        session = session_view(calendar)
+        bars = MinuteBars(universe)
+        cycles = 0
 
-    def cycle(frames: list[BarFrame]) -> None:
-        nonlocal cycles
-        for frame in frames:
-            clock.advance_to(max(frame.end, clock.now()))
-            venue.on_frame(frame)  # symbols without quotes keep the bar-fill model
-            fills = spine.before_cycle(frame, venue.drain_events())
-            report = runner.run_cycle(frame, frame.end, session(frame.end))
-            spine.after_cycle(report, fills)
-            cycles += 1
+        def cycle(frames: list[BarFrame]) -> None:
+            nonlocal cycles
+            for frame in frames:
+                clock.advance_to(max(frame.end, clock.now()))
+                venue.on_frame(frame)  # symbols without quotes keep the bar-fill model
+                fills = spine.before_cycle(frame, venue.drain_events())
+                report = runner.run_cycle(frame, frame.end, session(frame.end))
+                spine.after_cycle(report, fills)
+                cycles += 1
 
-    for k, t in enumerate(ticks):
-        cycle(bars.close_until(t.time))
-        clock.advance_to(max(t.time, clock.now()))
-        if t.bid > 0:
-            venue.on_quotes(t.symbol, [(t.bid, t.bid_qty)], [(t.ask, t.ask_qty)])
-        if t.price > 0:
-            venue.on_print(t.symbol, t.price, t.volume)
-            cycle(bars.add(Print(t.symbol, t.time, t.price, t.volume)))
-        spine.settle(venue.drain_events())  # fills booked, the pipeline's clock ticks
-        if progress is not None and (k % 1_000 == 0):
-            progress(k, len(ticks))
-    last = ticks[-1].time + timedelta(minutes=1)
-    cycle(bars.close_until(last))
-    clock.advance_to(max(last, clock.now()))
-    spine.settle(venue.drain_events())
-    trades, _open = round_trips(engine.oms.account.ledger.entries)
-    perf = compute(engine.store.load_equity(), trades, cash)
-    return TickBacktestResult(engine, len(ticks), cycles, trades, perf)
+        for k, t in enumerate(ticks):
+            cycle(bars.close_until(t.time))
+            clock.advance_to(max(t.time, clock.now()))
+            if t.bid > 0:
+                venue.on_quotes(t.symbol, [(t.bid, t.bid_qty)], [(t.ask, t.ask_qty)])
+            if t.price > 0:
+                venue.on_print(t.symbol, t.price, t.volume)
+                cycle(bars.add(Print(t.symbol, t.time, t.price, t.volume)))
+            spine.settle(venue.drain_events())  # fills booked, the pipeline's clock ticks
+            if progress is not None and (k % 1_000 == 0):
+                progress(k, len(ticks))
+        last = ticks[-1].time + timedelta(minutes=1)
+        cycle(bars.close_until(last))
+        clock.advance_to(max(last, clock.now()))
+        spine.settle(venue.drain_events())
+        trades, _open = round_trips(engine.oms.account.ledger.entries)
+        perf = compute(engine.store.load_equity(), trades, cash)
+        return TickBacktestResult(engine, len(ticks), cycles, trades, perf)
+    except BaseException:
+        engine.close()  # the books' writer lock goes with it
+        raise

@@ -11,11 +11,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from qts.backtest.books import check_books, file_sha, identity
 from qts.backtest.engine import BacktestSpec, run_backtest
 from qts.backtest.index import DailyIndex
 from qts.backtest.output import check_out_dir
 from qts.backtest.provenance import provenance
 from qts.cli.data_options import MarketOpt, PriceScaleOpt, SymbolsOpt, files_record
+from qts.cli.paths import sqlite_database
 from qts.cli.progress import ProgressReporter
 from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.core.errors import InputError
@@ -46,7 +48,11 @@ def backtest(
     market: MarketOpt = None,
     symbols: SymbolsOpt = None,
     db: Annotated[
-        Path | None, typer.Option(help="Keep the run's books in this SQLite file.")
+        Path | None,
+        typer.Option(
+            help="Keep the run's books in this SQLite file: a new (or empty) one; a file that "
+            "already holds a run is refused."
+        ),
     ] = None,
     data: Annotated[
         list[Path] | None, typer.Option("--data", help="Bar CSV file(s) or folder(s) of them.")
@@ -80,6 +86,8 @@ def backtest(
             raise InputError("--ticks", str(ticks), "use either --ticks or --data, not both")
         _tick_backtest(console, ticks, strategy, out, param, qty, cash, fees, db)
         return
+    if db is not None:
+        sqlite_database(db, "--db", must_exist=False)
     if not data and not more_data:
         raise InputError("--data", None, "give bar data (--data PATH) or tick data (--ticks PATH)")
     data = list(data or [])
@@ -93,9 +101,30 @@ def backtest(
             )
         params["qty"] = qty
     create(kind.spec, params, source="--param")  # a bad parameter is refused before the load
-    check_out_dir(out)  # before the run: a report that cannot be written wastes it
     started = timer.perf_counter()
     paths = [*data, *(more_data or [])]
+    record = None
+    if db is not None:  # before the load: a file holding another run is refused at once
+        options = {
+            "market": list(market or []),
+            "price_scale": list(price_scale or []),
+            "symbols": file_sha(symbols),
+            "start": start.date().isoformat() if start else None,
+            "end": end.date().isoformat() if end else None,
+            "capital": not no_capital,
+            "index": file_sha(index),
+        }
+        record = identity(
+            strategy=strategy,
+            strategy_file=kind.path,
+            params=params,
+            cash=cash,
+            fees=fees.value,
+            data=paths,
+            options=options,
+        )
+        check_books(db, record)
+    check_out_dir(out)  # before the run: a report that cannot be written wastes it
     series = load_with_progress(console, paths, specs)
     if start is not None or end is not None:
         lo = at(start.date() if start else date(1900, 1, 1), time.min)
@@ -105,6 +134,8 @@ def backtest(
         if not series:
             raise InputError("--start/--end", None, "no bars in that period")
     level = DailyIndex.load(index) if index is not None else None
+    if record is not None:
+        record["symbols"] = [s.symbol for s in series]
     spec = BacktestSpec(
         series,
         kind.spec,
@@ -114,6 +145,7 @@ def backtest(
         db=db,
         capital=None if no_capital else CapitalConfig(),
         index=level,
+        record=record,
     )
     label = f"{kind.name} on {len(series)} symbol(s)"
     with ProgressReporter(label, unit="cycles", console=console) as bar:
@@ -121,23 +153,23 @@ def backtest(
     elapsed = timer.perf_counter() - started
     from qts.backtest.report import write_report
 
-    summary = result.summary()
-    summary["elapsed_s"] = round(elapsed, 3)
-    summary["provenance"] = provenance(
-        paths,
-        strategy=strategy,
-        strategy_file=kind.path,
-        params=params,
-        qty=qty,
-        cash=cash,
-        fees=fees.value,
-        price_scale=specs.default.price_scale,
-        start=start.date() if start else None,
-        end=end.date() if end else None,
-        index=index,
-        capital=not no_capital,
-    ) | files_record(paths, series, specs)
     try:
+        summary = result.summary()
+        summary["elapsed_s"] = round(elapsed, 3)
+        summary["provenance"] = provenance(
+            paths,
+            strategy=strategy,
+            strategy_file=kind.path,
+            params=params,
+            qty=qty,
+            cash=cash,
+            fees=fees.value,
+            price_scale=specs.default.price_scale,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
+            index=index,
+            capital=not no_capital,
+        ) | files_record(paths, series, specs)
         summary_path, html = write_report(
             out,
             summary,
@@ -193,24 +225,48 @@ def _tick_backtest(
         params["qty"] = qty
     check_out_dir(out)  # before the run: a report that cannot be written wastes it
     started = timer.perf_counter()
+    record = None
+    if db is not None:
+        sqlite_database(db, "--db", must_exist=False)
+        record = identity(
+            strategy=strategy,
+            strategy_file=kind.path,
+            params=params,
+            cash=cash,
+            fees=fees.value,
+            data=[ticks],
+            options={"ticks": True},
+        )
+        check_books(db, record)
     rows = load_ticks(ticks)
+    if record is not None:
+        record["symbols"] = list(dict.fromkeys(r.symbol for r in rows))
     with ProgressReporter(f"{kind.name} on {ticks.name}", unit="ticks", console=console) as bar:
         result = run_tick_backtest(
-            rows, kind.spec, params, cash, fees.value, db=db, progress=bar.update
+            rows,
+            kind.spec,
+            params,
+            cash,
+            fees.value,
+            db=db,
+            progress=bar.update,
+            record=record,
         )
         bar.update(len(rows), len(rows))
-    summary = result.summary()
-    summary["elapsed_s"] = round(timer.perf_counter() - started, 3)
-    summary_path, html = write_report(
-        out,
-        summary,
-        result.engine.store.load_equity(),
-        result.trades,
-        result.performance,
-        title=f"QTS tick backtest — {kind.name}",
-    )
-    scalp_line = result.engine.scalp.day_report() if result.engine.scalp else ""
-    result.engine.close()
+    try:
+        summary = result.summary()
+        summary["elapsed_s"] = round(timer.perf_counter() - started, 3)
+        summary_path, html = write_report(
+            out,
+            summary,
+            result.engine.store.load_equity(),
+            result.trades,
+            result.performance,
+            title=f"QTS tick backtest — {kind.name}",
+        )
+        scalp_line = result.engine.scalp.day_report() if result.engine.scalp else ""
+    finally:
+        result.engine.close()
     console.print(
         f"{result.ticks:,} ticks, {result.cycles} one-minute cycles, {len(result.trades)} "
         f"trades, final equity {result.final_equity:,} KRW"

@@ -27,10 +27,8 @@ def open_store(db: Path | None, dsn: str | None, schema: str) -> TradingStore:
     if (db is None) == (dsn is None):
         raise InputError("qts dashboard", None, "give exactly one of --db PATH or --dsn DSN")
     if db is not None:
-        paths.sqlite_database(db, "--db")
-        from qts.data.sqlite import SqliteStore
-
-        return SqliteStore(str(db))
+        # read-write only for the recovery approvals it records; never created nor migrated
+        return paths.open_books(db, write=True)
     from qts.data.postgres import PostgresStore
 
     return PostgresStore(dsn, schema=schema)

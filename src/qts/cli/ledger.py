@@ -12,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from qts.core.errors import InputError
-from qts.data.sqlite import SqliteStore
+from qts.cli.paths import open_books
 from qts.model.ledger import LedgerEntry
 
 
@@ -26,10 +25,8 @@ def ledger(
     db: Annotated[Path, typer.Option(help="The run's SQLite database.")],
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.csv,
 ) -> None:
-    """Print every ledger row (one per execution) in booking order."""
-    if not db.exists():
-        raise InputError(str(db), None, "no such database")
-    store = SqliteStore(str(db), writer=False)
+    """Print every ledger row (one per execution) in booking order (the file is only read)."""
+    store = open_books(db)
     try:
         rows = [e.as_row() for e in store.load_ledger()]
     finally:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qts.core.errors import InputError
+
+if TYPE_CHECKING:
+    from qts.data.sqlite import SqliteStore
 
 
 def parent_dir(path: Path, option: str) -> None:
@@ -62,3 +66,17 @@ def sqlite_database(path: Path, option: str, *, must_exist: bool = True) -> None
         raise InputError(option, str(path), f"cannot read it: {exc.strerror}") from None
     if head and head != _SQLITE_MAGIC:
         raise InputError(option, str(path), "is not a SQLite database")
+
+
+def open_books(path: Path, option: str = "--db", *, write: bool = False) -> SqliteStore:
+    """A run's existing SQLite books for a tool: read-only, or (``write``, for a command that
+    records something) read-write; never created nor migrated. A path that is missing, empty,
+    not SQLite, not QTS books or at another schema version is refused in one line naming
+    ``option``, the file and the reason, and the file is left as it was."""
+    sqlite_file(path, option)
+    from qts.data.sqlite import NotBooksError, SqliteStore
+
+    try:
+        return SqliteStore(path, access="write" if write else "read")
+    except NotBooksError as exc:
+        raise InputError(option, str(path), exc.reason) from None

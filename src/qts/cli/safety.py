@@ -5,6 +5,8 @@ The books are the run's SQLite file (``--db``), a live run's own SQLite books (`
 ``var/live-<broker>-<account>-<hash>.sqlite``, found from the same folder and environment), or,
 for a run that keeps them in PostgreSQL, their schema (``--dsn`` and ``--schema``). Every command
 opens them as a reader: it never takes the writer lock, so it works while the run writes.
+``status`` and ``history`` open a SQLite file read-only; ``approve-recovery`` records its approval
+but, like them, refuses a file that is not QTS books instead of creating or migrating one.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Annotated
 
 import typer
 
+from qts.cli.paths import open_books
 from qts.core.clock import WallClock
 from qts.core.errors import InputError
 from qts.data.ports import TradingStore
-from qts.data.sqlite import SqliteStore
 from qts.data.writer_lock import Holder, current_holder
 from qts.safety.codes import CATALOGUE
 from qts.safety.state import RecoveryRefused, SafetyStatus
@@ -85,6 +87,8 @@ class Books:
         schema: str | None,
         broker: str | None = None,
         account: str | None = None,
+        *,
+        write: bool = False,
     ) -> None:
         if db is not None and dsn is not None:
             raise InputError("--dsn", dsn, "give --db (SQLite books) or --dsn, not both")
@@ -113,9 +117,7 @@ class Books:
                 "give the run's --db file, --broker (and --account) for a live run's own books, "
                 "or --dsn (and --schema) for PostgreSQL",
             )
-        if not db.exists():
-            raise InputError(str(db), None, "no such database")
-        self.store = SqliteStore(str(db), writer=False)
+        self.store = open_books(db, write=write)
 
     def writer(self) -> Holder | None:
         if self.db is not None:
@@ -198,7 +200,7 @@ def approve_recovery(
     account: AccountOpt = None,
 ) -> None:
     """Approve leaving LOCKDOWN. The approval is recorded; the run applies it at its next cycle."""
-    books = Books(db, dsn, schema, broker, account)
+    books = Books(db, dsn, schema, broker, account, write=True)
     try:
         request_id = request_recovery(books.store, operator, reason, WallClock().now())
     except RecoveryRefused as exc:

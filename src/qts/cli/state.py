@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from qts.cli.paths import open_books
 from qts.core.clock import WallClock
 from qts.core.errors import InputError
 from qts.core.time import KST
@@ -29,10 +30,10 @@ app = typer.Typer(help="Operating state: status, history, manual override.", no_
 DbOpt = Annotated[Path, typer.Option(help="The run's SQLite database.")]
 
 
-def open_db(db: Path) -> SqliteStore:
-    if not db.exists():
-        raise InputError(str(db), None, "no such database")
-    return SqliteStore(str(db))
+def open_db(db: Path, *, write: bool = False) -> SqliteStore:
+    """The run's books: read-only, or read-write for a command that records something; a file
+    that is not QTS books is refused either way (never created nor migrated)."""
+    return open_books(db, write=write)
 
 
 @app.command("status")
@@ -121,7 +122,7 @@ def set_state(
     end = until if until.tzinfo else until.replace(tzinfo=KST)
     limit = TransitionRules().max_override_days
     who = operator or getpass.getuser()
-    store = open_db(db)
+    store = open_db(db, write=True)
     try:
         # a paper run on a simulated clock lives on its own time: measure against its last cycle
         checkpoint = store.load_state(CHECKPOINT_KEY)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from qts.core.errors import StorageError
 from qts.data import SqliteStore
+from qts.data.sqlite import NotBooksError
+from qts.data.sqlite.store import Access
 from qts.data.writer_lock import BooksLocked, WriterLock, current_holder
 
 
@@ -53,3 +57,37 @@ def test_a_failed_open_releases_the_lock(tmp_path: Path) -> None:
         SqliteStore(db, writer=True)
     assert current_holder(db) is None
     WriterLock(db).acquire().release()
+
+
+def test_a_read_only_reader_sees_what_the_writer_commits_meanwhile(tmp_path: Path) -> None:
+    """Tools open the books read-only (``access="read"``) while the run writes: they see each
+    commit, cannot write, and take no lock."""
+    db = tmp_path / "books.sqlite"
+    with SqliteStore(db, writer=True) as run:
+        run.save_state("k", {"n": 1})
+        with SqliteStore(db, access="read") as reader, SqliteStore(db, access="write") as tool:
+            assert reader.load_state("k") == {"n": 1}
+            run.save_state("k", {"n": 2})
+            assert reader.load_state("k") == {"n": 2}
+            tool.save_state("request", {"by": "op"})  # a tool that records something
+            assert run.load_state("request") == {"by": "op"}
+            with pytest.raises(StorageError, match="readonly"):
+                reader.save_state("k", {"n": 3})
+        assert run.load_state("k") == {"n": 2}
+        holder = current_holder(db)
+        assert holder is not None and holder.pid == os.getpid()
+
+
+@pytest.mark.parametrize("access", ["create", "read", "write"])
+def test_a_sqlite_file_of_something_else_is_never_made_books(
+    tmp_path: Path, access: Access
+) -> None:
+    db = tmp_path / "cache.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE ohlcv_1d (symbol TEXT, close INTEGER)")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(NotBooksError, match=r"is not QTS books.*ohlcv_1d"):
+        SqliteStore(db, access=access)
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.sqlite"]

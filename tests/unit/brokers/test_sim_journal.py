@@ -229,7 +229,7 @@ def test_unknown_instrument_in_the_journal_is_refused(tmp_path: Path) -> None:
     b = open_broker(path, clock)
     b.submit(OrderRequest("o", HYNIX, SELL, LIMIT, 1, 210_000))
     b.close()
-    with pytest.raises(ValueError, match=HYNIX):
+    with pytest.raises(StorageError, match=HYNIX):
         SimBroker.open(path, {SAMSUNG: INSTRUMENTS[SAMSUNG]}, clock, initial_cash=0)
 
 

@@ -17,6 +17,7 @@ from qts.brokers.base import BrokerEvent, VenueOrder
 from qts.brokers.sim.account import SimAccount
 from qts.brokers.sim.market_state import MarketState, _midnight
 from qts.brokers.sim.records import Changes, ExchangeState, SimOrder
+from qts.core.errors import StorageError
 from qts.model.enums import OrderStatus
 from qts.model.fill import Fill
 from qts.model.frame import Universe
@@ -80,9 +81,9 @@ class VenueState(MarketState):
             raise RuntimeError("sim exchange: restore needs a fresh exchange")
         unknown = sorted({o.symbol for o in state.orders if o.accepted} - set(self.instruments))
         if unknown:
-            raise ValueError(
+            raise StorageError(
                 f"sim exchange: the journal has orders for symbols not given as instruments: "
-                f"{', '.join(unknown)}"
+                f"{', '.join(unknown)} (the journal belongs to another run)"
             )
         for order in state.orders:
             self._orders[order.client_order_id] = order

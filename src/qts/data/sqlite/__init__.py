@@ -6,6 +6,6 @@ used, so a backtest kept in memory never loads ``sqlite3``.
 """
 
 from qts.data.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
-from qts.data.sqlite.store import SqliteStore
+from qts.data.sqlite.store import NotBooksError, SqliteStore
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "NotBooksError", "SqliteStore"]
