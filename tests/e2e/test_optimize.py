@@ -123,6 +123,39 @@ def test_cli_sweep_writes_results_and_its_best_trial_equals_qts_backtest(
     assert len(summary["trades"]) == best["figures"]["trades"]
 
 
+def test_the_period_the_index_and_no_pools_reach_every_trial(tmp_path: Path) -> None:
+    """``--start/--end``, ``--index`` and ``--no-capital`` mean in a sweep what they mean in
+    ``qts backtest``: each trial equals that backtest, and each option changes the result
+    (30 shares of 10 M won bind the pools; the VIX moves the operating state)."""
+    vix = DATA / "vix_daily_2014_2019.csv"
+    common = ["--data", str(SP500), "--price-scale", "100", "--strategy", "sma_cross",
+              "--qty", "30", "--cash", "10000000", "--fees", "krx",
+              "--start", "2015-01-02", "--end", "2016-06-30"]  # fmt: skip
+    results = {}
+    for name, extra in (("pools", []), ("index", ["--index", str(vix)]),
+                        ("whole", ["--no-capital"])):  # fmt: skip
+        out = tmp_path / name
+        done = qts("optimize", *common, *extra, "--space", "fast=5,10", "--space", "slow=30",
+                   "--objective", "final_equity", "--workers", "1", "--out", str(out))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        rows = {r["param_fast"]: r for r in csv.DictReader((out / "trials.csv").open())}
+        for fast, row in rows.items():
+            single = tmp_path / f"{name}-{fast}"
+            run = qts("backtest", *common, *extra, "--param", f"fast={fast}", "--param",
+                      "slow=30", "--out", str(single))  # fmt: skip
+            assert run.returncode == 0, run.stderr
+            summary = json.loads((single / "summary.json").read_text())
+            assert int(row["final_equity"]) == summary["final_equity"]
+            assert int(row["trades"]) == len(summary["trades"])
+            assert summary["trades"][0]["entry_time"] >= "2015-01-02"
+        results[name] = rows["10"]["final_equity"]
+        best = json.loads((out / "best.json").read_text())
+        assert (best["start"], best["end"]) == ("2015-01-02", "2016-06-30")
+        assert best["capital"] is (name != "whole")
+        assert best["index"] == (str(vix) if name == "index" else None)
+    assert len(set(results.values())) == 3, results
+
+
 def test_cli_refuses_bad_spaces_without_a_traceback(data_file: Path, tmp_path: Path) -> None:
     for space, words in (("fast=9:5", "--space"), ("nosuch=1:3", "not a parameter")):
         done = qts("optimize", "--data", str(data_file), "--price-scale", "100", "--strategy",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time as timer
-from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,12 +15,21 @@ from qts.backtest.engine import BacktestSpec, run_backtest
 from qts.backtest.index import DailyIndex
 from qts.backtest.output import check_out_dir
 from qts.backtest.provenance import provenance
-from qts.cli.data_options import MarketOpt, PriceScaleOpt, SymbolsOpt, files_record
+from qts.cli.data_options import (
+    EndOpt,
+    IndexOpt,
+    MarketOpt,
+    NoCapitalOpt,
+    PriceScaleOpt,
+    StartOpt,
+    SymbolsOpt,
+    cut_period,
+    files_record,
+)
 from qts.cli.paths import sqlite_database
 from qts.cli.progress import ProgressReporter
 from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.core.errors import InputError
-from qts.core.time import at
 from qts.engines.capital.config import CapitalConfig
 from qts.engines.strategy.registry import create, resolve
 from qts.feeds.bars import BarSeries
@@ -65,19 +73,10 @@ def backtest(
             "on the simulated order book; scalp orders go through the execution pipeline.",
         ),
     ] = None,
-    index: Annotated[
-        Path | None,
-        typer.Option(help="Volatility index for the operating state: CSV of date and a value."),
-    ] = None,
-    start: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First bar date to trade.")
-    ] = None,
-    end: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last bar date to trade.")
-    ] = None,
-    no_capital: Annotated[
-        bool, typer.Option("--no-capital", help="Size from the whole account, no pools.")
-    ] = False,
+    index: IndexOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    no_capital: NoCapitalOpt = False,
 ) -> None:
     """Backtest on a simulated clock through the full ETEDA pipeline, as fast as possible."""
     console = Console(stderr=True)
@@ -125,14 +124,7 @@ def backtest(
         )
         check_books(db, record)
     check_out_dir(out)  # before the run: a report that cannot be written wastes it
-    series = load_with_progress(console, paths, specs)
-    if start is not None or end is not None:
-        lo = at(start.date() if start else date(1900, 1, 1), time.min)
-        hi = at(end.date() + timedelta(days=1) if end else date(2200, 1, 1), time.min)
-        series = [s.between(lo, hi) for s in series]
-        series = [s for s in series if len(s)]
-        if not series:
-            raise InputError("--start/--end", None, "no bars in that period")
+    series = cut_period(load_with_progress(console, paths, specs), start, end)
     level = DailyIndex.load(index) if index is not None else None
     if record is not None:
         record["symbols"] = [s.symbol for s in series]

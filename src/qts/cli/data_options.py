@@ -1,14 +1,18 @@
-"""The options of ``qts backtest`` and ``qts optimize`` that say what each data file is."""
+"""The options ``qts backtest`` and ``qts optimize`` share: what each data file is, the period
+traded, the volatility index and the pools."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from qts.backtest.provenance import sha256
+from qts.core.errors import InputError
+from qts.core.time import at
 from qts.feeds.bars import BarSeries
 from qts.feeds.csv_loader import data_files
 from qts.feeds.symbols import DataSpecs
@@ -36,6 +40,35 @@ SymbolsOpt = Annotated[
         help="CSV with file (or symbol), market, [price_scale], [name]: one row per data file.",
     ),
 ]
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option(help="Volatility index for the operating state: CSV of date and a value."),
+]
+StartOpt = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First bar date to trade.")
+]
+EndOpt = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last bar date to trade.")
+]
+NoCapitalOpt = Annotated[
+    bool, typer.Option("--no-capital", help="Size from the whole account, no pools.")
+]
+
+
+def cut_period(
+    series: Sequence[BarSeries], start: datetime | None, end: datetime | None
+) -> list[BarSeries]:
+    """The bars from ``start`` to ``end`` (days, both included) of every series that has any."""
+    if start is None and end is None:
+        return list(series)
+    lo = at(start.date() if start else date(1900, 1, 1), time.min)
+    hi = at(end.date() + timedelta(days=1) if end else date(2200, 1, 1), time.min)
+    cut = [s.between(lo, hi) for s in series]
+    cut = [s for s in cut if len(s)]
+    if not cut:
+        raise InputError("--start/--end", None, "no bars in that period")
+    return cut
 
 
 def files_record(

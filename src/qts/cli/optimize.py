@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
 from qts import __version__
+from qts.backtest.index import DailyIndex
 from qts.backtest.optimize.executors import (
     RayExecutor,
     TrialExecutor,
@@ -32,7 +33,17 @@ from qts.backtest.optimize.walk_forward import (
 )
 from qts.backtest.output import check_out_dir
 from qts.cli.backtest import Fees, load_with_progress
-from qts.cli.data_options import MarketOpt, PriceScaleOpt, SymbolsOpt, files_record
+from qts.cli.data_options import (
+    EndOpt,
+    IndexOpt,
+    MarketOpt,
+    NoCapitalOpt,
+    PriceScaleOpt,
+    StartOpt,
+    SymbolsOpt,
+    cut_period,
+    files_record,
+)
 from qts.cli.progress import ProgressReporter
 from qts.cli.strategy_options import STRATEGY_HELP, parse_params
 from qts.config.loader import load_config
@@ -120,6 +131,10 @@ def optimize(
     config: Annotated[
         Path | None, typer.Option(help="Config_Local YAML (optimize.ray_address, workers).")
     ] = None,
+    index: IndexOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    no_capital: NoCapitalOpt = False,
 ) -> None:
     """Run many backtests over a parameter space; every trial equals a `qts backtest`."""
     console = Console(stderr=True)
@@ -166,10 +181,11 @@ def optimize(
                 raise InputError("--ray", ray_address, str(exc)) from None
             where = f"optimize.ray_address {ray_address}"
             raise InputError(str(config), where, str(exc)) from None
-    series = load_with_progress(console, data, specs)
+    series = cut_period(load_with_progress(console, data, specs), start, end)
+    level = DailyIndex.load(index) if index is not None else None
     if walk_forward is not None:
         windows = make_windows(series, *parse_spec(walk_forward))
-    setup = BacktestSetup(kind.spec, base, cash, fees.value, objective)
+    setup = BacktestSetup(kind.spec, base, cash, fees.value, objective, not no_capital, level)
     started = time.perf_counter()
     executor: TrialExecutor = (
         RayExecutor(ray_address, series, setup, workers)
@@ -198,6 +214,10 @@ def optimize(
         "cash": cash,
         "fees": fees.value,
         "price_scale": specs.default.price_scale,
+        "start": start.date().isoformat() if start else None,
+        "end": end.date().isoformat() if end else None,
+        "index": str(index) if index is not None else None,
+        "capital": not no_capital,
         "data": [str(p) for p in data],
         **files_record(data, series, specs),
         "workers": executor.capacity,

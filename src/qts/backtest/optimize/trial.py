@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from qts.backtest.engine import BacktestSpec, run_backtest
+from qts.backtest.index import DailyIndex
+from qts.engines.capital.config import CapitalConfig
 from qts.feeds.bars import BarSeries
 
 OBJECTIVES = ("sharpe", "cagr", "final_equity")
@@ -24,6 +26,8 @@ class BacktestSetup:
     cash: int
     fees: str
     objective: str
+    capital: bool = True  # the pools (``--no-capital``: sized from the whole account)
+    index: DailyIndex | None = None  # the operating state's volatility index (``--index``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,16 @@ def evaluate(series: Sequence[BarSeries], setup: BacktestSetup, job: TrialJob) -
         if not data:
             raise ValueError("no bars in the trial's time window")
         params = {**setup.base_params, **job.params}
-        result = run_backtest(BacktestSpec(data, setup.strategy, params, setup.cash, setup.fees))
+        spec = BacktestSpec(
+            data,
+            setup.strategy,
+            params,
+            setup.cash,
+            setup.fees,
+            capital=CapitalConfig() if setup.capital else None,
+            index=setup.index,
+        )
+        result = run_backtest(spec)
         try:
             perf = result.performance
             outcome.final_equity = result.final_equity
