@@ -232,3 +232,13 @@ def test_matches_a_plain_day_by_day_scan() -> None:
     for a, b in itertools.pairwise(days):
         assert CAL.next_trading_day(a) == b
         assert CAL.previous_trading_day(b) == a
+
+
+def test_years_before_the_packages_xkrx_calendar_close_the_public_holidays() -> None:
+    """``holidays``' XKRX calendar starts in 2000; 1999 and 1986 used to be weekdays only."""
+    cal = KrxCalendar()
+    for closed in (date(1999, 3, 1), date(1999, 9, 24), date(1986, 12, 25), date(1999, 2, 16)):
+        assert not cal.is_trading_day(closed), closed
+    assert cal.is_trading_day(date(1999, 3, 2))
+    # settlement crosses the holiday: a Friday trade before March 1st settles on Wednesday
+    assert cal.add_trading_days(date(1999, 2, 26), 2) == date(1999, 3, 3)

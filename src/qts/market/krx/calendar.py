@@ -33,6 +33,7 @@ CSAT_DAYS: frozenset[date] = frozenset(
 
 # How far next/previous_trading_day look before concluding the calendar is broken.
 _MAX_YEARS_SCANNED = 5
+XKRX_FIRST_YEAR = 2000  # the first year of ``holidays.financial_holidays("XKRX")``
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,10 @@ class KrxCalendar:
         import holidays  # ~0.1 s to import; a backtest's own calendar never needs it
 
         closed = set(holidays.financial_holidays("XKRX", years=year).keys())
+        if year < XKRX_FIRST_YEAR:
+            # the package's XKRX calendar starts in 2000: before it, the public holidays
+            # (KRX's own days, May 1 and the year-end closure, are not known there)
+            closed |= set(holidays.country_holidays("KR", years=year).keys())
         days: list[date] = []
         d = date(year, 1, 1)
         while d.year == year:
