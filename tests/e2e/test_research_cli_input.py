@@ -86,6 +86,28 @@ def test_backtest_ticks_refuses_an_unusable_out_before_the_run(tmp_path: Path) -
         assert not (out / "summary.json").exists()
 
 
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--market", "KOSDAQ"),
+        ("--price-scale", "3"),
+        ("--start", "2026-03-04"),
+        ("--end", "2026-03-04"),
+        ("--index", "vix.csv"),
+        ("--no-capital",),
+    ],
+)
+def test_backtest_ticks_refuses_the_options_of_bar_data(
+    option: tuple[str, ...], tmp_path: Path
+) -> None:
+    """They used to be ignored without a word."""
+    ticks = write_ticks(tmp_path / "t.csv")
+    out = tmp_path / "out"
+    done = qts("backtest", "--ticks", ticks, "--strategy", "scalp_reversion", *option, "--out", out)
+    assert_refused(done, f"{option[0]}: applies to bar data (--data), not to --ticks")
+    assert not out.exists()
+
+
 # --- 2. trials.csv: a parameter called `window` does not shadow the walk-forward window --------
 
 

@@ -83,6 +83,18 @@ def backtest(
     if ticks is not None:
         if data or more_data:
             raise InputError("--ticks", str(ticks), "use either --ticks or --data, not both")
+        bar_only = {
+            "--market": market,
+            "--price-scale": price_scale,
+            "--symbols": symbols,
+            "--index": index,
+            "--start": start,
+            "--end": end,
+            "--no-capital": no_capital or None,
+        }
+        for option, value in bar_only.items():
+            if value:
+                raise InputError(option, None, "applies to bar data (--data), not to --ticks")
         _tick_backtest(console, ticks, strategy, out, param, qty, cash, fees, db)
         return
     if db is not None:
