@@ -363,6 +363,7 @@ def run_broker(
         protect=config.risk_loop.enabled,
         capital=config.capital,
         wall_clock=True,
+        venue_clock=clock,  # /health and the heartbeat judge the session by the venue's time
         scalp=True,
         broker=lambda _wall: adapter,  # the adapter keeps the venue clock (module docstring)
         order_hours=regular_order_hours(calendar, clock.now),

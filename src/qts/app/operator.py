@@ -165,7 +165,7 @@ class OperatorSurface:
             watch = HeartbeatWatch(
                 router,
                 overlay.feed_age_s,
-                lambda: session_open(engine.clock.now()),
+                lambda: session_open(engine.trading_clock.now()),
                 section.heartbeat_s,
             ).start()
             self.closers.append(watch.stop)

@@ -9,9 +9,11 @@ simulated clock:
   books with the broker (fills made while the run idled are booked once, orders it no longer
   knows are closed; a mismatch raises FS070), and report the subscriptions.
 * **close** (the session's close): cancel the day orders still open (KRX expires them anyway;
-  the cancel makes it explicit and books it), then write the day's report — fills, fees, realized
-  and day PnL, orders, safety events — to the store (state ``day_report:<date>``) and to
-  ``var/reports/<run>-<date>.json``.
+  the cancel makes it explicit and books it), wait (at most ``CANCEL_WAIT_S``) for the venue to
+  confirm the cancels, then write the day's report — fills, fees, realized and day PnL, orders
+  by status, safety events — to the store (state ``day_report:<date>``) and to
+  ``var/reports/<run>-<date>.json``. An order whose cancel the venue has not confirmed by then
+  is counted as ``CANCEL_REQUESTED``, never as still working (``SUBMITTED``).
 
 Each chore runs once per day: what was done is kept in the store (state ``trading_day``), so a
 restart in the afternoon does not reconcile "before the pre-open" again and a restart after the
@@ -25,7 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import time as _time
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -45,6 +48,9 @@ log = logging.getLogger(__name__)
 SETTLE_EVERY_S = 1.0  # between bars, the broker's reports are booked at least this often
 STATE_KEY = "trading_day"
 REPORT_KEY = "day_report:"
+CANCEL_WAIT_S = 5.0  # at the close: how long the report waits for the venue's CANCELED notices
+CANCEL_POLL_S = 0.05
+CANCEL_REQUESTED = "CANCEL_REQUESTED"  # the day report's bucket: canceled at the close, unconfirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +129,16 @@ class DayReport:
 
 
 def day_report(
-    store: TradingStore, run_id: str, day: date, canceled: int, safety_state: str
+    store: TradingStore,
+    run_id: str,
+    day: date,
+    canceled: int,
+    safety_state: str,
+    cancel_requested: Collection[str] = (),
 ) -> DayReport:
-    """The day's figures, from the books alone (what a restart would find)."""
+    """The day's figures, from the books alone (what a restart would find). The orders in
+    ``cancel_requested`` (client order ids) whose cancel the venue has not confirmed yet are
+    counted as ``CANCEL_REQUESTED``, not by their stored (still open) status."""
     report = DayReport(day.isoformat(), run_id, canceled_at_close=canceled)
     report.safety_state = safety_state
     for e in store.load_ledger():
@@ -143,7 +156,9 @@ def day_report(
         report.realized_pnl += e.pnl
     for o in store.load_orders():
         if o.created_at.astimezone(KST).date() == day:
-            report.orders[o.status.value] = report.orders.get(o.status.value, 0) + 1
+            pending = o.status.is_open and o.client_order_id in cancel_requested
+            status = CANCEL_REQUESTED if pending else o.status.value
+            report.orders[status] = report.orders.get(status, 0) + 1
     points = [p for p in store.load_equity() if p.ts.astimezone(KST).date() == day]
     if points:
         report.start_equity, report.end_equity = points[0].equity, points[-1].equity
@@ -206,6 +221,7 @@ def service_chores(
     clock: Clock,
     echo: Callable[[str], None],
     every_s: float = SETTLE_EVERY_S,
+    cancel_wait_s: float = CANCEL_WAIT_S,
 ) -> Callable[[], None]:
     """What a broker run does between bars: book the broker's reports (fills and expiries
     after the close, at night) and run the day's chores when they are due."""
@@ -225,19 +241,36 @@ def service_chores(
     def close(chore: Chore) -> str:
         still_open = oms.open_orders()
         oms.cancel_open(clock.now(), "day end: unfilled day order canceled at the close")
-        settle()
+        unconfirmed = settle_cancels([o.client_order_id for o in still_open])
         report = day_report(
-            engine.store, oms.run_id, chore.day, len(still_open), safety.state.value
+            engine.store,
+            oms.run_id,
+            chore.day,
+            len(still_open),
+            safety.state.value,
+            cancel_requested=unconfirmed,
         )
         path = write_report(engine.store, report, books.db.parent / "reports")
+        waiting = f" ({len(unconfirmed)} not confirmed yet)" if unconfirmed else ""
         return (
-            f"{len(still_open)} open order(s) canceled; {report.fills} fill(s), fees "
+            f"{len(still_open)} open order(s) canceled{waiting}; {report.fills} fill(s), fees "
             f"{report.commission + report.tax:,} KRW, day PnL {report.day_pnl or 0:,} KRW; "
             f"report {path}"
         )
 
     def settle() -> None:
         engine.spine.settle(oms.broker.drain_events())
+
+    def settle_cancels(ids: list[str]) -> set[str]:
+        """Book the venue's reports until none of ``ids`` is open or ``cancel_wait_s`` has
+        passed (a real venue's CANCELED notice comes after its ack); the ids still open."""
+        deadline = _monotonic() + cancel_wait_s
+        while True:
+            settle()
+            left = {i for i in ids if (o := oms.orders.get(i)) is not None and o.status.is_open}
+            if not left or _monotonic() >= deadline:
+                return left
+            _time.sleep(CANCEL_POLL_S)
 
     day = TradingDay(calendar, engine.store)
     for chore in day.due(clock.now()):

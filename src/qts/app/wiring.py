@@ -60,6 +60,14 @@ class Engine:
     spine: RunSpine
     cache: EngineCache
     scalp: ScalpWiring | None = None  # the scalp execution pipeline (paper, live, tick runs)
+    # the venue's time on the live path (qts.app.live.VenueClock): sessions are judged on it
+    venue_clock: Clock | None = None
+
+    @property
+    def trading_clock(self) -> Clock:
+        """The clock the engine trades on: the venue's on the live path (where ``clock`` is the
+        machine's wall clock), the simulated one in paper runs and backtests."""
+        return self.venue_clock if self.venue_clock is not None else self.clock
 
     @property
     def sim_clock(self) -> SimulatedClock:
@@ -144,6 +152,7 @@ def build_engine(
     capital: CapitalConfig | None = None,
     state_index: Callable[[BarFrame], float | None] | None = None,
     keep_capital_rows: bool = False,
+    venue_clock: Clock | None = None,
 ) -> Engine:
     """``reference_prices`` are the previous closes before the first bar: the first day's price
     limits and the venue's cash holds for market buys are computed from them. ``broker`` builds
@@ -153,7 +162,9 @@ def build_engine(
     simulated exchange reserves an order placed out of hours, so it needs none.
     ``capital`` turns on the pools and the operating state; they read the volatility index from
     ``state_index`` (default: ``vol_index``; in paper and live runs without either, the level the
-    venue pushes). A backtest without either has no index at all."""
+    venue pushes). A backtest without either has no index at all. ``venue_clock`` is the
+    venue's time when it is not ``clock`` (the live path's :class:`qts.app.live.VenueClock`):
+    the dashboard's ``/health`` and the heartbeat judge the session on it."""
     calendar = calendar or KrxCalendar()
     # threads share a store only where it takes a lock: MemoryStore belongs to one thread
     store: TradingStore
@@ -280,7 +291,18 @@ def build_engine(
         if symbol in universe:
             runner.last_close[universe.index(symbol)] = price
     return Engine(
-        clock, store, venue, oms, runner, calendar, report, resumed, spine, hot, scalp_wiring
+        clock,
+        store,
+        venue,
+        oms,
+        runner,
+        calendar,
+        report,
+        resumed,
+        spine,
+        hot,
+        scalp_wiring,
+        venue_clock,
     )
 
 

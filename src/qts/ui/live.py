@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from qts.core.clock import SimulatedClock
 from qts.engines.contracts import CycleReport
 from qts.model.fill import Fill
 
@@ -40,10 +41,23 @@ class EngineOverlay:
             self.last_cycle_wall = time.monotonic()
             self.last_cycle_ts = report.ts
 
+    def now(self) -> datetime:
+        """The time the engine trades on (the venue's on the live path, never the machine's
+        wall clock there; the simulated clock in paper runs)."""
+        return self.engine.trading_clock.now()
+
     def feed_age_s(self) -> float:
-        """Wall seconds since the last cycle (since start before the first)."""
-        last = self.last_cycle_wall
-        return time.monotonic() - (last if last is not None else self.started_wall)
+        """How old the market data is, on the engine's trading clock: the seconds from the end
+        of the last cycle's bar to the venue's time now. A simulated clock stands still between
+        bars, so there (and before the first cycle) it is the real seconds since the last cycle
+        (since the overlay started)."""
+        with self._lock:
+            last_wall, last_ts = self.last_cycle_wall, self.last_cycle_ts
+        clock = self.engine.trading_clock
+        if last_ts is None or last_wall is None or isinstance(clock, SimulatedClock):
+            since = last_wall if last_wall is not None else self.started_wall
+            return time.monotonic() - since
+        return max(0.0, (clock.now() - last_ts).total_seconds())
 
     def last_prices(self) -> dict[str, int]:
         """Prices through the hot cache (``price:{symbol}``, the feed's board behind it); the
@@ -102,7 +116,7 @@ class EngineOverlay:
         engine = self.engine
         runner = engine.runner
         return {
-            "clock": engine.clock.now().isoformat(),
+            "clock": self.now().isoformat(),
             "trading_enabled": runner.trading_enabled,
             "safety_state": runner.safety.state.value,
             "cycles": runner.cycles,
