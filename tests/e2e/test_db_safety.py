@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 from cli_run import run_qts
 
+from qts.data.ports import CHECKPOINT_KEY
+from qts.data.sqlite import SqliteStore
+
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400"}
 qts = partial(run_qts, env=ENV, timeout=120)
 
@@ -140,8 +143,12 @@ def test_readers_leave_real_books_as_they_were(day: Path, tmp_path: Path) -> Non
         assert proc.returncode == 0, (command, proc.stderr)
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
     assert len(qts("ledger", "--db", db).stdout.splitlines()) > 2  # the day's fills are there
-    # a command that records something still may
-    proc = qts("state", "set", "DEFENSIVE", "--db", db, "--until", TOMORROW, "--reason", "test")
+    # a command that records something still may (its --until on the paper run's own clock)
+    reader = SqliteStore(db, access="read")
+    clock = datetime.fromisoformat(reader.load_state(CHECKPOINT_KEY)["ts"])
+    reader.close()
+    until = (clock + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M%z")
+    proc = qts("state", "set", "DEFENSIVE", "--db", db, "--until", until, "--reason", "test")
     assert proc.returncode == 0, proc.stderr
     assert "override to DEFENSIVE requested" in qts("state", "status", "--db", db).stdout
 
