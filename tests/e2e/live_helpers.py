@@ -96,14 +96,21 @@ def kis_venue(
 
 @contextmanager
 def kiwoom_venue(
-    speed: float, *, holdings: dict[str, int] | None = None, days: int | None = None
+    speed: float,
+    *,
+    holdings: dict[str, int] | None = None,
+    days: int | None = None,
+    fast_until: time | None = None,
 ) -> Iterator[tuple[FakeKiwoomServer, FakeVenue, MarketReplay]]:
     """The local Kiwoom exchange (REST and WebSocket) replaying seed 7's market from
-    :data:`KIWOOM_DAY` at ``speed`` (``days``: how many; None: on and on)."""
+    :data:`KIWOOM_DAY` at ``speed`` (``days``: how many; None: on and on; ``fast_until``: the
+    first day's bars before this time are traded at once)."""
     venue, market, day = synthetic_venue(7, KIWOOM_DAY, holdings=holdings)
     server = FakeKiwoomServer(venue, FakeConfig(ping_interval_s=0.5)).start()
     stop = threading.Event()
-    replay = MarketReplay(venue, market, day, speed, stop=stop, days=days).start()
+    replay = MarketReplay(
+        venue, market, day, speed, stop=stop, days=days, fast_until=fast_until
+    ).start()
     try:
         yield server, venue, replay
     finally:

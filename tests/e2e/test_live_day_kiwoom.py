@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from live_helpers import (
+    KIWOOM_DAY,
     KIWOOM_SECRETS,
     READY,
     Books,
@@ -39,13 +40,17 @@ from live_helpers import (
     reap,
     run_and_kill,
     safety_events,
+    sqlite_reader,
     start_qts,
+    stop_qts,
     wait_until,
 )
 
 from qts.brokers.kiwoom.fake import TEST_ACCOUNT_NO, FakeKiwoomServer, MarketReplay
 from qts.brokers.kiwoom.fake.venue import FakeVenue
+from qts.core.time import KST
 from qts.execution.oms import EMERGENCY_STRATEGY
+from qts.market.krx.calendar import KrxCalendar
 from qts.model.enums import OrderSide
 
 SEED = 20261208
@@ -134,3 +139,44 @@ def test_a_whole_kiwoom_day_with_kills_and_revoked_tokens_ends_with_books_equal_
 
     logged = (tmp_path / "var" / "log" / "qts.log").read_text(encoding="utf-8")
     assert_no_secret("".join(outputs) + logged, KIWOOM_SECRETS)
+
+
+def test_a_kiwoom_run_crosses_the_night_closes_its_day_and_reconciles_the_next_cleanly(
+    tmp_path: Path,
+) -> None:
+    """``qts run --broker kiwoom`` up through a day's close and into the next day (the replay
+    starts late in the afternoon and crosses the night). The close chores run once for the
+    day (the close line and ``var/reports/``) although the venue's next day follows at once on
+    the replay's compressed clock, and the next pre-open's reconciliation is clean: no FS070,
+    no execution of the day before read again as the new day's (re-dated under a new id), no
+    fill booked twice."""
+    with kiwoom_venue(60.0, days=2, fast_until=time(14, 50)) as (server, venue, _replay):
+        first, calendar = KIWOOM_DAY, KrxCalendar()
+        second = calendar.next_trading_day(first)
+        proc, lines = start_qts(RUN, kiwoom_env(server), tmp_path)
+        try:
+            lines.wait_match(r"^books: ", READY)
+            close_line = lines.wait_match(rf"^close {first}: ", 3 * READY)
+            pre_open = lines.wait_match(rf"^pre-open {second}: ", READY)
+            # a few polls of the new day's account after its pre-open
+            wait_until(lambda: venue.now() >= at_venue(venue.now(), time(9, 10)), READY, "day 2")
+            stop_qts(proc, 60, lines)
+        finally:
+            reap(proc)
+        output = lines.rest(5)
+    assert "report var/reports/live-kiwoom-paper-" in close_line
+    (db,) = sorted((tmp_path / "var").glob("live-kiwoom-paper-*.sqlite"))
+    assert (tmp_path / "var" / "reports" / f"{db.stem}-{first}.json").exists()
+    assert "0 problem(s)" in pre_open, pre_open
+    assert not [e for e in safety_events(db) if e.code == "FS070"]
+    assert "not placed by QTS" not in output
+    with sqlite_reader(db) as store:
+        chores = store.load_state("trading_day")
+    assert chores == {"pre_open": second.isoformat(), "close": first.isoformat()}
+    books = Books.read(db)
+    ids = [e.fill_id for e in books.ledger if e.fill_id.startswith("KW")]
+    assert ids, "no Kiwoom fill in the books"
+    assert len(ids) == len(set(ids)), "a fill booked twice"
+    for e in books.ledger:  # a Kiwoom fill id carries the day it was made on
+        if e.fill_id.startswith("KW"):
+            assert e.fill_id[2:10] == e.ts.astimezone(KST).strftime("%Y%m%d"), e

@@ -91,6 +91,52 @@ def test_chores_follow_the_calendar_once_each_and_survive_a_restart(tmp_path: Pa
     assert not any("12-25" in ln or "12-26" in ln or "12-27" in ln for ln in lines)
 
 
+def test_a_close_the_clock_steps_over_still_runs_before_the_next_pre_open(
+    tmp_path: Path,
+) -> None:
+    """A fast replay (the local Kiwoom exchange) prints the day's last trade and, at once, the
+    next trading day's first: the venue clock jumps from before Thursday's close to Monday's
+    session. The close the run watched come still runs (first), then Monday's pre-open; a run
+    started on Monday (it slept through Thursday's close) does not write Thursday's report."""
+    thu, mon = date(2026, 12, 24), date(2026, 12, 28)
+    store = SqliteStore(tmp_path / "books.sqlite")
+    clock = SimulatedClock(kst(thu, 15, 29))
+    rec, lines = Recorder(), []
+    rec.clock = clock
+    chores = DayChores(
+        TradingDay(KrxCalendar(), store), clock, pre_open=rec, close=rec, echo=lines.append
+    )
+    chores()  # Thursday's pre-open (missed before the start) and close are not due
+    assert rec.seen == [("pre_open", thu, kst(thu, 15, 29))]
+    clock.advance_to(kst(mon, 9, 1))
+    chores()
+    assert [(k, d) for k, d, _ in rec.seen] == [
+        ("pre_open", thu),
+        ("close", thu),
+        ("pre_open", mon),
+    ]
+    assert [ln.split(":")[0] for ln in lines] == [
+        "pre-open 2026-12-24",
+        "close 2026-12-24",
+        "pre-open 2026-12-28",
+    ]
+    chores()
+    assert len(rec.seen) == 3  # once each
+    store.close()
+
+    # a run that starts on Monday morning slept through Thursday's close: not its chore
+    store = SqliteStore(tmp_path / "other.sqlite")
+    clock = SimulatedClock(kst(mon, 9, 1))
+    late = Recorder()
+    late.clock = clock
+    chores = DayChores(TradingDay(KrxCalendar(), store), clock, pre_open=late, close=late)
+    chores()
+    clock.advance(timedelta(minutes=1))
+    chores()
+    assert [(k, d) for k, d, _ in late.seen] == [("pre_open", mon)]
+    store.close()
+
+
 def bars(start: datetime, prices: list[int]) -> list[BarFrame]:
     """One-minute frames from ``start``, one per price."""
     n = len(prices)

@@ -78,14 +78,28 @@ class TradingDay:
             Chore("close", day, session.close),
         ]
 
-    def due(self, now: datetime) -> list[Chore]:
-        """The chores whose time has come and that were not done yet, oldest first. Only
-        today's: a day the run slept through entirely has no chores left to do."""
+    def due(self, now: datetime, watched_since: datetime | None = None) -> list[Chore]:
+        """The chores whose time has come and that were not done yet, oldest first: today's,
+        and those of earlier days whose time passed while the run watched the clock (after
+        ``watched_since``): a close the clock stepped over (the last print of a day, then at
+        once the next day's first, as a fast replay has it) is still the run's to do. A day
+        the run slept through entirely has no chores left to do."""
         today = now.astimezone(KST).date()
+        days = [today]
+        if watched_since is not None:
+            day = watched_since.astimezone(KST).date()
+            earlier = []
+            while day < today:
+                earlier.append(day)
+                day = self.calendar.next_trading_day(day)
+            days = earlier + days
         out = []
-        for chore in self.chores_of(today):
-            if chore.at <= now and self.done.get(chore.kind, "") < chore.day.isoformat():
-                out.append(chore)
+        for d in days:
+            for chore in self.chores_of(d):
+                if chore.at > now or self.done.get(chore.kind, "") >= chore.day.isoformat():
+                    continue
+                if d == today or (watched_since is not None and chore.at > watched_since):
+                    out.append(chore)
         return out
 
     def mark(self, chore: Chore) -> None:
@@ -200,9 +214,11 @@ class DayChores:
         self.actions = {"pre_open": pre_open, "close": close}
         self.echo = echo
         self.ran: list[Chore] = []
+        self.watched: datetime | None = None  # every chore due up to here has run
 
     def __call__(self) -> None:
-        for chore in self.day.due(self.clock.now()):
+        now = self.clock.now()
+        for chore in self.day.due(now, self.watched):
             try:
                 summary = self.actions[chore.kind](chore)
             except Exception as exc:  # a failed chore is retried at the next poll
@@ -212,6 +228,7 @@ class DayChores:
             self.day.mark(chore)
             self.ran.append(chore)
             self.echo(f"{chore.kind.replace('_', '-')} {chore.day}: {summary}")
+        self.watched = now
 
 
 def service_chores(
@@ -229,6 +246,9 @@ def service_chores(
 
     def pre_open(chore: Chore) -> str:
         oms.broker.balance()  # any call renews a token close to expiry first
+        # what the adapter has reported is booked first: a fill it read while an earlier chore
+        # ran (the close's cancels take seconds) is in its queue, not a mismatch
+        settle()
         r = oms.reconcile(clock.now(), cancel_unknown=True)
         if not r.clean:
             safety.report("FS070", "reconciliation at the pre-open: " + "; ".join(r.problems))

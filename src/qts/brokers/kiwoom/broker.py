@@ -329,9 +329,9 @@ class KiwoomBroker:
 
     def fills(self) -> list[Fill]:
         """Today's executions (Kiwoom's inquiries cover the current day)."""
-        venue_fills = read_fill_rows(self.rest)
-        execs = read_exec_rows(self.rest)
         day = day_of(self._now())
+        venue_fills = read_fill_rows(self.rest, day)
+        execs = read_exec_rows(self.rest)
         out: list[Fill] = []
         by_ord: dict[str, list[m.FillRow]] = {}
         for f in venue_fills:

@@ -45,11 +45,13 @@ class Venue:
 
 def read_venue(rest: KiwoomRestClient, now: datetime) -> Venue:
     """Open orders first, then order rows, then executions: an order missing from the open
-    list is explained by the later reads."""
+    list is explained by the later reads. The order rows and executions are those of ``now``'s
+    day, the day their fills are dated by (Kiwoom's own day may already be the next one)."""
+    day = day_of(now)
     open_rows = read_open_rows(rest)
-    rows = read_order_rows(rest)
-    fills = read_fill_rows(rest)
-    return Venue(day_of(now), open_rows, rows, fills)
+    rows = read_order_rows(rest, day)
+    fills = read_fill_rows(rest, day)
+    return Venue(day, open_rows, rows, fills)
 
 
 def read_open_rows(rest: KiwoomRestClient) -> dict[str, m.OpenRow]:
@@ -57,21 +59,23 @@ def read_open_rows(rest: KiwoomRestClient) -> dict[str, m.OpenRow]:
     return {r.ord_no: r for r in parse_rows(rows, m.open_row, m.OPEN_ORDERS) if r.open_qty > 0}
 
 
-def read_order_rows(rest: KiwoomRestClient) -> list[m.OrderRow]:
-    return parse_rows(_orders_fills(rest, fills_only=False), m.order_row, m.ORDERS_FILLS)
+def read_order_rows(rest: KiwoomRestClient, day: str) -> list[m.OrderRow]:
+    return parse_rows(_orders_fills(rest, day, fills_only=False), m.order_row, m.ORDERS_FILLS)
 
 
-def read_fill_rows(rest: KiwoomRestClient) -> list[m.FillRow]:
-    rows = _orders_fills(rest, fills_only=True)
+def read_fill_rows(rest: KiwoomRestClient, day: str) -> list[m.FillRow]:
+    rows = _orders_fills(rest, day, fills_only=True)
     return [f for f in parse_rows(rows, m.fill_row, m.ORDERS_FILLS) if f.qty > 0]
 
 
-def _orders_fills(rest: KiwoomRestClient, *, fills_only: bool) -> list[dict[str, Any]]:
-    """Every row of kt00009 today: the order rows, or one row per execution."""
+def _orders_fills(rest: KiwoomRestClient, day: str, *, fills_only: bool) -> list[dict[str, Any]]:
+    """Every row of kt00009 on ``day`` (``YYYYMMDD``, ``ord_dt``): the order rows, or one row
+    per execution. The day is always named: the orders of the day the adapter dates its
+    records and fills by, even when Kiwoom's day has already turned (after the close)."""
     _, rows = rest.call_all(
         m.ACCOUNT_PATH,
         m.ORDERS_FILLS,
-        m.orders_query(fills_only=fills_only),
+        m.orders_query(fills_only=fills_only, day=day),
         "acnt_ord_cntr_prst_array",
     )
     return rows

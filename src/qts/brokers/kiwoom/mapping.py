@@ -214,15 +214,16 @@ def cancel_body(exchange: str, orig: str, symbol: str, qty: int = 0) -> dict[str
     return {"dmst_stex_tp": exchange, "orig_ord_no": orig, "stk_cd": symbol, "cncl_qty": str(qty)}
 
 
-def orders_query(*, fills_only: bool) -> dict[str, str]:
-    """``kt00009`` for today: every order row (qry_tp 0) or one row per execution (qry_tp 1)."""
+def orders_query(*, fills_only: bool, day: str = "") -> dict[str, str]:
+    """``kt00009`` for ``day`` (``YYYYMMDD``; blank: Kiwoom's today): every order row (qry_tp
+    0) or one row per execution (qry_tp 1)."""
     return {
         "stk_bond_tp": "1",
         "mrkt_tp": "0",
         "sell_tp": "0",
         "qry_tp": "1" if fills_only else "0",
         "dmst_stex_tp": "%",
-        "ord_dt": "",
+        "ord_dt": day,
         "stk_cd": "",
         "fr_ord_no": "",
     }

@@ -273,7 +273,7 @@ class Reconciler:
 
     def look_up_quietly(self, rec: OrderRecord) -> str:
         try:
-            rows = read_order_rows(self.rest)
+            rows = read_order_rows(self.rest, rec.day)
         except KiwoomError as exc:
             log.warning("kiwoom: looking up order %s failed: %s", rec.client_order_id, exc)
             return ""
@@ -287,7 +287,7 @@ class Reconciler:
             if attempt:
                 self._sleep(self.config.lookup_delay_s)
             try:
-                rows = read_order_rows(self.rest)
+                rows = read_order_rows(self.rest, rec.day)
             except KiwoomError:
                 continue
             for row in rows:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, datetime
 
 import httpx
 import pytest
@@ -23,7 +23,9 @@ from qts.brokers.kiwoom.fake import (
     serve,
     synthetic_venue,
 )
+from qts.core.clock import SimulatedClock
 from qts.core.errors import ConfigError, InputError
+from qts.core.time import KST, kst
 from qts.model.enums import OrderSide, OrderType
 from qts.model.fill import Fill
 
@@ -168,7 +170,8 @@ def test_fake_binds_loopback_only() -> None:
 
 def test_serve_replays_the_synthetic_market() -> None:
     """``serve`` as the CLI runs it: the seeded market at 600× real time; a market buy
-    placed through the adapter fills on a replayed bar."""
+    placed through the adapter fills on a replayed bar. The adapter's clock is on the replayed
+    day (as ``qts run``'s venue clock is): it asks for that day's orders and executions."""
     ready = threading.Event()
     stop = threading.Event()
     urls: list[str] = []
@@ -199,7 +202,8 @@ def test_serve_replays_the_synthetic_market() -> None:
             base_url=urls[0],
             poll_interval_s=0.02,
         )
-        with KiwoomBroker(cfg) as broker:
+        day_clock = SimulatedClock(datetime(2026, 3, 4, 9, 30, tzinfo=KST))
+        with KiwoomBroker(cfg, clock=day_clock) as broker:
             ack = broker.submit(OrderRequest("cli", "005870", OrderSide.BUY, OrderType.MARKET, 3))
             assert ack.accepted, ack
             fills: list[Fill] = []
@@ -254,3 +258,39 @@ def test_stock_info_and_token_revoke(h: Harness) -> None:
             headers={"api-id": "kt00001", "authorization": f"Bearer {token}"},
         )
     assert "[8005:" in reply.json()["return_msg"] and h.fake.tokens_issued == live
+
+
+def test_orders_and_executions_keep_their_day_and_a_new_day_starts_with_none(h: Harness) -> None:
+    """kt00009 answers the day ``ord_dt`` names (blank: the venue's today), as Kiwoom does: the
+    day's executions are not read again, re-dated, on the next day. The adapter asks for its
+    clock's day, so in the evening (its clock still on the day, the venue's already on the
+    next) it still reads the day's fill under the same id, and on the next day none."""
+    client = SimulatedClock(h.clock.now())  # the adapter's clock, apart from the venue's
+    broker = KiwoomBroker(h.config(), clock=client, token_clock=h.client_wall)
+    h.brokers.append(broker)
+    ack = broker.submit(OrderRequest("d1", SAMSUNG, OrderSide.BUY, OrderType.MARKET, 2))
+    assert ack.accepted, ack
+    h.bar({SAMSUNG: flat(70_000)})
+    (fill,) = broker.fills()
+    assert fill.fill_id.startswith("KW20260304-") and fill.client_order_id == "d1"
+
+    h.venue.advance_time(kst(2026, 3, 5, 8, 30))  # the venue's next day (Thursday)
+    client.advance_to(kst(2026, 3, 4, 15, 40))  # the adapter's clock: still Wednesday evening
+    assert [f.fill_id for f in broker.fills()] == [fill.fill_id]
+
+    _, token = broker.rest.auth.header()
+    headers = {"authorization": f"Bearer {token}", "api-id": m.ORDERS_FILLS}
+    url = h.server.base_url + m.ACCOUNT_PATH
+    with httpx.Client() as http:
+
+        def rows(day: str) -> list[str]:
+            body = {**m.orders_query(fills_only=True), "ord_dt": day}
+            reply = http.post(url, json=body, headers=headers).json()
+            assert reply["return_code"] == 0, reply
+            return [r["ord_no"] for r in reply["acnt_ord_cntr_prst_array"]]
+
+        assert rows("") == [] and rows("20260305") == []  # a new day starts with no fills
+        assert len(rows("20260304")) == 1  # the day's execution keeps its date
+
+    client.advance_to(kst(2026, 3, 5, 9, 0))  # the adapter on Thursday: nothing of Wednesday
+    assert broker.fills() == []

@@ -8,6 +8,7 @@ Each handler returns the reply's fields; a list the reply carries is paged by th
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from qts.brokers.kiwoom import mapping as m
@@ -89,9 +90,14 @@ def balance(kiwoom: FakeKiwoom, api_id: str, body: dict[str, Any]) -> dict[str, 
     }
 
 
-def today(kiwoom: FakeKiwoom, api_id: str, body: Mapping[str, Any]) -> bool:
+def order_day(kiwoom: FakeKiwoom, body: Mapping[str, Any]) -> str:
+    """The day kt00009 asks for (``ord_dt``, ``YYYYMMDD``); blank: the venue's today."""
     day = str(body.get("ord_dt", "") or "").strip()
-    return not day or day == m.ymd(kiwoom.venue.now().astimezone(KST).date())
+    return day or m.ymd(kiwoom.venue.now().astimezone(KST).date())
+
+
+def on_day(ts: datetime | None, day: str) -> bool:
+    return ts is not None and m.ymd(ts.astimezone(KST).date()) == day
 
 
 def orders_fills(kiwoom: FakeKiwoom, api_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +107,10 @@ def orders_fills(kiwoom: FakeKiwoom, api_id: str, body: dict[str, Any]) -> dict[
     sell_tp = str(body.get("sell_tp", "0"))
     symbol = str(body.get("stk_cd", "") or "").strip()
     from_no = str(body.get("fr_ord_no", "") or "").strip()
-    orders = kiwoom.venue.all_orders() if today(kiwoom, api_id, body) else []
+    # the orders made on the day asked (and their executions): an order and its fills keep
+    # the date they were made on, and a new day starts with none
+    day = order_day(kiwoom, body)
+    orders = [o for o in kiwoom.venue.all_orders() if on_day(o.at, day)]
     by_no = {o.ord_no: o for o in orders}
 
     def keep(o: KwOrder) -> bool:
@@ -118,7 +127,7 @@ def orders_fills(kiwoom: FakeKiwoom, api_id: str, body: dict[str, Any]) -> dict[
     if qry_tp == "1":
         for fill in kiwoom.venue.executions():
             o = by_no.get(fill.ord_no)
-            if o is not None and keep(o):
+            if o is not None and on_day(fill.at, day) and keep(o):
                 rows.append(order_row(kiwoom, o, fill))
     else:
         rows = [

@@ -4,7 +4,12 @@ Market data reaches the fake in one of two ways:
 
 * the test pushes frames with ``advance(frame)`` — time is then exactly the frames' time;
 * :class:`MarketReplay` replays the seeded synthetic market (``SyntheticMarket`` one day at a
-  time through ``FrameTable``) against real time × ``speed``; closed hours pass at once.
+  time through ``FrameTable``) against real time × ``speed``. The night between two days lasts
+  ``night_s`` real seconds (the clock stays at the close), then the next day starts at its
+  pre-open with its first bar: a client learns the venue's time only from its prints, so the
+  venue's day turns with the next day's first print, never while the client still (rightly)
+  sees the evening of the last one — an order it sends then is refused as after the close, as
+  Kiwoom refuses it, not taken for the next morning's.
 """
 
 from __future__ import annotations
@@ -147,8 +152,14 @@ class MarketReplay:
         calendar: KrxCalendar | None = None,
         stop: threading.Event | None = None,
         days: int | None = None,
+        night_s: float = 5.0,
+        fast_until: time | None = None,
     ) -> None:
+        """``fast_until``: the first day's bars before this time of day are traded at once
+        (a test that needs only the day's end starts there)."""
         self.venue = venue
+        self.night_s = night_s
+        self.fast_until = fast_until
         self.market = market
         self.calendar = calendar or KrxCalendar()
         self.first_day = first_day
@@ -179,8 +190,13 @@ class MarketReplay:
         self.venue.index_source = market.level_at  # the synthetic VKOSPI of the replayed day
         done = 0
         while not self.stop.is_set() and (self.days is None or done < self.days):
-            origin: tuple[float, datetime] | None = None  # closed hours pass at once
+            origin: tuple[float, datetime] | None = None  # the night has passed
             for frame in market.frames(day):
+                fast = self.fast_until
+                if done == 0 and fast is not None and frame.start.astimezone(KST).time() < fast:
+                    self.venue.advance(frame)
+                    self.frames += 1
+                    continue
                 if origin is None:
                     origin = (time_mod.monotonic(), frame.start)
                 due = origin[0] + (frame.start - origin[1]).total_seconds() / self.speed
@@ -191,6 +207,8 @@ class MarketReplay:
             done += 1
             day = cal.next_trading_day(day)
             if self.days is None or done < self.days:
+                if self.stop.wait(self.night_s):  # the night, at the close
+                    return
                 self.venue.advance_time(at(day, PRE_OPEN))
 
 
