@@ -246,8 +246,12 @@ def service_chores(
 
     def pre_open(chore: Chore) -> str:
         oms.broker.balance()  # any call renews a token close to expiry first
-        # what the adapter has reported is booked first: a fill it read while an earlier chore
-        # ran (the close's cancels take seconds) is in its queue, not a mismatch
+        # what the adapter has to report is booked first: a poll now (an adapter that polls,
+        # Kiwoom: it reads the last day once more when its day has turned), then its queue (a
+        # fill it read while the close's cancels ran is not a mismatch)
+        catch_up = getattr(oms.broker, "sync", None)
+        if callable(catch_up):
+            catch_up()
         settle()
         r = oms.reconcile(clock.now(), cancel_unknown=True)
         if not r.clean:

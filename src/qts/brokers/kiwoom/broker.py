@@ -106,6 +106,7 @@ class KiwoomBroker:
         # the poller's memory: fills and fees reported, orders believed open, in flight, ...
         self._recon = Reconciler(config, store, self.rest, self._poll_lock, sleep)
         self._cond = threading.Condition()
+        self._polled_at: datetime | None = None  # the clock at the last poll
         self._started = 0
         self._done = 0
         self._stop = threading.Event()
@@ -411,12 +412,23 @@ class KiwoomBroker:
         if not force and not self._recon.active():
             return []
         now = self._now()
+        events: list[BrokerEvent] = []
+        last = self._polled_at
+        if last is not None and day_of(last) != day_of(now):
+            # the clock's day turned since the last poll: the last day once more, so that its
+            # executions made after that poll (the closing auction's) are booked under its date
+            # (every read from here on asks for the new day's)
+            old = read_venue(self.rest, last)
+            self._recon.link(old)
+            self._recon.adopt(old.rows, old.day)
+            events.extend(self._recon.new_fills(old, last))
         venue = read_venue(self.rest, now)
         self._recon.link(venue)
         self._recon.adopt(venue.rows, venue.day)
-        events: list[BrokerEvent] = self._recon.new_fills(venue, now)
+        events.extend(self._recon.new_fills(venue, now))
         events.extend(self._recon.statuses(venue, now))
         events.extend(self._recon.expire_unconfirmed(now))
+        self._polled_at = now
         if emit and events:
             with self._events_lock:
                 self._events.extend(events)

@@ -294,3 +294,26 @@ def test_orders_and_executions_keep_their_day_and_a_new_day_starts_with_none(h: 
 
     client.advance_to(kst(2026, 3, 5, 9, 0))  # the adapter on Thursday: nothing of Wednesday
     assert broker.fills() == []
+
+
+def test_an_execution_after_the_last_poll_of_a_day_is_booked_under_that_day(h: Harness) -> None:
+    """The closing auction fills an order after the adapter's last poll of the day; its next
+    poll is on the next day (its clock turned) and asks for that day's rows, yet it reads the
+    last day once more first: the fill is reported once, under the day it was made on."""
+    client = SimulatedClock(h.clock.now())
+    broker = KiwoomBroker(h.config(), clock=client, token_clock=h.client_wall)
+    h.brokers.append(broker)
+    ack = broker.submit(OrderRequest("late", SAMSUNG, OrderSide.BUY, OrderType.LIMIT, 3, 70_000))
+    assert ack.accepted, ack
+    broker.poll_once()  # the day's last poll: the order is open, nothing filled
+    assert not [e for e in broker.drain_events() if isinstance(e, Fill)]
+    h.bar({SAMSUNG: flat(70_000)})  # it fills (after that poll)
+    h.venue.advance_time(kst(2026, 3, 5, 8, 30))
+    client.advance_to(kst(2026, 3, 5, 9, 1))  # the adapter's clock on the next day
+    broker.poll_once()
+    fills = [e for e in broker.drain_events() if isinstance(e, Fill)]
+    assert [(f.client_order_id, f.qty, f.fill_id[:11]) for f in fills] == [
+        ("late", 3, "KW20260304-")
+    ]
+    broker.poll_once()
+    assert not [e for e in broker.drain_events() if isinstance(e, Fill)]  # once
