@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from cli_run import run_qts
+
+from qts.data.writer_lock import WriterLock
 
 RUN = ["run", "--seed", "7", "--for", "1d"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
@@ -111,3 +114,22 @@ def test_two_writers_started_at_once_one_runs_one_is_refused(
     refused = next(err for p, (_, err) in zip(procs, outs, strict=True) if p.returncode != 0)
     assert "in use by another writer" in refused and "Traceback" not in refused
     assert ledger(db) == reference
+
+
+def test_a_refused_writer_touches_no_file_beside_the_books(tmp_path: Path) -> None:
+    """The books' lock is taken before anything else is opened: a second run used to open the
+    market cache (``<db>.market``) first and could fail there on the holder's write lock
+    ("database is locked") instead of being refused as the second writer."""
+    db = tmp_path / "books.sqlite"
+    market = sqlite3.connect(f"{db}.market", isolation_level=None)
+    market.execute("CREATE TABLE held (x)")
+    market.execute("BEGIN EXCLUSIVE")  # as if the holder were writing to it
+    try:
+        with WriterLock(db):
+            proc = qts(*RUN, "--speed", "max", "--db", str(db))
+    finally:
+        market.execute("ROLLBACK")
+        market.close()
+    assert proc.returncode != 0
+    message = " ".join(proc.stderr.split())
+    assert "in use by another writer" in message and "database is locked" not in message, message

@@ -107,39 +107,50 @@ def run_paper(
         if section.enabled
     ]
     books = open_store(config.data, db, durable=db is not None, now=start)
-    engine = build_engine(
-        run_id=f"paper-seed{config.run.seed}-{config.run.start.isoformat()}",
-        mode="paper",
-        universe=universe,
-        instruments=instruments,
-        strategies=strategies,
-        initial_cash=config.run.initial_cash,
-        fees=config.fees,
-        limits=config.risk,
-        start=start,
-        db=db,
-        durable=db is not None,
-        participation=config.sim.participation,
-        latency_ms=config.sim.latency_ms,
-        seed=config.run.seed,
-        order_type=config.execution.order_type,
-        limit_offset_ticks=config.execution.limit_offset_ticks,
-        max_trades_per_day=config.execution.max_trades_per_day,
-        config=config.model_dump(mode="json"),
-        cache=config.cache,
-        reference_prices=dict(market.start_state().closes),
-        store_override=books,
-        webhook_url=config.safety.webhook_url,
-        max_data_age=timedelta(seconds=config.safety.max_data_age_s),
-        # paced runs use the threaded spine (P0 thread, P1/P2 pools); "as fast as possible"
-        # dispatches inline: same handlers, same barriers, no thread hand-offs per bar
-        threaded_events=speed is not None,
-        protect=config.risk_loop.enabled,
-        vol_index=vol,
-        scalp=True,
-        market_store=open_market_store(db, books),
-        capital=config.capital,
-    )
+    if books is None and db is not None:
+        # the books' writer lock first (ADR 0016): a second run on the same books is refused
+        # before it opens a file beside them (the market cache, the venue journal)
+        from qts.data.sqlite import SqliteStore
+
+        books = SqliteStore(str(db), durable=True, writer=True)
+    try:
+        engine = build_engine(
+            run_id=f"paper-seed{config.run.seed}-{config.run.start.isoformat()}",
+            mode="paper",
+            universe=universe,
+            instruments=instruments,
+            strategies=strategies,
+            initial_cash=config.run.initial_cash,
+            fees=config.fees,
+            limits=config.risk,
+            start=start,
+            db=db,
+            durable=db is not None,
+            participation=config.sim.participation,
+            latency_ms=config.sim.latency_ms,
+            seed=config.run.seed,
+            order_type=config.execution.order_type,
+            limit_offset_ticks=config.execution.limit_offset_ticks,
+            max_trades_per_day=config.execution.max_trades_per_day,
+            config=config.model_dump(mode="json"),
+            cache=config.cache,
+            reference_prices=dict(market.start_state().closes),
+            store_override=books,
+            webhook_url=config.safety.webhook_url,
+            max_data_age=timedelta(seconds=config.safety.max_data_age_s),
+            # paced runs use the threaded spine (P0 thread, P1/P2 pools); "as fast as possible"
+            # dispatches inline: same handlers, same barriers, no thread hand-offs per bar
+            threaded_events=speed is not None,
+            protect=config.risk_loop.enabled,
+            vol_index=vol,
+            scalp=True,
+            market_store=open_market_store(db, books),
+            capital=config.capital,
+        )
+    except BaseException:
+        if books is not None:
+            books.close()
+        raise
     engine.runner.trading_enabled = (
         config.execution.trading_enabled and not config.execution.kill_switch
     )
