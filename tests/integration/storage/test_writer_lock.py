@@ -13,7 +13,7 @@ import pytest
 from qts.core.errors import StorageError
 from qts.data import SqliteStore
 from qts.data.sqlite import NotBooksError
-from qts.data.sqlite.store import Access
+from qts.data.sqlite.books_file import Access
 from qts.data.writer_lock import BooksLocked, WriterLock, current_holder
 
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from qts.core.errors import StorageError
 from qts.core.locks import STORE, OrderedLock
@@ -51,6 +51,7 @@ from qts.data.ports import (
     TradingStore,
 )
 from qts.data.records import fill_mismatch, strict_json
+from qts.data.sqlite.books_file import Access, connect_existing, refuse_foreign
 from qts.data.sqlite.rows import (
     CLEAR_PENDING,
     DECISION_COLUMNS,
@@ -114,59 +115,6 @@ def _environment_failure(exc: BaseException) -> bool:
     return isinstance(name, str) and name.startswith(_ENVIRONMENT_CODES)
 
 
-Access = Literal["create", "read", "write"]
-
-# What every version of the books has: a file without them is something else.
-_BOOKS_TABLES = frozenset({"schema_version", "run_meta", "orders", "t_ledger", "state"})
-
-
-class NotBooksError(StorageError):
-    """The file given is not QTS books this code can open as asked (``reason`` says why)."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"sqlite {path}: {reason}")
-
-
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    rows = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    ).fetchall()
-    return {str(r[0]) for r in rows}
-
-
-def _tables_of(path: str, conn: sqlite3.Connection) -> set[str]:
-    try:
-        return _tables(conn)
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
-            raise NotBooksError(path, f"is not a SQLite database ({exc})") from None
-        raise
-
-
-def _not_books(tables: set[str]) -> str:
-    listed = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
-    return f"is not QTS books (a SQLite database without the books schema; its tables: {listed})"
-
-
-def _check_books(path: str, conn: sqlite3.Connection) -> None:
-    """Refuse a database that is not QTS books at this code's schema version."""
-    tables = _tables_of(path, conn)
-    if not tables:
-        raise NotBooksError(path, "is an empty database, not QTS books")
-    if not tables >= _BOOKS_TABLES:
-        raise NotBooksError(path, _not_books(tables))
-    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    if version != SCHEMA_VERSION:
-        fix = "upgrade QTS" if version > SCHEMA_VERSION else "a run on it (qts run) upgrades it"
-        raise NotBooksError(
-            path,
-            f"QTS books at schema version {version}, this QTS reads version "
-            f"{SCHEMA_VERSION}; {fix}",
-        )
-
-
 class SqliteStore:
     """:class:`~qts.data.ports.TradingStore` on one SQLite database.
 
@@ -199,7 +147,7 @@ class SqliteStore:
         if access != "create":
             if writer:
                 raise ValueError("a store opened by a tool (access read/write) is never the writer")
-            self._conn = self._connect_existing(access)
+            self._conn = connect_existing(self.path, access)
         else:
             if writer and self.path != ":memory:" and not self.path.startswith("file:"):
                 self.writer_lock = WriterLock(self.path).acquire()
@@ -227,56 +175,12 @@ class SqliteStore:
             self._release_writer()
             raise
 
-    def _connect_existing(self, access: Access) -> sqlite3.Connection:
-        """Connect to books that must exist (never creating the file) and check they are books."""
-        file = Path(self.path)
-        if not file.exists():
-            raise NotBooksError(self.path, "no such database")
-        if file.is_dir():
-            raise NotBooksError(self.path, "is a folder, not a database file")
-        if file.stat().st_size == 0:
-            raise NotBooksError(self.path, "is an empty file, not QTS books")
-        base = file.resolve().as_uri()
-        if not Path(f"{self.path}-wal").exists():
-            # Everything committed is in the file itself: check it without opening it for real,
-            # which in WAL mode would leave -wal and -shm files beside a file that is no books.
-            self._probe(f"{base}?mode=ro&immutable=1")
-        uri = f"{base}?mode={'ro' if access == 'read' else 'rw'}"
-        try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StorageError(f"sqlite {self.path}: cannot open: {exc}") from exc
-        try:
-            conn.execute("PRAGMA busy_timeout = 5000")
-            _check_books(self.path, conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StorageError(f"sqlite {self.path}: cannot read: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _probe(self, uri: str) -> None:
-        try:
-            probe = sqlite3.connect(uri, uri=True)
-        except sqlite3.Error as exc:
-            raise StorageError(f"sqlite {self.path}: cannot open: {exc}") from exc
-        try:
-            _check_books(self.path, probe)
-        except sqlite3.Error as exc:
-            raise StorageError(f"sqlite {self.path}: cannot read: {exc}") from exc
-        finally:
-            probe.close()
-
     def _refuse_foreign(self) -> None:
         """A run's books may be a new file, but never a SQLite file that holds something else."""
         if self.path == ":memory:":
             return
         with self._guard("open"):
-            tables = _tables_of(self.path, self._conn)
-        if tables and "schema_version" not in tables:
-            raise NotBooksError(self.path, _not_books(tables))
+            refuse_foreign(self.path, self._conn)
 
     def _release_writer(self) -> None:
         if self.writer_lock is not None:
