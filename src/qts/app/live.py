@@ -33,7 +33,7 @@ from qts.app.adoption import check_policy as check_adoption
 from qts.app.datalayer import with_data_layer
 from qts.app.live_books import ACCOUNTS, describe_books, live_books, venue_account_id
 from qts.app.paper import session_view
-from qts.app.stores import open_market_store, open_store
+from qts.app.stores import open_books, open_market_store
 from qts.app.trading_day import service_chores
 from qts.app.universe import resolve as resolve_universe
 from qts.app.universe import save_cache as save_instrument_cache
@@ -45,7 +45,6 @@ from qts.config.models import Mode, QtsConfig
 from qts.core.clock import Pacer, SimulatedClock, WallClock
 from qts.core.errors import ConfigError
 from qts.core.time import KST
-from qts.data.sqlite import SqliteStore
 from qts.engines.contracts import CycleReport
 from qts.engines.strategy import create
 from qts.feeds.ticks_to_bars import MinuteBars, Print
@@ -259,9 +258,7 @@ def run_broker(
     # the books' store first: its writer lock (ADR 0016) refuses a second run on the same books
     # before that run touches the broker (its token, WebSocket session and order map belong to
     # the run that holds the books)
-    store = open_store(config.data, books.db, durable=True, now=clock.now()) or SqliteStore(
-        str(books.db), durable=True, writer=True
-    )
+    store = open_books(config.data, books.db, now=clock.now())
     try:
         venue = open_venue(
             broker,

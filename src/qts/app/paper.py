@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from qts.app.datalayer import with_data_layer
-from qts.app.stores import open_market_store, open_store
+from qts.app.stores import open_books, open_market_store, open_store
 from qts.app.wiring import Engine, build_engine
 from qts.brokers.sim.bar_quotes import BarBook
 from qts.config.models import QtsConfig
@@ -106,13 +106,11 @@ def run_paper(
         for name, section in config.strategies.items()
         if section.enabled
     ]
-    books = open_store(config.data, db, durable=db is not None, now=start)
-    if books is None and db is not None:
-        # the books' writer lock first (ADR 0016): a second run on the same books is refused
-        # before it opens a file beside them (the market cache, the venue journal)
-        from qts.data.sqlite import SqliteStore
-
-        books = SqliteStore(str(db), durable=True, writer=True)
+    books = (
+        open_books(config.data, db, now=start)
+        if db is not None
+        else open_store(config.data, db, durable=False, now=start)
+    )
     try:
         engine = build_engine(
             run_id=f"paper-seed{config.run.seed}-{config.run.start.isoformat()}",

@@ -59,6 +59,18 @@ def _postgres(data: DataSection, durable: bool) -> TradingStore:
     return PostgresStore(data.dsn, schema=data.pg_schema, durable=durable, writer=True)
 
 
+def open_books(data: DataSection, db: Path, now: datetime | None = None) -> TradingStore:
+    """A durable run's books: the configured store, or SQLite books at ``db`` holding their
+    writer lock (ADR 0016) — opened before anything else, so a second run on the same books is
+    refused before it touches a file beside them or the broker."""
+    store = open_store(data, db, durable=True, now=now)
+    if store is not None:
+        return store
+    from qts.data.sqlite import SqliteStore
+
+    return SqliteStore(str(db), durable=True, writer=True)
+
+
 def open_market_store(db: Path | None, books: TradingStore | None = None) -> MarketDataStore | None:
     """Where execution feedback goes: ``feedback_data`` in the schema of books kept in
     PostgreSQL (``books``: the run's configured store), else ``<db>.market`` next to a durable
